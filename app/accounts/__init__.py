@@ -1,0 +1,1 @@
+"""Centers (tenants), users, roles, courses and enrollments, authentication, settings."""

@@ -1,0 +1,181 @@
+"""Center admin pages: people, CSV import, courses and enrollments, the audit log."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from app.accounts import services
+from app.accounts.forms import CourseForm, CsvImportForm, UserForm
+from app.accounts.models import AuditLog, Course, CourseRole, Enrollment, Role, User
+from app.accounts.permissions import admin_required
+from app.accounts.tenancy import get_scoped_or_404, scoped
+from app.extensions import db
+from app.web import form_errors_into, render_page
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+USERS_PAGE_SIZE = 50
+
+
+def admin_dashboard_context(admin: User) -> dict:
+    counts = dict(db.session.execute(
+        select(User.role, func.count()).where(User.center_id == admin.center_id,
+                                              User.is_active_flag.is_(True))
+        .group_by(User.role)).all())
+    recent = db.session.scalars(
+        scoped(AuditLog).options(joinedload(AuditLog.actor))
+        .order_by(AuditLog.created_at.desc(), AuditLog.id.desc()).limit(8)).all()
+    return {"role_counts": {role: counts.get(role, 0) for role in Role},
+            "center_courses": services.center_courses(admin.center_id), "recent_audit": recent}
+
+
+@bp.route("/users")
+@admin_required
+def users():
+    q = request.args.get("q", "").strip()[:100]
+    role = request.args.get("role", "")
+    if role not in {r.value for r in Role}:
+        role = ""
+    page = request.args.get("page", 1, type=int) or 1
+    pagination = db.paginate(services.search_users(current_user.center_id, q, role or None),
+                             page=max(page, 1), per_page=USERS_PAGE_SIZE, error_out=False)
+    return render_page("admin/users.html", "admin/_user_list.html",
+                       pagination=pagination, q=q, role=role)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@admin_required
+def new_user():
+    form = UserForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user, generated = services.create_user(
+                current_user, email=form.email.data, name=form.name.data, role=form.role.data,
+                timezone=form.timezone.data, password=form.password.data)
+            message = f"{user.name} was added."
+            if generated:
+                message += f" Their temporary password is {generated} (shown only now)."
+            flash(message, "success")
+            return redirect(url_for("admin.users"))
+        except services.ValidationError as exc:
+            form_errors_into(form, exc.errors)
+    if request.method == "POST":
+        status = 422
+    return render_page("admin/user_new.html", "admin/_user_form.html", status=status, form=form)
+
+
+@bp.route("/users/<user_id>/active", methods=["POST"])
+@admin_required
+def set_active(user_id):
+    user = get_scoped_or_404(User, user_id)
+    active = request.form.get("active") == "1"
+    try:
+        services.set_user_active(current_user, user, active)
+        flash(f"{user.name} was {'reactivated' if active else 'deactivated'}.", "success")
+    except services.ValidationError as exc:
+        flash(" ".join(exc.errors.values()), "error")
+    return redirect(request.referrer if request.referrer and
+                    request.referrer.startswith(request.host_url) else url_for("admin.users"))
+
+
+@bp.route("/users/import", methods=["GET", "POST"])
+@admin_required
+def import_users():
+    form = CsvImportForm()
+    report = None
+    status = 200
+    if form.validate_on_submit():
+        report = services.import_users_csv(current_user, form.file.data.read(),
+                                           max_rows=current_app.config["CSV_IMPORT_MAX_ROWS"])
+        if report.error or report.count("error"):
+            status = 422
+    elif request.method == "POST":
+        status = 422
+    return render_page("admin/import.html", "admin/_import_report.html", status=status,
+                       form=form, report=report)
+
+
+@bp.route("/courses", methods=["GET", "POST"])
+@admin_required
+def courses():
+    form = CourseForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            course = services.create_course(current_user, form.name.data, form.description.data)
+            flash(f"Course {course.name} was created. Now enroll its teachers and students.",
+                  "success")
+            return redirect(url_for("admin.course", course_id=course.id))
+        except services.ValidationError as exc:
+            form_errors_into(form, exc.errors)
+    if request.method == "POST":
+        status = 422
+    return render_template("admin/courses.html", form=form,
+                           courses=services.center_courses(current_user.center_id)), status
+
+
+def _enrollment_candidates(course: Course, role: Role) -> list[User]:
+    enrolled = select(Enrollment.user_id).where(Enrollment.course_id == course.id)
+    return list(db.session.scalars(
+        scoped(User, User.role == role, User.is_active_flag.is_(True), User.id.not_in(enrolled))
+        .order_by(func.lower(User.name))))
+
+
+@bp.route("/courses/<course_id>", methods=["GET", "POST"])
+@admin_required
+def course(course_id):
+    course = get_scoped_or_404(Course, course_id)
+    status = 200
+    if request.method == "POST":
+        role = CourseRole.TEACHER if request.form.get("role") == "TEACHER" else CourseRole.STUDENT
+        try:
+            user_ids = [int(v) for v in request.form.getlist("user_ids")]
+        except ValueError:
+            user_ids = []
+        if not user_ids:
+            flash("Pick at least one person to enroll.", "error")
+            status = 422
+        else:
+            try:
+                added = services.enroll(current_user, course, user_ids, role)
+                flash(f"{added} {role.value.lower()}{'s' if added != 1 else ''} enrolled.",
+                      "success")
+                return redirect(url_for("admin.course", course_id=course.id))
+            except services.ValidationError as exc:
+                flash(" ".join(exc.errors.values()), "error")
+                status = 422
+    course = db.session.scalar(
+        scoped(Course, Course.id == course.id)
+        .options(joinedload(Course.enrollments).joinedload(Enrollment.user)))
+    enrollments = sorted(course.enrollments, key=lambda e: (e.role.value, e.user.name.lower()))
+    return render_template(
+        "admin/course.html", course=course, enrollments=enrollments,
+        teacher_candidates=_enrollment_candidates(course, Role.TEACHER),
+        student_candidates=_enrollment_candidates(course, Role.STUDENT)), status
+
+
+@bp.route("/courses/<course_id>/enrollments/<enrollment_id>/delete", methods=["POST"])
+@admin_required
+def unenroll(course_id, enrollment_id):
+    course = get_scoped_or_404(Course, course_id)
+    enrollment = get_scoped_or_404(Enrollment, enrollment_id)
+    if enrollment.course_id != course.id:
+        abort(404)
+    name = enrollment.user.name
+    services.unenroll(current_user, enrollment)
+    flash(f"{name} was removed from {course.name}.", "success")
+    return redirect(url_for("admin.course", course_id=course.id))
+
+
+@bp.route("/audit")
+@admin_required
+def audit():
+    page = request.args.get("page", 1, type=int) or 1
+    pagination = db.paginate(
+        scoped(AuditLog).options(joinedload(AuditLog.actor))
+        .order_by(AuditLog.created_at.desc(), AuditLog.id.desc()),
+        page=max(page, 1), per_page=50, error_out=False)
+    return render_template("admin/audit.html", pagination=pagination)

@@ -1,0 +1,56 @@
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from app.timezones import timezone_choices
+
+ROLE_CHOICES = [("STUDENT", "Student"), ("TEACHER", "Teacher"), ("ADMIN", "Admin")]
+
+
+def _tz_choices():
+    return [(z, z.replace("_", " ")) for z in timezone_choices()]
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    remember = BooleanField("Remember me on this device")
+
+
+class ProfileForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    timezone = SelectField("Time zone", choices=[], validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = _tz_choices()
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired()])
+    new_password = PasswordField("New password", validators=[DataRequired()])
+    confirm_password = PasswordField("Repeat the new password", validators=[DataRequired()])
+
+
+class UserForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    email = EmailField("Email", validators=[DataRequired(), Email(check_deliverability=False),
+                                            Length(max=254)])
+    role = SelectField("Role", choices=ROLE_CHOICES)
+    timezone = SelectField("Time zone", choices=[], validate_choice=False)
+    password = PasswordField("Password", validators=[Optional(), Length(max=200)],
+                             description="Leave empty to generate one, shown once.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = [("", "The center's time zone")] + _tz_choices()
+
+
+class CsvImportForm(FlaskForm):
+    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file.")])
+
+
+class CourseForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])

@@ -1,0 +1,475 @@
+"""Accounts rules: the only code that changes users, courses and enrollments.
+
+Services take the acting user explicitly (views, CLI and jobs all call them) and raise
+``ValidationError`` with per-field messages for bad input; they never commit half a change.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from app.accounts.models import AuditLog, Center, Course, CourseRole, Enrollment, Role, User
+from app.db_types import utcnow
+from app.extensions import db
+from app.timezones import is_valid_timezone
+
+MIN_PASSWORD_LENGTH = 10
+
+
+class ValidationError(Exception):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class PermissionDenied(Exception):
+    pass
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+def record_audit(actor: User | None, action: str, target_type: str, target_id: int | None,
+                 center_id: int | None = None, **details) -> AuditLog:
+    entry = AuditLog(
+        center_id=center_id if center_id is not None else actor.center_id,
+        actor_id=actor.id if actor else None,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+    )
+    db.session.add(entry)
+    return entry
+
+
+# --- validation helpers ----------------------------------------------------------------------
+
+def normalize_email(raw: str) -> str:
+    """Return the normalized address or raise ValueError with a readable reason."""
+    raw = (raw or "").strip()
+    if not raw:
+        raise ValueError("Email is required.")
+    try:
+        # check_deliverability=False: no DNS lookups (offline installs, tests, speed).
+        return validate_email(raw, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def parse_role(raw: str) -> Role:
+    value = (raw or "").strip().upper()
+    try:
+        return Role(value)
+    except ValueError:
+        raise ValueError("Role must be admin, teacher or student.") from None
+
+
+def password_problem(password: str) -> str | None:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password) > 200:
+        return "Use at most 200 characters."
+    return None
+
+
+def email_taken(email: str) -> bool:
+    return db.session.scalar(select(func.count()).select_from(User).where(User.email == email)) > 0
+
+
+# --- authentication --------------------------------------------------------------------------
+
+@dataclass
+class LoginResult:
+    user: User | None
+    error: str | None
+
+
+def authenticate(email: str, password: str) -> LoginResult:
+    generic = "That email and password do not match an account."
+    try:
+        email = normalize_email(email)
+    except ValueError:
+        return LoginResult(None, generic)
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is None or not user.check_password(password or ""):
+        return LoginResult(None, generic)
+    if not user.is_active:
+        return LoginResult(None, "This account has been deactivated. Ask your center's admin.")
+    user.last_login_at = utcnow()
+    db.session.commit()
+    return LoginResult(user, None)
+
+
+def load_user_for_session(session_id: str) -> User | None:
+    try:
+        user_id, version = (int(part) for part in session_id.split(":", 1))
+    except (ValueError, AttributeError):
+        return None
+    user = db.session.get(User, user_id)
+    if user is None or user.session_version != version or not user.is_active:
+        return None
+    return user
+
+
+# --- profile ---------------------------------------------------------------------------------
+
+def update_profile(user: User, name: str, timezone: str) -> None:
+    errors = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = "Name is required."
+    elif len(name) > 120:
+        errors["name"] = "Use at most 120 characters."
+    if not is_valid_timezone(timezone):
+        errors["timezone"] = "Pick a time zone from the list."
+    if errors:
+        raise ValidationError(errors)
+    user.name = name
+    user.timezone = timezone
+    record_audit(user, "user.profile_updated", "user", user.id)
+    db.session.commit()
+
+
+def change_password(user: User, current: str, new: str, confirm: str) -> None:
+    errors = {}
+    if not user.check_password(current or ""):
+        errors["current_password"] = "Your current password is not correct."
+    problem = password_problem(new)
+    if problem:
+        errors["new_password"] = problem
+    elif new != confirm:
+        errors["confirm_password"] = "The two new passwords differ."
+    if errors:
+        raise ValidationError(errors)
+    user.set_password(new)
+    user.session_version += 1  # sign out every other device
+    record_audit(user, "user.password_changed", "user", user.id)
+    db.session.commit()
+
+
+# --- users (admin) ---------------------------------------------------------------------------
+
+def _require_admin(actor: User) -> None:
+    if actor.role != Role.ADMIN:
+        raise PermissionDenied("Only a center admin can do that.")
+
+
+def create_user(actor: User, *, email: str, name: str, role: str | Role, timezone: str | None,
+                password: str | None, commit: bool = True) -> tuple[User, str | None]:
+    """Create a user in the actor's center. Returns the user and the generated password, if one
+    had to be made (shown once to the admin)."""
+    _require_admin(actor)
+    errors: dict[str, str] = {}
+    try:
+        email = normalize_email(email)
+        if email_taken(email):
+            errors["email"] = "An account with this email already exists."
+    except ValueError as exc:
+        errors["email"] = str(exc)
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = "Name is required."
+    elif len(name) > 120:
+        errors["name"] = "Use at most 120 characters."
+    try:
+        role = role if isinstance(role, Role) else parse_role(role)
+    except ValueError as exc:
+        errors["role"] = str(exc)
+    timezone = (timezone or "").strip() or None
+    if timezone and not is_valid_timezone(timezone):
+        errors["timezone"] = f"Unknown time zone {timezone!r}."
+    generated = None
+    if password:
+        problem = password_problem(password)
+        if problem:
+            errors["password"] = problem
+    else:
+        generated = password = secrets.token_urlsafe(9)
+    if errors:
+        raise ValidationError(errors)
+    user = User(center_id=actor.center_id, email=email, name=name, role=role, timezone=timezone)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    record_audit(actor, "user.created", "user", user.id, email=email, role=role.value)
+    if commit:
+        db.session.commit()
+    return user, generated
+
+
+def set_user_active(actor: User, user: User, active: bool) -> None:
+    _require_admin(actor)
+    if user.center_id != actor.center_id:
+        raise PermissionDenied("Not in your center.")
+    if user.id == actor.id and not active:
+        raise ValidationError({"user": "You cannot deactivate your own account."})
+    if user.is_active_flag == active:
+        return
+    user.is_active_flag = active
+    user.session_version += 1  # a deactivated user is signed out everywhere at once
+    record_audit(actor, "user.activated" if active else "user.deactivated", "user", user.id)
+    db.session.commit()
+
+
+@dataclass
+class ImportRow:
+    line: int
+    email: str
+    name: str
+    role: str
+    status: str  # created | duplicate | error
+    message: str = ""
+    generated_password: str | None = None
+
+
+@dataclass
+class ImportReport:
+    rows: list[ImportRow] = field(default_factory=list)
+    error: str | None = None  # the file as a whole could not be read
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.rows if r.status == status)
+
+
+CSV_COLUMNS = ("email", "name", "role", "timezone", "password")
+
+
+def import_users_csv(actor: User, data: bytes, max_rows: int = 2000) -> ImportReport:
+    """Import users from CSV (header: email,name,role[,timezone][,password]).
+
+    Every row gets a line in the report. Good rows are created together in one transaction;
+    duplicate and malformed rows are listed with the reason and never half-created.
+    """
+    _require_admin(actor)
+    report = ImportReport()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        report.error = "The file is not UTF-8 text. Export it as CSV (UTF-8) and try again."
+        return report
+    try:
+        sample = text[:4096]
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        report.error = "The file is empty."
+        return report
+    header = [re.sub(r"\s+", "", h).lower() for h in header]
+    missing = [c for c in ("email", "name", "role") if c not in header]
+    if missing:
+        report.error = (f"The header row must name the columns email, name and role "
+                        f"(missing: {', '.join(missing)}). Optional: timezone, password.")
+        return report
+    index = {name: header.index(name) for name in CSV_COLUMNS if name in header}
+
+    seen: set[str] = set()
+    pending: list[tuple[ImportRow, dict]] = []
+    try:
+        for line_no, raw in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in raw):
+                continue
+            if len(report.rows) >= max_rows:
+                report.error = f"Only the first {max_rows} rows were read; split the file."
+                break
+            cell = lambda col: raw[index[col]].strip() if col in index and index[col] < len(raw) else ""  # noqa: E731
+            row = ImportRow(line=line_no, email=cell("email"), name=cell("name"),
+                            role=cell("role"), status="error")
+            report.rows.append(row)
+            problems = []
+            try:
+                email = normalize_email(row.email)
+                row.email = email
+            except ValueError as exc:
+                problems.append(f"email: {exc}")
+                email = None
+            if not row.name:
+                problems.append("name is missing")
+            elif len(row.name) > 120:
+                problems.append("name is longer than 120 characters")
+            try:
+                role = parse_role(row.role)
+            except ValueError as exc:
+                problems.append(str(exc))
+                role = None
+            tz = cell("timezone") or None
+            if tz and not is_valid_timezone(tz):
+                problems.append(f"unknown time zone {tz!r}")
+            password = cell("password") or None
+            if password and password_problem(password):
+                problems.append(f"password: {password_problem(password)}")
+            if problems:
+                row.message = "; ".join(problems)
+                continue
+            if email in seen:
+                row.status, row.message = "duplicate", "appears earlier in this file"
+                continue
+            seen.add(email)
+            pending.append((row, {"email": email, "name": row.name, "role": role,
+                                  "timezone": tz, "password": password}))
+    except csv.Error as exc:
+        report.error = f"The file is not valid CSV near line {reader.line_num}: {exc}"
+        return report
+
+    existing = set()
+    if pending:
+        emails = [values["email"] for _, values in pending]
+        existing = set(db.session.scalars(select(User.email).where(User.email.in_(emails))))
+    for row, values in pending:
+        if values["email"] in existing:
+            row.status, row.message = "duplicate", "an account with this email already exists"
+            continue
+        _, generated = create_user(actor, commit=False, **values)
+        row.status, row.generated_password = "created", generated
+        row.message = "created"
+    record_audit(actor, "user.csv_import", "center", actor.center_id,
+                 created=report.count("created"), duplicates=report.count("duplicate"),
+                 errors=report.count("error"))
+    db.session.commit()
+    return report
+
+
+def search_users(center_id: int, q: str = "", role: str | None = None):
+    stmt = select(User).where(User.center_id == center_id)
+    if role:
+        stmt = stmt.where(User.role == role)
+    if q:
+        like = f"%{q.strip().lower()}%"
+        stmt = stmt.where(or_(func.lower(User.name).like(like), func.lower(User.email).like(like)))
+    return stmt.order_by(User.role, func.lower(User.name))
+
+
+# --- courses and enrollments -----------------------------------------------------------------
+
+def create_course(actor: User, name: str, description: str = "") -> Course:
+    _require_admin(actor)
+    name = (name or "").strip()
+    errors = {}
+    if not name:
+        errors["name"] = "Name is required."
+    elif len(name) > 120:
+        errors["name"] = "Use at most 120 characters."
+    elif db.session.scalar(select(Course.id).where(Course.center_id == actor.center_id,
+                                                   Course.name == name)):
+        errors["name"] = "A course with this name already exists."
+    if errors:
+        raise ValidationError(errors)
+    course = Course(center_id=actor.center_id, name=name, description=(description or "").strip())
+    db.session.add(course)
+    db.session.flush()
+    record_audit(actor, "course.created", "course", course.id, name=name)
+    db.session.commit()
+    return course
+
+
+def enroll(actor: User, course: Course, user_ids: list[int], role: CourseRole) -> int:
+    """Enroll users (of the actor's center, with a matching account role) in a course.
+    Returns how many were newly enrolled; ones already enrolled are left as they are."""
+    _require_admin(actor)
+    if course.center_id != actor.center_id:
+        raise PermissionDenied("Not in your center.")
+    wanted_role = Role.TEACHER if role == CourseRole.TEACHER else Role.STUDENT
+    users = db.session.scalars(select(User).where(
+        User.id.in_(user_ids), User.center_id == actor.center_id, User.role == wanted_role)).all()
+    if len(users) != len(set(user_ids)):
+        raise ValidationError({"user_ids": f"Pick {wanted_role.label.lower()}s of your center."})
+    already = set(db.session.scalars(select(Enrollment.user_id).where(
+        Enrollment.course_id == course.id, Enrollment.user_id.in_(user_ids))))
+    added = 0
+    for user in users:
+        if user.id in already:
+            continue
+        db.session.add(Enrollment(center_id=course.center_id, course_id=course.id,
+                                  user_id=user.id, role=role))
+        added += 1
+    if added:
+        record_audit(actor, "course.enrolled", "course", course.id, role=role.value,
+                     user_ids=sorted(u.id for u in users if u.id not in already))
+    db.session.commit()
+    return added
+
+
+def unenroll(actor: User, enrollment: Enrollment) -> None:
+    _require_admin(actor)
+    if enrollment.center_id != actor.center_id:
+        raise PermissionDenied("Not in your center.")
+    record_audit(actor, "course.unenrolled", "course", enrollment.course_id,
+                 user_id=enrollment.user_id)
+    db.session.delete(enrollment)
+    db.session.commit()
+
+
+# --- who teaches whom ------------------------------------------------------------------------
+
+def teacher_course_ids(teacher: User):
+    return select(Enrollment.course_id).where(Enrollment.user_id == teacher.id,
+                                              Enrollment.role == CourseRole.TEACHER)
+
+
+def enrolled_students_query(teacher: User, q: str = ""):
+    """Students in any of the teacher's courses (DESIGN: "enrolled students"), each once,
+    with their enrollments and courses eager-loaded so a page costs the same whatever its size."""
+    student_ids = select(Enrollment.user_id).where(
+        Enrollment.course_id.in_(teacher_course_ids(teacher)),
+        Enrollment.role == CourseRole.STUDENT)
+    stmt = (select(User)
+            .where(User.center_id == teacher.center_id, User.role == Role.STUDENT,
+                   User.id.in_(student_ids))
+            .options(selectinload(User.enrollments).joinedload(Enrollment.course)))
+    if q:
+        like = f"%{q.strip().lower()}%"
+        stmt = stmt.where(or_(func.lower(User.name).like(like), func.lower(User.email).like(like)))
+    return stmt.order_by(func.lower(User.name), User.id)
+
+
+def is_enrolled_student_of(teacher: User, student: User) -> bool:
+    return db.session.scalar(
+        select(func.count()).select_from(Enrollment).where(
+            Enrollment.user_id == student.id, Enrollment.role == CourseRole.STUDENT,
+            Enrollment.course_id.in_(teacher_course_ids(teacher)))) > 0
+
+
+def courses_for(user: User) -> list[Course]:
+    """The user's courses with every enrollment and person loaded (dashboards, lists)."""
+    stmt = (select(Course)
+            .join(Enrollment, Enrollment.course_id == Course.id)
+            .where(Enrollment.user_id == user.id, Course.center_id == user.center_id)
+            .options(selectinload(Course.enrollments).joinedload(Enrollment.user))
+            .order_by(Course.name))
+    return list(db.session.scalars(stmt).unique())
+
+
+def center_courses(center_id: int) -> list[Course]:
+    stmt = (select(Course).where(Course.center_id == center_id)
+            .options(selectinload(Course.enrollments).joinedload(Enrollment.user))
+            .order_by(Course.name))
+    return list(db.session.scalars(stmt))
+
+
+def teachers_of_student(student: User) -> list[tuple[User, list[Course]]]:
+    by_teacher: dict[int, tuple[User, list[Course]]] = {}
+    for course in courses_for(student):
+        for enrollment in course.enrollments:
+            if enrollment.role == CourseRole.TEACHER:
+                entry = by_teacher.setdefault(enrollment.user.id, (enrollment.user, []))
+                entry[1].append(course)
+    return sorted(by_teacher.values(), key=lambda pair: pair[0].name.lower())
+
+
+def create_center(name: str, slug: str, timezone: str) -> Center:
+    if not is_valid_timezone(timezone):
+        raise ValidationError({"timezone": f"Unknown time zone {timezone!r}."})
+    center = Center(name=name, slug=slug, timezone=timezone)
+    db.session.add(center)
+    db.session.flush()
+    return center

@@ -1,0 +1,149 @@
+"""Log in and out, the role dashboards, people lists, profile and password."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from app.accounts import services
+from app.accounts.forms import LoginForm, PasswordForm, ProfileForm
+from app.accounts.models import Role
+from app.accounts.permissions import roles_required
+from app.extensions import db, limiter
+from app.web import form_errors_into, render_page
+
+bp = Blueprint("accounts", __name__)
+
+STUDENTS_PAGE_SIZE = 50
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths: an open redirect would turn login into a phishing aid."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") \
+                and not target.startswith("//") and "\\" not in target:
+            return target
+    return url_for("accounts.dashboard")
+
+
+def _login_limit():
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _login_key():
+    # Per address and per account: one attacker cannot try many passwords on one account from
+    # many addresses, nor many accounts from one address, faster than the limit.
+    email = (request.form.get("email") or "").strip().lower()
+    return f"{request.remote_addr}|{email}"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_login_key,
+               deduct_when=lambda response: response.status_code != 302)
+@limiter.limit(lambda: "60 per minute", methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        result = services.authenticate(form.email.data, form.password.data)
+        if result.user:
+            login_user(result.user, remember=form.remember.data)
+            return redirect(_safe_next(request.args.get("next")))
+        form.form_errors.append(result.error)
+        status = 422
+    elif request.method == "POST":
+        status = 422
+    return render_template("accounts/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    logout_user()
+    flash("You have logged out.", "info")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/")
+@login_required
+def dashboard():
+    user = current_user._get_current_object()
+    context = {"courses": services.courses_for(user)}
+    if user.role == Role.ADMIN:
+        from app.accounts.admin_views import admin_dashboard_context
+
+        context.update(admin_dashboard_context(user))
+    elif user.role == Role.TEACHER:
+        context["student_count"] = db.session.scalar(
+            services.enrolled_students_query(user).with_only_columns(
+                db.func.count(db.distinct(services.User.id))).order_by(None))
+    else:
+        context["teachers"] = services.teachers_of_student(user)
+    return render_template(f"dashboard/{user.role.value.lower()}.html", **context)
+
+
+@bp.route("/students")
+@roles_required(Role.TEACHER)
+def students():
+    q = request.args.get("q", "").strip()[:100]
+    page = request.args.get("page", 1, type=int) or 1
+    pagination = db.paginate(services.enrolled_students_query(current_user, q),
+                             page=max(page, 1), per_page=STUDENTS_PAGE_SIZE, error_out=False)
+    return render_page("accounts/students.html", "accounts/_student_list.html",
+                       pagination=pagination, q=q)
+
+
+@bp.route("/teachers")
+@roles_required(Role.STUDENT)
+def teachers():
+    return render_template("accounts/teachers.html",
+                           teachers=services.teachers_of_student(current_user),
+                           courses=services.courses_for(current_user))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def profile():
+    user = current_user._get_current_object()
+    form = ProfileForm(obj=None if request.method == "POST" else user)
+    if request.method == "GET":
+        form.timezone.data = user.effective_timezone
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.update_profile(user, form.name.data, form.timezone.data)
+            flash("Your profile was saved.", "success")
+            return redirect(url_for("accounts.profile"))
+        except services.ValidationError as exc:
+            form_errors_into(form, exc.errors)
+    if request.method == "POST":
+        status = 422
+    return render_page("accounts/profile.html", "accounts/_profile_form.html", status=status,
+                       form=form, password_form=PasswordForm(formdata=None))
+
+
+@bp.route("/account/password", methods=["POST"])
+@login_required
+@limiter.limit("10 per minute")
+def change_password():
+    user = current_user._get_current_object()
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(user, form.current_password.data, form.new_password.data,
+                                     form.confirm_password.data)
+            # The version bump signed out every session, this one included: sign it back in.
+            had_remember = current_app.config["REMEMBER_COOKIE_NAME"] in request.cookies
+            login_user(user, remember=had_remember)
+            flash("Your password was changed. Other devices have been signed out.", "success")
+            return redirect(url_for("accounts.profile"))
+        except services.ValidationError as exc:
+            form_errors_into(form, exc.errors)
+    profile_form = ProfileForm(formdata=None, obj=user)
+    profile_form.timezone.data = user.effective_timezone
+    return render_page("accounts/profile.html", "accounts/_password_form.html", status=422,
+                       form=profile_form, password_form=form)

@@ -1,0 +1,103 @@
+"""Command line: `flask --app wsgi seed-demo | create-center | serve`."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+from flask import Flask, current_app
+
+from app.extensions import db
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("seed-demo")
+    def seed_demo_command():
+        """Load the demo center, people and courses (safe to run again)."""
+        from app.demo import seed_demo
+
+        created = seed_demo()
+        summary = ", ".join(f"{n} {k}" for k, n in created.items())
+        click.echo(f"Demo data ready ({summary} created).")
+
+    @app.cli.command("create-center")
+    @click.argument("name")
+    @click.option("--slug", required=True)
+    @click.option("--timezone", default="UTC", show_default=True)
+    @click.option("--admin-email", required=True)
+    @click.option("--admin-name", default="Admin", show_default=True)
+    @click.password_option("--admin-password")
+    def create_center_command(name, slug, timezone, admin_email, admin_name, admin_password):
+        """Create a center (tenant) with its first admin."""
+        from app.accounts import services
+        from app.accounts.models import Role, User
+
+        try:
+            center = services.create_center(name, slug, timezone)
+            email = services.normalize_email(admin_email)
+            problem = services.password_problem(admin_password)
+            if problem:
+                raise click.BadParameter(problem, param_hint="--admin-password")
+            if services.email_taken(email):
+                raise click.BadParameter("an account with this email exists",
+                                         param_hint="--admin-email")
+            admin = User(center_id=center.id, email=email, name=admin_name, role=Role.ADMIN)
+            admin.set_password(admin_password)
+            db.session.add(admin)
+            db.session.commit()
+        except (services.ValidationError, ValueError) as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Center {name!r} created; {email} can log in as its admin.")
+
+    @app.cli.command("serve")
+    @click.option("--workers", default=lambda: os.environ.get("WEB_CONCURRENCY", "2"),
+                  show_default="WEB_CONCURRENCY or 2")
+    def serve_command(workers):
+        """Run the web server (gunicorn + gevent) and the RQ worker together; Ctrl-C stops both."""
+        from app.demo import DEMO_LOGINS, DEMO_PASSWORD
+
+        env = dict(os.environ)
+        # The embedded Redis (if any) was started by this process when the app was created;
+        # children are handed its URL so web and worker share one server.
+        env["REDIS_URL"] = current_app.config["REDIS_URL"]
+        env["SECRET_KEY"] = current_app.config["SECRET_KEY"]
+        port = current_app.config["PORT"]
+        bind = env.get("BIND", f"127.0.0.1:{port}")
+        web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+                                "--bind", bind, "--workers", str(workers), "wsgi:app"], env=env)
+        worker = subprocess.Popen([sys.executable, "worker.py"], env=env)
+        children = [web, worker]
+
+        def stop(*_):
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for child in children:
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+        signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
+        base_url = current_app.config["BASE_URL"]
+        click.echo("")
+        click.echo(f"  Classhub is running at {base_url}")
+        click.echo(f"  Demo logins (password: {DEMO_PASSWORD}):")
+        for email, role in DEMO_LOGINS:
+            click.echo(f"    {role:<8} {email}")
+        click.echo("  Press Ctrl-C to stop the web server and the worker.")
+        click.echo("")
+        try:
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+            failed = [c for c in children if c.poll() is not None]
+            click.echo(f"A process exited ({failed[0].args[1:3]}); stopping.", err=True)
+        except KeyboardInterrupt:
+            click.echo("\nStopping...")
+        finally:
+            stop()

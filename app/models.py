@@ -1,0 +1,2 @@
+"""Imports every domain's models so SQLAlchemy and Alembic see the whole schema."""
+from app.accounts.models import AuditLog, Center, Course, CourseRole, Enrollment, Role, User  # noqa: F401

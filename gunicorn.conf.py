@@ -1,0 +1,11 @@
+# gunicorn settings for Classhub. gevent workers hold thousands of idle websockets each
+# (flask-sock); see FIELD-NOTES and the README's scaling section.
+import os
+
+worker_class = "gevent"
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "5000"))
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+graceful_timeout = 10
+timeout = 60
+accesslog = os.environ.get("ACCESS_LOG", "-")
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,0 +1,43 @@
+"""RQ worker for Classhub: queues high, default, low, with the scheduler (enqueue_at/in).
+
+Jobs run inside the Flask app context, in this process (SimpleWorker: ~1 ms a job instead of a
+fork each, see FIELD-NOTES); each job reloads what it needs from the database by id.
+"""
+from __future__ import annotations
+
+import sys
+
+from rq import Queue, SimpleWorker
+
+from app import create_app
+from app.jobs import QUEUE_NAMES
+from app.redis_conn import get_redis
+
+
+class AppWorker(SimpleWorker):
+    """Runs each job in a fresh app context, so every job gets its own DB session."""
+
+    def __init__(self, *args, flask_app, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.flask_app = flask_app
+
+    def perform_job(self, job, queue, execution):
+        with self.flask_app.app_context():
+            return super().perform_job(job, queue, execution)
+
+
+def build_worker(app, name: str | None = None) -> AppWorker:
+    connection = get_redis(app)
+    queues = [Queue(queue, connection=connection) for queue in QUEUE_NAMES]
+    return AppWorker(queues, connection=connection, name=name, flask_app=app)
+
+
+def main(argv: list[str]) -> int:
+    app = create_app()
+    burst = "--burst" in argv
+    build_worker(app).work(burst=burst, with_scheduler=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
