@@ -7,5 +7,5 @@ worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "5000"))
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 graceful_timeout = 10
 timeout = 60
-accesslog = os.environ.get("ACCESS_LOG", "-")
+accesslog = os.environ.get("ACCESS_LOG", "-") or None  # ACCESS_LOG="" turns it off
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -4,6 +4,9 @@ from __future__ import annotations
 from flask import render_template
 from htmx_flask import request
 
+# A page number beyond this is junk; capping it keeps OFFSET within what the database accepts.
+MAX_PAGE = 100_000
+
 
 def wants_fragment() -> bool:
     """An HTMX request that swaps part of a page (not a boosted full-page navigation)."""
@@ -25,3 +28,10 @@ def form_errors_into(form, errors: dict[str, str]) -> None:
             fld.errors = list(fld.errors) + [message]
         else:
             form.form_errors.append(message)
+
+
+def page_arg() -> int:
+    """``?page=`` as a page number: junk means page 1; an absurd one gives an empty page, not a
+    database error (an OFFSET past 64 bits)."""
+    page = request.args.get("page", 1, type=int) or 1
+    return min(max(page, 1), MAX_PAGE)

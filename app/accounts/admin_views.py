@@ -10,9 +10,9 @@ from app.accounts import services
 from app.accounts.forms import CourseForm, CsvImportForm, UserForm
 from app.accounts.models import AuditLog, Course, CourseRole, Enrollment, Role, User
 from app.accounts.permissions import admin_required
-from app.accounts.tenancy import get_scoped_or_404, scoped
+from app.accounts.tenancy import get_scoped_or_404, parse_id, scoped
 from app.extensions import db
-from app.web import form_errors_into, render_page
+from app.web import form_errors_into, page_arg, render_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -38,9 +38,8 @@ def users():
     role = request.args.get("role", "")
     if role not in {r.value for r in Role}:
         role = ""
-    page = request.args.get("page", 1, type=int) or 1
     pagination = db.paginate(services.search_users(current_user.center_id, q, role or None),
-                             page=max(page, 1), per_page=USERS_PAGE_SIZE, error_out=False)
+                             page=page_arg(), per_page=USERS_PAGE_SIZE, error_out=False)
     return render_page("admin/users.html", "admin/_user_list.html",
                        pagination=pagination, q=q, role=role)
 
@@ -131,10 +130,9 @@ def course(course_id):
     status = 200
     if request.method == "POST":
         role = CourseRole.TEACHER if request.form.get("role") == "TEACHER" else CourseRole.STUDENT
-        try:
-            user_ids = [int(v) for v in request.form.getlist("user_ids")]
-        except ValueError:
-            user_ids = []
+        user_ids = [parse_id(v) for v in request.form.getlist("user_ids")]
+        if None in user_ids:
+            user_ids = []  # a value that cannot be an id: the form was not sent by our page
         if not user_ids:
             flash("Pick at least one person to enroll.", "error")
             status = 422
@@ -173,9 +171,8 @@ def unenroll(course_id, enrollment_id):
 @bp.route("/audit")
 @admin_required
 def audit():
-    page = request.args.get("page", 1, type=int) or 1
     pagination = db.paginate(
         scoped(AuditLog).options(joinedload(AuditLog.actor))
         .order_by(AuditLog.created_at.desc(), AuditLog.id.desc()),
-        page=max(page, 1), per_page=50, error_out=False)
+        page=page_arg(), per_page=50, error_out=False)
     return render_template("admin/audit.html", pagination=pagination)

@@ -24,10 +24,23 @@ def scoped(model, *criteria, center_id: int | None = None):
     return select(model).where(model.center_id == cid, *criteria)
 
 
-def get_scoped_or_404(model, object_id, *options, center_id: int | None = None):
+# Ids are INTEGER columns (int4 on PostgreSQL): a larger number cannot name a row, and sending
+# it to the database fails (out of range) instead of matching nothing.
+MAX_ID = 2**31 - 1
+
+
+def parse_id(value) -> int | None:
+    """An id from a URL or form field, or None when it cannot be one (junk, <= 0, too large)."""
     try:
-        object_id = int(object_id)
+        number = int(value)
     except (TypeError, ValueError):
+        return None
+    return number if 0 < number <= MAX_ID else None
+
+
+def get_scoped_or_404(model, object_id, *options, center_id: int | None = None):
+    object_id = parse_id(object_id)
+    if object_id is None:
         abort(404)
     stmt = scoped(model, model.id == object_id, center_id=center_id)
     if options:

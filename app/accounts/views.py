@@ -11,7 +11,7 @@ from app.accounts.forms import LoginForm, PasswordForm, ProfileForm
 from app.accounts.models import Role
 from app.accounts.permissions import roles_required
 from app.extensions import db, limiter
-from app.web import form_errors_into, render_page
+from app.web import form_errors_into, page_arg, render_page
 
 bp = Blueprint("accounts", __name__)
 
@@ -90,9 +90,8 @@ def dashboard():
 @roles_required(Role.TEACHER)
 def students():
     q = request.args.get("q", "").strip()[:100]
-    page = request.args.get("page", 1, type=int) or 1
     pagination = db.paginate(services.enrolled_students_query(current_user, q),
-                             page=max(page, 1), per_page=STUDENTS_PAGE_SIZE, error_out=False)
+                             page=page_arg(), per_page=STUDENTS_PAGE_SIZE, error_out=False)
     return render_page("accounts/students.html", "accounts/_student_list.html",
                        pagination=pagination, q=q)
 

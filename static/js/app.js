@@ -2,26 +2,22 @@
 (function () {
   "use strict";
 
-  // Close the phone menu after navigating with hx-boost (the page body is swapped, the
-  // <details> element may be reused).
-  document.addEventListener("htmx:afterSettle", function () {
-    var menu = document.getElementById("site-menu");
-    if (menu && window.matchMedia("(max-width: 760px)").matches) menu.open = false;
-  });
+  var phone = window.matchMedia("(max-width: 760px)");
 
-  // On desktop the menu is always open; on phones it starts closed.
-  function syncMenu() {
+  // The main menu is a <details>: open on desktop, a closed drop-down on phones. A boosted
+  // navigation swaps in a fresh element, so each new one is set once (data-synced), and all of
+  // them again when the window crosses the breakpoint.
+  function syncMenu(force) {
     var menu = document.getElementById("site-menu");
-    if (!menu) return;
-    menu.open = !window.matchMedia("(max-width: 760px)").matches;
+    if (!menu || (menu.dataset.synced && !force)) return;
+    menu.open = !phone.matches;
+    menu.dataset.synced = "1";
   }
-  document.addEventListener("DOMContentLoaded", syncMenu);
-  document.addEventListener("htmx:load", function (evt) {
-    if (evt.target === document.body) syncMenu();
-  });
-  window.addEventListener("resize", syncMenu);
+  document.addEventListener("DOMContentLoaded", function () { syncMenu(false); });
+  document.addEventListener("htmx:afterSettle", function () { syncMenu(false); });
+  phone.addEventListener("change", function () { syncMenu(true); });
 
-  // Flash messages fade after a while, errors stay until dismissed by navigation.
+  // Messages swapped into the flash region (errors from HTMX requests) must be seen.
   document.addEventListener("htmx:afterSwap", function (evt) {
     if (evt.detail.target && evt.detail.target.id === "flashes") {
       window.scrollTo({ top: 0, behavior: "smooth" });

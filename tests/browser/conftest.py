@@ -1,0 +1,81 @@
+"""Real headless Chromium (Debian's, never a downloaded build) driven by Playwright against a
+live gunicorn server of the app."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.live import ROOT, LiveServer
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run",
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                 "--allow-loopback-in-peer-connection"]
+ARTIFACTS = ROOT / "test-artifacts"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 860}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def live_server(app, app_config, database_url, redis_url, test_dirs):
+    server = LiveServer(database_url, redis_url, app_config["SECRET_KEY"],
+                        test_dirs / "gunicorn.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    # A missing Chromium is a failure, not a skip: CI must run the browser tests.
+    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}: run make test (installs it)"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    contexts = []
+
+    def _new_page(viewport=DESKTOP, **options):
+        context = browser.new_context(viewport=viewport, base_url=live_server.url, **options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.console_messages = []
+        page.on("console", lambda msg: page.console_messages.append(f"{msg.type}: {msg.text}"))
+        page.on("pageerror", lambda exc: page.console_messages.append(f"pageerror: {exc}"))
+        return page
+
+    yield _new_page
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    """Keep a screenshot for a person to look at (test-artifacts/, not committed)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def assert_no_console_errors(page, allowed_statuses=(422,)):
+    """No script errors and no failed loads, except the statuses the test expects (a form
+    answered 422 is logged by Chromium as a failed load)."""
+    allowed = tuple(f"status of {code} " for code in allowed_statuses)
+    errors = [m for m in page.console_messages if m.startswith(("error", "pageerror"))
+              and not any(a in m for a in allowed)]
+    assert not errors, errors
