@@ -9,3 +9,6 @@ graceful_timeout = 10
 timeout = 60
 accesslog = os.environ.get("ACCESS_LOG", "-") or None  # ACCESS_LOG="" turns it off
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn 27's control socket lives at one fixed path per user: several servers on one machine
+# (tests start their own) would fight over it, and Classhub does not use it.
+control_socket_disable = True

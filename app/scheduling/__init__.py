@@ -1,0 +1,1 @@
+"""Sessions: scheduling, recurrence and overrides, calendar views, the personal .ics feed."""
