@@ -74,6 +74,12 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """The SQLite full-text index (messages_fts and its shadow tables) is made by hand in the
+    chat migration; autogenerate must not try to drop it."""
+    return not (type_ == "table" and name and name.startswith("messages_fts"))
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -94,6 +100,7 @@ def run_migrations_online():
 
     conf_args = current_app.extensions['migrate'].configure_args
     conf_args.setdefault("render_item", render_item)
+    conf_args.setdefault("include_object", include_object)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

@@ -1,0 +1,128 @@
+"""Chat over the realtime hub: who may subscribe to a thread, what a reconnecting client missed,
+and how each event is rendered (the same partials the HTTP views render)."""
+from __future__ import annotations
+
+from flask import render_template
+from sqlalchemy.orm import joinedload, selectinload
+
+from app.chat import services
+from app.chat.models import Message, Thread
+from app.extensions import db
+from app.realtime.events import Renderer, register_renderer, register_topic
+
+
+def _thread_key(thread_id: int):
+    return ("thread", thread_id)
+
+
+def accept_message(event, state: dict) -> bool:
+    """Exactly once per connection: drop a message this connection already got (live or in
+    catch-up) and remember the newest one sent."""
+    key = _thread_key(event.data["thread_id"])
+    message_id = event.data["message_id"]
+    last = state.get(key)
+    if last is not None and message_id <= last:
+        return False
+    state[key] = message_id
+    return True
+
+
+def catch_up_thread(conn, user, thread_id: int, after: int | None) -> None:
+    """Send, in order and once, the messages after ``after`` (the last id the page has)."""
+    if after is None:
+        return
+    thread = db.session.get(Thread, thread_id)
+    key = _thread_key(thread_id)
+    with conn.lock:
+        start = max(after, conn.state.get(key, after))
+        conn.state[key] = start
+        missed = services.messages_after(thread, start)
+        previous = db.session.get(Message, start) if start else None
+        for message in missed:
+            conn.send(render_message_frame(message, user, previous))
+            conn.state[key] = message.id
+            previous = message
+
+
+def _load_message(event, cache: dict) -> Message | None:
+    key = ("message", event.data["message_id"])
+    if key not in cache:
+        cache[key] = db.session.get(Message, event.data["message_id"], options=[
+            joinedload(Message.sender), selectinload(Message.attachments)])
+    return cache[key]
+
+
+def render_message_frame(message: Message, viewer, previous: Message | None) -> str:
+    """A new message appended to the open thread (with a day divider when the day changes)."""
+    return render_template("chat/_message_append.html", message=message, viewer=viewer,
+                           previous=previous)
+
+
+def _render_created(event, viewer, cache):
+    message = _load_message(event, cache)
+    if message is None:
+        return None
+    prev_key = ("previous", message.id)
+    if prev_key not in cache:
+        cache[prev_key] = services.previous_message(message)
+    return render_message_frame(message, viewer, cache[prev_key])
+
+
+def _render_updated(event, viewer, cache):
+    message = _load_message(event, cache)
+    if message is None:
+        return None
+    return render_template("chat/_message.html", message=message, viewer=viewer, oob=True)
+
+
+def _message_view_key(event, viewer):
+    # The HTML differs by zone (times) and by whether the viewer wrote it (edit controls).
+    return (viewer.effective_timezone, viewer.id)
+
+
+def _render_thread_item(event, viewer, cache):
+    summaries = services.thread_summaries(viewer, thread_ids=[event.data["thread_id"]])
+    return render_template("chat/_thread_item_frame.html",
+                           summary=summaries[0] if summaries else None,
+                           thread_id=event.data["thread_id"],
+                           activity=event.data.get("activity", True), viewer=viewer)
+
+
+def _render_thread_removed(event, viewer, cache):
+    return render_template("chat/_thread_item_frame.html", summary=None,
+                           thread_id=event.data["thread_id"], activity=False, viewer=viewer)
+
+
+def _render_unread_badge(event, viewer, cache):
+    return render_template("chat/_unread_badge.html", unread_total=services.unread_total(viewer),
+                           oob=True)
+
+
+def _render_seen_by(event, viewer, cache):
+    thread = db.session.get(Thread, event.data["thread_id"])
+    if "seen" not in cache:
+        cache["seen"] = services.seen_by(thread)
+    return render_template("chat/_seen_by.html", thread=thread, seen=cache["seen"], oob=True)
+
+
+def _render_typing(event, viewer, cache):
+    if viewer.id == event.data["user_id"]:
+        return None
+    from app.accounts.models import User
+
+    typer = db.session.get(User, event.data["user_id"])
+    thread_id = int(event.topic.partition(":")[2])
+    return render_template("chat/_typing.html", thread_id=thread_id, typer=typer, oob=True)
+
+
+def register() -> None:
+    register_topic("thread", services.can_view_thread_id, catch_up_thread)
+    register_topic("threads", lambda user, user_id: user.id == user_id)
+    register_renderer("message.created", Renderer(_render_created, _message_view_key,
+                                                  accept=accept_message))
+    register_renderer("message.updated", Renderer(_render_updated, _message_view_key))
+    register_renderer("thread.updated", Renderer(_render_thread_item))
+    register_renderer("thread.removed", Renderer(_render_thread_removed))
+    register_renderer("unread.changed", Renderer(_render_unread_badge))
+    register_renderer("thread.read", Renderer(_render_seen_by, lambda e, v: "all"))
+    register_renderer("typing", Renderer(_render_typing, lambda e, v: v.id == e.data["user_id"]))

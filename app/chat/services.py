@@ -1,0 +1,583 @@
+"""Chat rules: who may see and post in which thread, threads and members, messages, read state,
+search. The only code that changes chat state; it publishes realtime events after commit."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, User
+from app.accounts.services import (PermissionDenied, ValidationError, enrolled_students_query,
+                                   is_enrolled_student_of, record_audit)
+from app.chat import attachments as files
+from app.chat.formatting import preview_text, render_message_html
+from app.chat.models import (Attachment, MemberRole, Message, MessageKind, Thread, ThreadKind,
+                             ThreadMember)
+from app.db_types import utcnow
+from app.extensions import db
+from app.realtime.events import publish
+
+MAX_MESSAGE_LENGTH = 10_000
+EDIT_WINDOW = timedelta(days=2)
+PAGE_SIZE = 50
+
+
+# --- permissions (views, the websocket hub and jobs all use these) -------------------------------
+
+def membership(user: User, thread: Thread) -> ThreadMember | None:
+    if thread.center_id != user.center_id:
+        return None
+    return db.session.scalar(select(ThreadMember).where(ThreadMember.thread_id == thread.id,
+                                                        ThreadMember.user_id == user.id))
+
+
+def can_view_thread(user: User, thread: Thread) -> bool:
+    return user.is_active and membership(user, thread) is not None
+
+
+def can_view_thread_id(user: User, thread_id: int) -> bool:
+    thread = db.session.get(Thread, thread_id)
+    return thread is not None and can_view_thread(user, thread)
+
+
+def post_refusal(user: User, thread: Thread) -> str | None:
+    """Why ``user`` may not post in ``thread`` (None: they may)."""
+    if membership(user, thread) is None:
+        return "You are not a member of this conversation."
+    if thread.archived_at is not None:
+        return "This conversation is archived."
+    if thread.kind == ThreadKind.CLASS and user.role == Role.STUDENT and \
+            not thread_center(thread).students_may_reply_in_class:
+        return "Only teachers post in this class channel."
+    return None
+
+
+def can_manage_group(user: User, thread: Thread) -> bool:
+    if thread.kind != ThreadKind.GROUP or thread.center_id != user.center_id:
+        return False
+    if user.role == Role.ADMIN:
+        return True
+    member = membership(user, thread)
+    return member is not None and member.role == MemberRole.OWNER
+
+
+def thread_center(thread: Thread) -> Center:
+    return db.session.get(Center, thread.center_id)
+
+
+def may_message_directly(user: User, other: User) -> bool:
+    """Teachers and their enrolled students; admins and staff with anyone in the center;
+    students with each other only where the center allows it."""
+    if user.id == other.id or user.center_id != other.center_id or not other.is_active:
+        return False
+    roles = {user.role, other.role}
+    if Role.ADMIN in roles or roles == {Role.TEACHER}:
+        return True
+    if roles == {Role.TEACHER, Role.STUDENT}:
+        teacher, student = (user, other) if user.role == Role.TEACHER else (other, user)
+        return is_enrolled_student_of(teacher, student)
+    return bool(user.center.students_may_message_each_other)
+
+
+def direct_contacts(user: User) -> list[User]:
+    """People ``user`` may start a direct conversation with."""
+    if user.role == Role.TEACHER:
+        people = list(db.session.scalars(enrolled_students_query(user)))
+        people += db.session.scalars(select(User).where(
+            User.center_id == user.center_id, User.role.in_([Role.TEACHER, Role.ADMIN]),
+            User.is_active_flag.is_(True), User.id != user.id))
+    elif user.role == Role.ADMIN:
+        people = list(db.session.scalars(select(User).where(
+            User.center_id == user.center_id, User.is_active_flag.is_(True), User.id != user.id)))
+    else:
+        course_ids = select(Enrollment.course_id).where(Enrollment.user_id == user.id)
+        roles = [CourseRole.TEACHER]
+        if user.center.students_may_message_each_other:
+            roles.append(CourseRole.STUDENT)
+        people = list(db.session.scalars(
+            select(User).join(Enrollment, Enrollment.user_id == User.id)
+            .where(Enrollment.course_id.in_(course_ids), Enrollment.role.in_(roles),
+                   User.id != user.id, User.is_active_flag.is_(True)).distinct()))
+        people += db.session.scalars(select(User).where(
+            User.center_id == user.center_id, User.role == Role.ADMIN,
+            User.is_active_flag.is_(True)))
+    unique = {p.id: p for p in people}
+    return sorted(unique.values(), key=lambda p: p.name.lower())
+
+
+# --- threads -----------------------------------------------------------------------------------
+
+def _add_member(thread: Thread, user_id: int, role: MemberRole = MemberRole.MEMBER) -> ThreadMember:
+    member = ThreadMember(center_id=thread.center_id, user_id=user_id, role=role, muted=False,
+                          last_read_message_id=thread.last_message_id or 0)
+    thread.members.append(member)
+    return member
+
+
+def _system_message(thread: Thread, text: str, actor: User | None = None) -> Message:
+    message = Message(center_id=thread.center_id, thread_id=thread.id, kind=MessageKind.SYSTEM,
+                      sender_id=actor.id if actor else None, body=text,
+                      body_html=render_message_html(text))
+    db.session.add(message)
+    db.session.flush()
+    thread.last_message_id = message.id
+    thread.last_activity_at = message.created_at
+    return message
+
+
+def get_or_create_direct(user: User, other: User) -> Thread:
+    if not may_message_directly(user, other):
+        raise PermissionDenied("You cannot message this person directly.")
+    key = ":".join(str(i) for i in sorted((user.id, other.id)))
+    thread = db.session.scalar(select(Thread).where(Thread.center_id == user.center_id,
+                                                    Thread.direct_key == key))
+    if thread is not None:
+        return thread
+    thread = Thread(center_id=user.center_id, kind=ThreadKind.DIRECT, direct_key=key,
+                    created_by_id=user.id, name="", description="")
+    _add_member(thread, user.id)
+    _add_member(thread, other.id)
+    db.session.add(thread)
+    db.session.commit()
+    return thread
+
+
+def _validate_group_fields(name: str, description: str) -> dict[str, str]:
+    errors = {}
+    if not (name or "").strip():
+        errors["name"] = "Give the group a name."
+    elif len(name.strip()) > 120:
+        errors["name"] = "Use at most 120 characters."
+    if len(description or "") > 2000:
+        errors["description"] = "Use at most 2,000 characters."
+    return errors
+
+
+def _group_students(teacher: User, user_ids: list[int]) -> list[User]:
+    allowed = {u.id: u for u in db.session.scalars(enrolled_students_query(teacher))}
+    if any(i not in allowed for i in user_ids):
+        raise ValidationError({"member_ids": "Pick students enrolled in your courses."})
+    return [allowed[i] for i in dict.fromkeys(user_ids)]
+
+
+def create_group(teacher: User, name: str, description: str, member_ids: list[int]) -> Thread:
+    if teacher.role != Role.TEACHER:
+        raise PermissionDenied("Only teachers create group chats.")
+    errors = _validate_group_fields(name, description)
+    try:
+        students = _group_students(teacher, member_ids)
+        if not students:
+            errors["member_ids"] = "Pick at least one student."
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+    thread = Thread(center_id=teacher.center_id, kind=ThreadKind.GROUP, name=name.strip(),
+                    description=(description or "").strip(), created_by_id=teacher.id)
+    _add_member(thread, teacher.id, MemberRole.OWNER)
+    for student in students:
+        _add_member(thread, student.id)
+    db.session.add(thread)
+    db.session.flush()
+    _system_message(thread, f"{teacher.name} created the group.", teacher)
+    record_audit(teacher, "chat.group_created", "thread", thread.id, name=thread.name,
+                 members=[s.id for s in students])
+    _announce_thread(thread, [m.user_id for m in thread.members])
+    _notify_members_added(teacher, thread, [s.id for s in students], created=True)
+    db.session.commit()
+    return thread
+
+
+def update_group(actor: User, thread: Thread, name: str, description: str) -> None:
+    if not can_manage_group(actor, thread):
+        raise PermissionDenied("Only the group's owner can change it.")
+    errors = _validate_group_fields(name, description)
+    if errors:
+        raise ValidationError(errors)
+    if name.strip() != thread.name:
+        _system_message(thread, f"{actor.name} renamed the group to “{name.strip()}”.", actor)
+    thread.name, thread.description = name.strip(), (description or "").strip()
+    record_audit(actor, "chat.group_updated", "thread", thread.id, name=thread.name)
+    _announce_thread(thread, [m.user_id for m in thread.members])
+    db.session.commit()
+
+
+def add_group_members(actor: User, thread: Thread, user_ids: list[int]) -> list[User]:
+    if not can_manage_group(actor, thread):
+        raise PermissionDenied("Only the group's owner can add members.")
+    owner = next((m.user for m in thread.members if m.role == MemberRole.OWNER), actor)
+    students = _group_students(owner, user_ids)
+    present = {m.user_id for m in thread.members}
+    added = [s for s in students if s.id not in present]
+    for student in added:
+        _add_member(thread, student.id)
+    if added:
+        db.session.flush()
+        _system_message(thread, f"{actor.name} added {', '.join(s.name for s in added)}.", actor)
+        record_audit(actor, "chat.members_added", "thread", thread.id,
+                     user_ids=[s.id for s in added])
+        _announce_thread(thread, [m.user_id for m in thread.members])
+        _notify_members_added(actor, thread, [s.id for s in added], created=False)
+    db.session.commit()
+    return added
+
+
+def remove_group_member(actor: User, thread: Thread, user_id: int) -> None:
+    if not can_manage_group(actor, thread):
+        raise PermissionDenied("Only the group's owner can remove members.")
+    member = next((m for m in thread.members if m.user_id == user_id), None)
+    if member is None:
+        raise ValidationError({"member_ids": "That person is not in the group."})
+    if member.role == MemberRole.OWNER:
+        raise ValidationError({"member_ids": "The group's owner cannot be removed."})
+    name = member.user.name
+    thread.members.remove(member)
+    db.session.flush()
+    _system_message(thread, f"{actor.name} removed {name}.", actor)
+    record_audit(actor, "chat.member_removed", "thread", thread.id, user_id=user_id)
+    _announce_thread(thread, [m.user_id for m in thread.members])
+    publish(f"threads:{user_id}", "thread.removed", thread_id=thread.id)
+    publish(f"user:{user_id}", "unread.changed")
+    db.session.commit()
+
+
+def archive_group(actor: User, thread: Thread, archived: bool = True) -> None:
+    if not can_manage_group(actor, thread):
+        raise PermissionDenied("Only the group's owner can archive it.")
+    thread.archived_at = utcnow() if archived else None
+    record_audit(actor, "chat.group_archived" if archived else "chat.group_unarchived",
+                 "thread", thread.id)
+    _announce_thread(thread, [m.user_id for m in thread.members])
+    db.session.commit()
+
+
+def delete_group(actor: User, thread: Thread) -> None:
+    if not can_manage_group(actor, thread):
+        raise PermissionDenied("Only the group's owner can delete it.")
+    member_ids = [m.user_id for m in thread.members]
+    keys = list(db.session.scalars(select(Attachment.storage_key).join(Message).where(
+        Message.thread_id == thread.id)))
+    record_audit(actor, "chat.group_deleted", "thread", thread.id, name=thread.name)
+    db.session.delete(thread)
+    for user_id in member_ids:
+        publish(f"threads:{user_id}", "thread.removed", thread_id=thread.id)
+    publish(f"user:{user_id}", "unread.changed")
+    db.session.commit()
+    for key in keys:
+        files.discard(key)
+
+
+def sync_members(thread: Thread, wanted: dict[int, MemberRole]) -> None:
+    """Make a CLASS or SESSION thread's members exactly ``wanted`` (keeping read state)."""
+    current = {m.user_id: m for m in thread.members}
+    for user_id, member in current.items():
+        if user_id not in wanted:
+            thread.members.remove(member)
+            publish(f"threads:{user_id}", "thread.removed", thread_id=thread.id)
+            publish(f"user:{user_id}", "unread.changed")
+    for user_id, role in wanted.items():
+        if user_id not in current:
+            _add_member(thread, user_id, role)
+        elif current[user_id].role != role:
+            current[user_id].role = role
+    _announce_thread(thread, list(wanted))
+
+
+def ensure_class_thread(course: Course) -> Thread:
+    thread = db.session.scalar(select(Thread).where(Thread.course_id == course.id))
+    if thread is None:
+        thread = Thread(center_id=course.center_id, kind=ThreadKind.CLASS, course_id=course.id,
+                        name=course.name, description="Announcements and questions for the class.")
+        db.session.add(thread)
+    thread.name = course.name
+    enrollments = db.session.scalars(select(Enrollment).where(Enrollment.course_id == course.id))
+    sync_members(thread, {e.user_id: MemberRole.OWNER if e.role == CourseRole.TEACHER
+                          else MemberRole.MEMBER for e in enrollments})
+    return thread
+
+
+def ensure_session_thread(session) -> Thread:
+    """The SESSION thread of a scheduled session: its participants, before, during, after."""
+    thread = db.session.scalar(select(Thread).where(Thread.session_id == session.id))
+    if thread is None:
+        thread = Thread(center_id=session.center_id, kind=ThreadKind.SESSION,
+                        session_id=session.id, name=session.title,
+                        description="Chat for this session, before, during and after it.")
+        db.session.add(thread)
+    thread.name = session.title
+    sync_members(thread, {p.user_id: MemberRole.OWNER if p.user_id == session.teacher_id
+                          else MemberRole.MEMBER for p in session.participants})
+    return thread
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+def post_message(user: User, thread: Thread, body: str, uploads=()) -> Message:
+    refusal = post_refusal(user, thread)
+    if refusal:
+        raise PermissionDenied(refusal)
+    body = (body or "").strip()
+    uploads = [u for u in uploads if u and u.filename]
+    errors = {}
+    if not body and not uploads:
+        errors["body"] = "Write a message or attach a file."
+    elif len(body) > MAX_MESSAGE_LENGTH:
+        errors["body"] = (f"Messages can be at most {MAX_MESSAGE_LENGTH:,} characters "
+                          f"(this one has {len(body):,}). Split it into parts.")
+    if len(uploads) > files.MAX_FILES_PER_MESSAGE:
+        errors["files"] = f"Attach at most {files.MAX_FILES_PER_MESSAGE} files to a message."
+    checked = []
+    if not errors:
+        try:
+            checked = [files.check_upload(u) for u in uploads]
+        except files.AttachmentError as exc:
+            errors["files"] = str(exc)
+    if errors:
+        raise ValidationError(errors)
+    message = Message(center_id=thread.center_id, thread_id=thread.id, sender_id=user.id,
+                      kind=MessageKind.TEXT, body=body, body_html=render_message_html(body))
+    stored = []
+    try:
+        for item in checked:
+            key = files.store(item.data)
+            stored.append(key)
+            message.attachments.append(Attachment(
+                center_id=thread.center_id, filename=item.filename,
+                content_type=item.content_type, size=len(item.data), storage_key=key))
+        db.session.add(message)
+        db.session.flush()
+        thread.last_message_id = message.id
+        thread.last_activity_at = message.created_at
+        member = membership(user, thread)
+        member.last_read_message_id = message.id  # your own message is read
+        publish(f"thread:{thread.id}", "message.created", message_id=message.id,
+                thread_id=thread.id)
+        publish(f"thread:{thread.id}", "thread.read", thread_id=thread.id, user_id=user.id)
+        _announce_thread(thread, [m.user_id for m in thread.members])
+        _notify_new_message(user, thread, message)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        for key in stored:
+            files.discard(key)
+        raise
+    return message
+
+
+def edit_message(user: User, message: Message, body: str) -> Message:
+    if message.sender_id != user.id or message.kind != MessageKind.TEXT:
+        raise PermissionDenied("You can edit only your own messages.")
+    if message.is_deleted:
+        raise ValidationError({"body": "A deleted message cannot be edited."})
+    if utcnow() - message.created_at > EDIT_WINDOW:
+        raise ValidationError({"body": "Messages can be edited for two days after sending."})
+    body = (body or "").strip()
+    if not body and not message.attachments:
+        raise ValidationError({"body": "A message cannot be empty; delete it instead."})
+    if len(body) > MAX_MESSAGE_LENGTH:
+        raise ValidationError({"body": f"Messages can be at most {MAX_MESSAGE_LENGTH:,} characters."})
+    if body != message.body:
+        message.body, message.body_html = body, render_message_html(body)
+        message.edited_at = utcnow()
+        publish(f"thread:{message.thread_id}", "message.updated", message_id=message.id,
+                thread_id=message.thread_id)
+    db.session.commit()
+    return message
+
+
+def delete_message(user: User, message: Message) -> Message:
+    thread = db.session.get(Thread, message.thread_id)
+    if message.sender_id != user.id and not can_manage_group(user, thread):
+        raise PermissionDenied("You can delete only your own messages.")
+    if message.is_deleted:
+        return message
+    keys = [a.storage_key for a in message.attachments]
+    message.deleted_at = utcnow()
+    message.body, message.body_html = "", ""
+    message.attachments.clear()
+    publish(f"thread:{message.thread_id}", "message.updated", message_id=message.id,
+            thread_id=message.thread_id)
+    _announce_thread(thread, [m.user_id for m in thread.members])
+    db.session.commit()
+    for key in keys:
+        files.discard(key)
+    return message
+
+
+def mark_read(user: User, thread: Thread, up_to_message_id: int | None = None) -> bool:
+    """Move the member's read pointer forward (never back). Returns whether it moved."""
+    member = membership(user, thread)
+    if member is None:
+        raise PermissionDenied("You are not a member of this conversation.")
+    target = thread.last_message_id or 0
+    if up_to_message_id is not None:
+        target = min(target, up_to_message_id)
+    if target <= member.last_read_message_id:
+        return False
+    member.last_read_message_id = target
+    publish(f"thread:{thread.id}", "thread.read", thread_id=thread.id, user_id=user.id)
+    _announce_thread(thread, [user.id], activity=False)
+    db.session.commit()
+    return True
+
+
+def set_muted(user: User, thread: Thread, muted: bool) -> None:
+    member = membership(user, thread)
+    if member is None:
+        raise PermissionDenied("You are not a member of this conversation.")
+    member.muted = muted
+    db.session.commit()
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+@dataclass
+class ThreadSummary:
+    thread: Thread
+    member: ThreadMember
+    title: str
+    unread: int
+    other: User | None  # the other person of a DIRECT thread
+
+
+def thread_title(thread: Thread, viewer: User) -> str:
+    if thread.kind == ThreadKind.DIRECT:
+        others = [m.user.name for m in thread.members if m.user_id != viewer.id]
+        return others[0] if others else "Direct message"
+    return thread.name
+
+
+def thread_summaries(user: User, kind: ThreadKind | None = None, thread_ids=None) -> list[ThreadSummary]:
+    """The user's threads, latest activity first, with unread counts: a fixed number of queries
+    however many threads there are."""
+    stmt = (select(Thread, ThreadMember)
+            .join(ThreadMember, and_(ThreadMember.thread_id == Thread.id,
+                                     ThreadMember.user_id == user.id))
+            .where(Thread.center_id == user.center_id)
+            .options(selectinload(Thread.members).joinedload(ThreadMember.user),
+                     selectinload(Thread.last_message).joinedload(Message.sender))
+            .order_by(Thread.last_activity_at.desc(), Thread.id.desc()))
+    if kind is not None:
+        stmt = stmt.where(Thread.kind == kind)
+    if thread_ids is not None:
+        stmt = stmt.where(Thread.id.in_(thread_ids))
+    rows = db.session.execute(stmt).unique().all()
+    unread = unread_counts(user, [t.id for t, _ in rows])
+    summaries = []
+    for thread, member in rows:
+        other = None
+        if thread.kind == ThreadKind.DIRECT:
+            other = next((m.user for m in thread.members if m.user_id != user.id), None)
+        summaries.append(ThreadSummary(thread, member, thread_title(thread, user),
+                                       unread.get(thread.id, 0), other))
+    return summaries
+
+
+def unread_counts(user: User, thread_ids=None) -> dict[int, int]:
+    stmt = (select(Message.thread_id, func.count(Message.id))
+            .join(ThreadMember, and_(ThreadMember.thread_id == Message.thread_id,
+                                     ThreadMember.user_id == user.id))
+            .where(Message.id > ThreadMember.last_read_message_id,
+                   or_(Message.sender_id.is_(None), Message.sender_id != user.id),
+                   Message.deleted_at.is_(None))
+            .group_by(Message.thread_id))
+    if thread_ids is not None:
+        stmt = stmt.where(Message.thread_id.in_(thread_ids))
+    return dict(db.session.execute(stmt).all())
+
+
+def unread_total(user: User) -> int:
+    return sum(unread_counts(user).values())
+
+
+def _message_options():
+    return (joinedload(Message.sender), selectinload(Message.attachments))
+
+
+def messages_before(thread: Thread, before_id: int | None = None,
+                    limit: int = PAGE_SIZE) -> tuple[list[Message], bool]:
+    """A page of messages, oldest first, ending before ``before_id`` (cursor pagination)."""
+    stmt = (select(Message).where(Message.thread_id == thread.id)
+            .options(*_message_options()).order_by(Message.id.desc()).limit(limit + 1))
+    if before_id is not None:
+        stmt = stmt.where(Message.id < before_id)
+    rows = list(db.session.scalars(stmt).unique())
+    has_more = len(rows) > limit
+    return list(reversed(rows[:limit])), has_more
+
+
+def messages_after(thread: Thread, after_id: int, limit: int = 500) -> list[Message]:
+    """What a reconnecting client missed, oldest first."""
+    stmt = (select(Message).where(Message.thread_id == thread.id, Message.id > after_id)
+            .options(*_message_options()).order_by(Message.id).limit(limit))
+    return list(db.session.scalars(stmt).unique())
+
+
+def previous_message(message: Message) -> Message | None:
+    return db.session.scalar(select(Message).where(Message.thread_id == message.thread_id,
+                                                   Message.id < message.id)
+                             .order_by(Message.id.desc()).limit(1))
+
+
+def seen_by(thread: Thread) -> list[User]:
+    """Members (other than its sender) who have read the thread's last message."""
+    if not thread.last_message_id:
+        return []
+    last = db.session.get(Message, thread.last_message_id)
+    stmt = (select(User).join(ThreadMember, ThreadMember.user_id == User.id)
+            .where(ThreadMember.thread_id == thread.id,
+                   ThreadMember.last_read_message_id >= thread.last_message_id,
+                   User.id != (last.sender_id or 0))
+            .order_by(User.name))
+    return list(db.session.scalars(stmt))
+
+
+# --- fan-out hooks --------------------------------------------------------------------------------
+
+def _announce_thread(thread: Thread, user_ids, activity: bool = True) -> None:
+    """Each member's thread list (pages that show it subscribe to ``threads:<user id>``) and
+    unread badge (in every page's header, on ``user:<user id>``) update live. ``activity``:
+    the thread moved to the top of the list (new message, new member...)."""
+    for user_id in set(user_ids):
+        publish(f"threads:{user_id}", "thread.updated", thread_id=thread.id, activity=activity)
+        publish(f"user:{user_id}", "unread.changed")
+
+
+def _notify_members_added(actor: User, thread: Thread, user_ids: list[int], created: bool) -> None:
+    """Members are told when they are added (the notifications feature delivers this)."""
+    from app.chat import signals
+
+    signals.members_added.send(thread, actor=actor, user_ids=user_ids, created=created)
+
+
+def _notify_new_message(sender: User, thread: Thread, message: Message) -> None:
+    from app.chat import signals
+
+    signals.message_posted.send(thread, sender=sender, message=message)
+
+
+def first_unread_id(user: User, thread: Thread, member: ThreadMember) -> int | None:
+    return db.session.scalar(select(func.min(Message.id)).where(
+        Message.thread_id == thread.id, Message.id > member.last_read_message_id,
+        or_(Message.sender_id.is_(None), Message.sender_id != user.id)))
+
+
+def messages_around(thread: Thread, anchor_id: int | None,
+                    limit: int = PAGE_SIZE) -> tuple[list[Message], bool]:
+    """The page to open a thread at: the latest messages, or, when the anchor (first unread,
+    a search hit) is older than those, a few before it and what follows."""
+    latest, has_more = messages_before(thread, None, limit)
+    if anchor_id is None or not latest or anchor_id >= latest[0].id:
+        return latest, has_more
+    context = 5
+    older = list(db.session.scalars(
+        select(Message).where(Message.thread_id == thread.id, Message.id < anchor_id)
+        .options(*_message_options()).order_by(Message.id.desc()).limit(context + 1)).unique())
+    newer = list(db.session.scalars(
+        select(Message).where(Message.thread_id == thread.id, Message.id >= anchor_id)
+        .options(*_message_options()).order_by(Message.id).limit(4 * limit)).unique())
+    if newer and newer[-1].id < latest[-1].id:
+        return latest, has_more  # too far back to show in one page: open at the latest
+    return list(reversed(older[:context])) + newer, len(older) > context

@@ -1,0 +1,9 @@
+"""Realtime delivery: the /ws endpoint, topic authorization, and the Redis pub/sub hub.
+
+Flow (DESIGN, "Realtime"): a service commits, then ``publish(topic, event, **ids)`` puts a small
+event on one Redis channel; the hub in every web process receives it and hands it to the
+connections subscribed to that topic; each connection renders the event for its viewer with the
+same partial the HTTP views use and sends the HTML, which the htmx ws extension swaps by id.
+Events carry ids only: the DB is the source of truth, and a reconnecting client asks the DB for
+what it missed.
+"""

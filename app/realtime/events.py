@@ -1,0 +1,93 @@
+"""Publishing events and the registries domains fill: who may subscribe to a topic, and how an
+event is rendered for one viewer."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Callable
+
+from flask import current_app
+
+from app.after_commit import run_after_commit
+from app.extensions import db
+from app.redis_conn import get_redis
+
+CHANNEL = "classhub:events"
+
+
+@dataclass(frozen=True)
+class Event:
+    topic: str  # "user:7", "thread:12", "room:3"
+    name: str  # "message.created", "notification.created", ...
+    data: dict = field(default_factory=dict)  # ids and small scalars only
+
+    def to_json(self) -> str:
+        return json.dumps({"topic": self.topic, "name": self.name, "data": self.data})
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "Event":
+        payload = json.loads(raw)
+        return cls(payload["topic"], payload["name"], payload.get("data") or {})
+
+
+# topic prefix -> authorize(user, key) -> bool. One permission function per resource, the same
+# the views use (e.g. chat's can_view_thread), registered by each domain.
+_topic_authorizers: dict[str, Callable] = {}
+# topic prefix -> catch_up(connection, user, key, after) sending what the client missed
+_catch_ups: dict[str, Callable] = {}
+# event name -> Renderer
+_renderers: dict[str, "Renderer"] = {}
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """Turns an event into HTML for one viewer. ``view_key(event, viewer)`` says which viewers
+    see the same HTML (e.g. same zone, not the author), so a process renders once per key."""
+
+    render: Callable  # (event, viewer, cache: dict) -> str | None (None: nothing to send)
+    view_key: Callable = lambda event, viewer: viewer.id
+    # (event, connection_state) -> bool, called under the connection's lock: a domain drops
+    # what this connection already has (e.g. a message sent during catch-up) and records what
+    # it is about to get.
+    accept: Callable | None = None
+
+
+def register_topic(prefix: str, authorize: Callable, catch_up: Callable | None = None) -> None:
+    _topic_authorizers[prefix] = authorize
+    if catch_up is not None:
+        _catch_ups[prefix] = catch_up
+
+
+def catch_up_for(topic: str) -> Callable | None:
+    return _catch_ups.get(topic.partition(":")[0])
+
+
+def register_renderer(event_name: str, renderer: Renderer) -> None:
+    _renderers[event_name] = renderer
+
+
+def renderer_for(event_name: str) -> Renderer | None:
+    return _renderers.get(event_name)
+
+
+def can_subscribe(user, topic: str) -> bool:
+    """The hub's check for every subscription: tenancy and membership via the domain's rule."""
+    prefix, _, key = topic.partition(":")
+    if prefix == "user":
+        return key == str(user.id)
+    authorize = _topic_authorizers.get(prefix)
+    if authorize is None or not key.isdigit():
+        return False
+    return bool(authorize(user, int(key)))
+
+
+def publish_now(event: Event, app=None) -> None:
+    get_redis(app or current_app).publish(CHANNEL, event.to_json())
+
+
+def publish(topic: str, name: str, **data) -> None:
+    """Publish once the current transaction commits (never before: a client must not be told
+    about a row it cannot read yet, nor about one that was rolled back)."""
+    app = current_app._get_current_object()
+    event = Event(topic, name, data)
+    run_after_commit(db.session(), lambda: publish_now(event, app))

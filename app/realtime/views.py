@@ -1,0 +1,114 @@
+"""The one websocket endpoint. The page opens it with htmx's ws extension; static/js/realtime.js
+sends the subscriptions (and, after a reconnect, the last id it has per topic)."""
+from __future__ import annotations
+
+import json
+import threading
+
+from flask import Blueprint, current_app, request
+from flask_login import current_user
+from simple_websocket import ConnectionClosed
+
+from app.extensions import db, sock
+from app.realtime.events import Event, can_subscribe, catch_up_for, publish_now
+from app.realtime.hub import Connection, hub
+
+MAX_TOPICS = 20
+
+
+def origin_allowed() -> bool:
+    """Browsers send cookies on cross-site websocket handshakes (no CORS, no CSRF token), so
+    another site could open a socket as the user: only our own origin may connect."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser (browsers always send Origin on websocket handshakes)
+    allowed = {request.host_url.rstrip("/"), current_app.config["BASE_URL"].rstrip("/")}
+    return origin.rstrip("/") in allowed
+
+
+bp = Blueprint("realtime", __name__)
+
+
+@sock.route("/ws", bp=bp)
+def websocket(ws):
+    if not origin_allowed():
+        ws.close(reason=1008, message="origin not allowed")
+        return
+    if not current_user.is_authenticated:
+        ws.close(reason=1008, message="log in first")
+        return
+    user_id = current_user.id
+    app = current_app._get_current_object()
+    hub.ensure_listening(app)
+    conn = Connection(ws, user_id)
+    hub.add(conn)
+    hub.subscribe(conn, f"user:{user_id}")
+    sender = threading.Thread(target=conn.sender_loop, name=f"ws-send-{user_id}", daemon=True)
+    sender.start()
+    # The request's DB session must not stay open for the connection's lifetime.
+    db.session.remove()
+    try:
+        while not conn.closed.is_set():
+            raw = ws.receive(timeout=5)
+            if raw is None:
+                continue
+            try:
+                handle_client_message(conn, raw)
+            finally:
+                db.session.remove()
+    except ConnectionClosed:
+        pass
+    finally:
+        hub.remove(conn)
+        conn.close()
+
+
+def handle_client_message(conn: Connection, raw: str | bytes) -> None:
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return
+    if not isinstance(message, dict):
+        return
+    kind = message.get("type")
+    if kind == "subscribe":
+        topics = message.get("topics")
+        after = message.get("after") or {}
+        if not isinstance(topics, list) or not isinstance(after, dict):
+            return
+        for topic in topics[:MAX_TOPICS]:
+            if isinstance(topic, str):
+                subscribe(conn, topic, after.get(topic))
+    elif kind == "unsubscribe" and isinstance(message.get("topic"), str):
+        if not message["topic"].startswith("user:"):
+            hub.unsubscribe(conn, message["topic"])
+    elif kind == "typing" and isinstance(message.get("topic"), str):
+        # Never stored: a transient event for the others on the topic.
+        if message["topic"] in conn.topics:
+            publish_now(Event(message["topic"], "typing", {"user_id": conn.user_id}))
+
+
+def subscribe(conn: Connection, topic: str, after) -> bool:
+    from app.accounts.models import User
+
+    user = db.session.get(User, conn.user_id)
+    if user is None or not user.is_active or not can_subscribe(user, topic):
+        conn.send(f'<div id="realtime-denied" hx-swap-oob="true" hidden data-topic="{_attr(topic)}"></div>')
+        return False
+    # Subscribe first, then catch up: anything published meanwhile is either in the catch-up
+    # query or arrives live; the domain's accept hook (under conn.lock) drops the second copy.
+    hub.subscribe(conn, topic)
+    catch_up = catch_up_for(topic)
+    if catch_up is not None:
+        try:
+            after_id = int(after) if after is not None else None
+        except (TypeError, ValueError):
+            after_id = None
+        catch_up(conn, user, int(topic.partition(":")[2]), after_id)
+    return True
+
+
+def _attr(value: str) -> str:
+    from markupsafe import escape
+
+    return str(escape(value))
