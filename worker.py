@@ -1,4 +1,11 @@
-"""RQ worker for Classhub: queues high, default, low, with the scheduler (enqueue_at/in).
+"""Background work for Classhub.
+
+    python worker.py            RQ worker on queues high, default, low, with the scheduler
+                                (enqueue_at/enqueue_in); several may run.
+    python worker.py --burst    work until the queues are empty, then exit (tests, one-offs)
+    python worker.py --cron     RQ's cron scheduler for periodic jobs (reminder sweep);
+                                run exactly one per deployment (RQ cron takes no lock; a duplicate
+                                tick is harmless anyway: every effect is keyed by a unique row).
 
 Jobs run inside the Flask app context, in this process (SimpleWorker: ~1 ms a job instead of a
 fork each, see FIELD-NOTES); each job reloads what it needs from the database by id.
@@ -8,9 +15,10 @@ from __future__ import annotations
 import sys
 
 from rq import Queue, SimpleWorker
+from rq.cron import CronScheduler
 
 from app import create_app
-from app.jobs import QUEUE_NAMES
+from app.jobs import QUEUE_NAMES, register_cron
 from app.redis_conn import get_redis
 
 
@@ -32,10 +40,18 @@ def build_worker(app, name: str | None = None) -> AppWorker:
     return AppWorker(queues, connection=connection, name=name, flask_app=app)
 
 
+def build_cron(app) -> CronScheduler:
+    scheduler = CronScheduler(connection=get_redis(app))
+    register_cron(scheduler)
+    return scheduler
+
+
 def main(argv: list[str]) -> int:
     app = create_app()
-    burst = "--burst" in argv
-    build_worker(app).work(burst=burst, with_scheduler=True)
+    if "--cron" in argv:
+        build_cron(app).start()
+        return 0
+    build_worker(app).work(burst="--burst" in argv, with_scheduler=True)
     return 0
 
 

@@ -45,9 +45,34 @@ def create_app(config: dict | None = None) -> Flask:
 
     from app.accounts.admin_views import bp as admin_bp
     from app.accounts.views import bp as accounts_bp
+    from app.scheduling.views import bp as scheduling_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(scheduling_bp)
+
+    from app.chat import realtime as chat_realtime
+    from app.chat import receivers as chat_receivers  # noqa: F401  (connects signal receivers)
+    from app.chat.views import bp as chat_bp
+    from app.realtime.views import bp as realtime_bp
+
+    from app.notifications import realtime as notifications_realtime
+    from app.notifications import receivers as notification_receivers  # noqa: F401
+    from app.notifications.views import bp as notifications_bp
+
+    from app.invites import receivers as invite_receivers  # noqa: F401
+    from app.invites.views import bp as invites_bp
+
+    app.register_blueprint(invites_bp)
+    chat_realtime.register()
+    notifications_realtime.register()
+    app.register_blueprint(notifications_bp)
+    app.register_blueprint(chat_bp)
+    app.register_blueprint(realtime_bp)
+
+    from app.scheduling.feed_views import bp as feed_bp
+
+    app.register_blueprint(feed_bp)
 
     from app.errors import init_error_handlers
     from app.security import init_security_headers

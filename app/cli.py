@@ -57,7 +57,8 @@ def register_cli(app: Flask) -> None:
     @click.option("--workers", default=lambda: os.environ.get("WEB_CONCURRENCY", "2"),
                   show_default="WEB_CONCURRENCY or 2")
     def serve_command(workers):
-        """Run the web server (gunicorn + gevent) and the RQ worker together; Ctrl-C stops both."""
+        """Run the web server (gunicorn + gevent), the RQ worker and the cron scheduler together;
+        Ctrl-C stops them all."""
         from app.demo import DEMO_LOGINS, DEMO_PASSWORD
 
         env = dict(os.environ)
@@ -70,7 +71,8 @@ def register_cli(app: Flask) -> None:
         web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
                                 "--bind", bind, "--workers", str(workers), "wsgi:app"], env=env)
         worker = subprocess.Popen([sys.executable, "worker.py"], env=env)
-        children = [web, worker]
+        cron = subprocess.Popen([sys.executable, "worker.py", "--cron"], env=env)
+        children = [web, worker, cron]
 
         def stop(*_):
             for child in children:

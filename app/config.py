@@ -57,6 +57,8 @@ def load_config(instance_path: Path, env: dict | None = None) -> dict:
         "VAPID_SUBJECT": env.get("VAPID_SUBJECT", "mailto:admin@localhost"),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "CSV_IMPORT_MAX_ROWS": int(env.get("CSV_IMPORT_MAX_ROWS", "2000")),
+        "CHAT_MESSAGE_RATE_LIMIT": env.get("CHAT_MESSAGE_RATE_LIMIT", "30 per minute"),
+        "REMINDER_LEAD_MINUTES": int(env.get("REMINDER_LEAD_MINUTES", "15")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024))),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -1,14 +1,24 @@
-"""RQ queues and enqueue-after-commit. Jobs take ids, reload from the DB and are safe to rerun."""
+"""RQ queues, enqueue-after-commit, failure records and the periodic (cron) schedule.
+
+Jobs take ids, reload from the database and are safe to run twice (exactly-once effects are
+guarded by unique DB rows, not by job ids: see FIELD-NOTES on RQ)."""
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+
 from flask import current_app
-from rq import Queue
+from rq import Callback, Queue, Retry
+from rq.job import Job
 
 from app.after_commit import run_after_commit
 from app.extensions import db
 from app.redis_conn import get_redis
 
+log = logging.getLogger(__name__)
+
 QUEUE_NAMES = ("high", "default", "low")
+DEFAULT_RETRY = Retry(max=4, interval=[10, 60, 300, 900])
 
 
 def get_queue(name: str = "default", app=None) -> Queue:
@@ -17,8 +27,67 @@ def get_queue(name: str = "default", app=None) -> Queue:
     return Queue(name, connection=get_redis(app or current_app))
 
 
-def enqueue_after_commit(func, *args, queue: str = "default", **job_options) -> None:
-    """Queue ``func(*args)`` when the current DB transaction commits; nothing if it rolls back."""
+def enqueue_after_commit(func, *args, queue: str = "default", at: datetime | None = None,
+                         center_id: int | None = None, retry: Retry | None = DEFAULT_RETRY,
+                         **job_options) -> None:
+    """Queue ``func(*args)`` when the current DB transaction commits; nothing if it rolls back.
+    ``at``: run then (the worker's scheduler moves it to the queue)."""
     app = current_app._get_current_object()
-    run_after_commit(db.session(), lambda: get_queue(queue, app).enqueue(func, *args,
-                                                                        **job_options))
+    options = dict(job_options, retry=retry, on_failure=Callback(record_failure),
+                   meta={"center_id": center_id}, description=_describe(func, args))
+
+    def enqueue():
+        target = get_queue(queue, app)
+        if at is not None:
+            target.enqueue_at(at, func, *args, **options)
+        else:
+            target.enqueue(func, *args, **options)
+
+    run_after_commit(db.session(), enqueue)
+
+
+def _describe(func, args) -> str:
+    return f"{func.__module__.rsplit('.', 2)[-2]}.{func.__name__}({', '.join(map(repr, args))})"[:300]
+
+
+def record_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback: a job that failed for good gets a row admins can see and retry.
+    (RQ calls this on every failure; one with retries left is not final.)"""
+    if job.retries_left:
+        return
+    from app.notifications.models import JobFailure
+
+    try:
+        db.session.rollback()
+        db.session.add(JobFailure(center_id=(job.meta or {}).get("center_id"), job_id=job.id,
+                                  func_name=job.func_name, description=job.description or "",
+                                  error=f"{exc_type.__name__}: {exc_value}"[:4000]))
+        db.session.commit()
+    except Exception:  # never let bookkeeping hide the job's own failure
+        log.exception("could not record the failure of job %s", job.id)
+        db.session.rollback()
+
+
+def retry_failed_job(failure, app=None) -> bool:
+    """Put a failed job back on its queue (the admin's "Retry")."""
+    from app.db_types import utcnow
+
+    connection = get_redis(app or current_app)
+    try:
+        job = Job.fetch(failure.job_id, connection=connection)
+    except Exception:
+        return False
+    job.requeue()
+    failure.retried_at = utcnow()
+    db.session.commit()
+    return True
+
+
+def register_cron(scheduler) -> None:
+    """The periodic work, run by `python worker.py` (one cron scheduler per deployment; a
+    duplicate tick is harmless, every effect is keyed by a unique row)."""
+    from app.invites.tasks import sweep_outbox
+    from app.notifications.tasks import sweep_reminders
+
+    scheduler.register(sweep_reminders, queue_name="high", interval=60)
+    scheduler.register(sweep_outbox, queue_name="low", interval=300)

@@ -5,6 +5,7 @@ The suite FLUSHES the Redis database it is given: point REDIS_URL at a database 
 """
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import event, text
 from werkzeug.security import generate_password_hash
@@ -23,8 +25,20 @@ from app.extensions import db
 from app.redis_conn import get_redis, start_embedded_redis
 
 PASSWORD = "correct horse battery"
-# Hashing is deliberately slow; tests that make hundreds of users share one hash.
-_PASSWORD_HASH = generate_password_hash(PASSWORD)
+# The factory's users share one hash of PASSWORD made with few PBKDF2 rounds: the app verifies
+# it with its real check_password, but a default (scrypt) hash costs ~0.2 s per login. Hashes the
+# app makes itself (new users, changed passwords, imports) keep the default method.
+_PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in a fresh ``contextvars.Context``, so it gets its
+    own app context, ``g`` (where Flask-Login keeps the user) and DB session, as in production.
+    Without this, requests reuse the app context a test keeps pushed for its factories, and a
+    second client would see the first one's logged-in user."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +78,7 @@ def app_config(test_dirs, redis_url, database_url):
 @pytest.fixture(scope="session")
 def app(app_config):
     application = create_app(dict(app_config))
+    application.test_client_class = IsolatedClient
     with application.app_context():
         _reset_schema()
         upgrade()

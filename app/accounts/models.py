@@ -4,7 +4,8 @@ import enum
 from zoneinfo import ZoneInfo
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint,
+                        false, true)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -40,6 +41,11 @@ class Center(db.Model):
     name: Mapped[str] = mapped_column(String(120))
     slug: Mapped[str] = mapped_column(String(60), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Chat policy, set by the center's admins.
+    students_may_message_each_other: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false())
+    students_may_reply_in_class: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=true())
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     @property

@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from app.accounts.models import AuditLog, Center, Course, CourseRole, Enrollment, Role, User
+from app.accounts.signals import course_members_changed
 from app.db_types import utcnow
 from app.extensions import db
 from app.timezones import is_valid_timezone
@@ -254,12 +255,15 @@ def import_users_csv(actor: User, data: bytes, max_rows: int = 2000) -> ImportRe
     except UnicodeDecodeError:
         report.error = "The file is not UTF-8 text. Export it as CSV (UTF-8) and try again."
         return report
-    try:
-        sample = text[:4096]
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+    if "\x00" in text:  # UTF-16 or a binary file; PostgreSQL text cannot hold NUL either
+        report.error = "The file is not CSV text. Export it as CSV (UTF-8) and try again."
+        return report
+    # The separator is read off the header row, which must name email, name and role: sniffing
+    # the whole sample (csv.Sniffer) fails on a file whose rows have differing cell counts,
+    # which is exactly a file with a malformed row to report, and guesses quoting wrongly.
+    header_line = text.lstrip().split("\n", 1)[0]
+    delimiter = max(",;\t", key=header_line.count)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter if delimiter in header_line else ",")
     try:
         header = next(reader)
     except (StopIteration, csv.Error):
@@ -368,6 +372,7 @@ def create_course(actor: User, name: str, description: str = "") -> Course:
     db.session.add(course)
     db.session.flush()
     record_audit(actor, "course.created", "course", course.id, name=name)
+    course_members_changed.send(course)
     db.session.commit()
     return course
 
@@ -395,6 +400,8 @@ def enroll(actor: User, course: Course, user_ids: list[int], role: CourseRole) -
     if added:
         record_audit(actor, "course.enrolled", "course", course.id, role=role.value,
                      user_ids=sorted(u.id for u in users if u.id not in already))
+        db.session.flush()
+        course_members_changed.send(course)
     db.session.commit()
     return added
 
@@ -405,7 +412,10 @@ def unenroll(actor: User, enrollment: Enrollment) -> None:
         raise PermissionDenied("Not in your center.")
     record_audit(actor, "course.unenrolled", "course", enrollment.course_id,
                  user_id=enrollment.user_id)
+    course = enrollment.course
     db.session.delete(enrollment)
+    db.session.flush()
+    course_members_changed.send(course)
     db.session.commit()
 
 

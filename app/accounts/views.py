@@ -73,6 +73,10 @@ def logout():
 def dashboard():
     user = current_user._get_current_object()
     context = {"courses": services.courses_for(user)}
+    if user.role != Role.ADMIN:
+        from app.scheduling.services import upcoming_occurrences
+
+        context["upcoming"] = upcoming_occurrences(user, days=7, limit=8)
     if user.role == Role.ADMIN:
         from app.accounts.admin_views import admin_dashboard_context
 

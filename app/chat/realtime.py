@@ -3,10 +3,11 @@ and how each event is rendered (the same partials the HTTP views render)."""
 from __future__ import annotations
 
 from flask import render_template
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.chat import services
-from app.chat.models import Message, Thread
+from app.chat.models import Message, Thread, ThreadMember
 from app.extensions import db
 from app.realtime.events import Renderer, register_renderer, register_topic
 
@@ -42,6 +43,18 @@ def catch_up_thread(conn, user, thread_id: int, after: int | None) -> None:
             conn.send(render_message_frame(message, user, previous))
             conn.state[key] = message.id
             previous = message
+
+
+def thread_viewers(users, thread_id: int) -> set[int]:
+    """Which of ``users`` may see the thread now (can_view_thread for many, in one query): a
+    member removed while their socket is open stops receiving the thread at once."""
+    thread = db.session.get(Thread, thread_id)
+    if thread is None:
+        return set()
+    members = set(db.session.scalars(select(ThreadMember.user_id).where(
+        ThreadMember.thread_id == thread_id, ThreadMember.user_id.in_([u.id for u in users]))))
+    return {u.id for u in users
+            if u.id in members and u.is_active and u.center_id == thread.center_id}
 
 
 def _load_message(event, cache: dict) -> Message | None:
@@ -116,7 +129,8 @@ def _render_typing(event, viewer, cache):
 
 
 def register() -> None:
-    register_topic("thread", services.can_view_thread_id, catch_up_thread)
+    register_topic("thread", services.can_view_thread_id, catch_up_thread,
+                   still_allowed=thread_viewers)
     register_topic("threads", lambda user, user_id: user.id == user_id)
     register_renderer("message.created", Renderer(_render_created, _message_view_key,
                                                   accept=accept_message))

@@ -16,6 +16,9 @@ from app.chat.services import thread_title
 from app.extensions import db
 
 _START, _STOP = "\x02", "\x03"
+# ts_headline drops whatever its parser takes for an HTML tag ("<b>" in a message would vanish
+# from the snippet): the query hands it < and > as these, and _highlight puts them back.
+_LT, _GT = "\x05", "\x06"
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 8
 LIMIT = 50
@@ -35,7 +38,7 @@ def _terms(query: str) -> list[str]:
 
 def _highlight(raw: str) -> Markup:
     """Escape the snippet, then turn the database's markers into <mark>."""
-    escaped = str(escape(raw))
+    escaped = str(escape(raw.replace(_LT, "<").replace(_GT, ">")))
     return Markup(escaped.replace(_START, "<mark>").replace(_STOP, "</mark>"))
 
 
@@ -45,7 +48,7 @@ def search_messages(user: User, query: str) -> list[SearchHit]:
         return []
     if db.engine.dialect.name == "postgresql":
         sql = text("""
-            SELECT m.id, ts_headline('simple', m.body, q.query,
+            SELECT m.id, ts_headline('simple', translate(m.body, '<>', chr(5) || chr(6)), q.query,
                      'StartSel=' || chr(2) || ', StopSel=' || chr(3) ||
                      ', MaxWords=24, MinWords=8, MaxFragments=1') AS snippet
             FROM messages m

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, User
@@ -260,10 +260,15 @@ def delete_group(actor: User, thread: Thread) -> None:
     keys = list(db.session.scalars(select(Attachment.storage_key).join(Message).where(
         Message.thread_id == thread.id)))
     record_audit(actor, "chat.group_deleted", "thread", thread.id, name=thread.name)
+    # Explicitly, not by ON DELETE CASCADE alone: SQLite does not enforce foreign keys here, and
+    # it reuses the highest rowid, so orphaned messages would show up in the next new thread.
+    message_ids = select(Message.id).where(Message.thread_id == thread.id)
+    db.session.execute(delete(Attachment).where(Attachment.message_id.in_(message_ids)))
+    db.session.execute(delete(Message).where(Message.thread_id == thread.id))
     db.session.delete(thread)
     for user_id in member_ids:
         publish(f"threads:{user_id}", "thread.removed", thread_id=thread.id)
-    publish(f"user:{user_id}", "unread.changed")
+        publish(f"user:{user_id}", "unread.changed")
     db.session.commit()
     for key in keys:
         files.discard(key)

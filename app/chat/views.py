@@ -2,8 +2,8 @@
 websocket pushes too."""
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
-                   send_file, url_for)
+from flask import (Blueprint, abort, current_app, flash, make_response, redirect, render_template,
+                   request, send_file, url_for)
 from flask_login import current_user, login_required
 
 from app.accounts.models import Role, User
@@ -51,16 +51,16 @@ def thread(thread_id):
     thread = _thread_or_404(thread_id)
     member = services.membership(current_user, thread)
     first_unread_id = services.first_unread_id(current_user, thread, member)
-    messages, has_more = services.messages_around(thread, first_unread_id)
+    # Read first, then load the page: mark_read commits, and a commit expires every row loaded
+    # before it (rendering would then reload each thread and message one query at a time).
+    services.mark_read(current_user, thread)
+    focus_id = parse_id(request.args.get("at"))
+    messages, has_more = services.messages_around(thread, focus_id or first_unread_id)
     context = dict(_list_context(thread.id), thread=thread, member=member,
                    title=services.thread_title(thread, current_user), messages=messages,
                    has_more=has_more, first_unread_id=first_unread_id,
                    seen=services.seen_by(thread), refusal=services.post_refusal(current_user, thread),
-                   focus_id=parse_id(request.args.get("at")))
-    if context["focus_id"]:
-        context["messages"], context["has_more"] = services.messages_around(thread,
-                                                                            context["focus_id"])
-    services.mark_read(current_user, thread)
+                   focus_id=focus_id)
     return render_template("chat/thread.html", **context)
 
 
@@ -79,10 +79,25 @@ def _message_limit():
 
 
 def _too_fast(request_limit):
-    thread = db.session.get(Thread, parse_id(request.view_args.get("thread_id")))
-    return render_template("chat/_composer.html", thread=thread, body=request.form.get("body", ""),
-                           errors={"body": "You are sending messages too fast. Wait a moment; "
-                                           "your text is still here."}), 429
+    """The composer again, with what was typed (Flask-Limiter uses a returned Response only)."""
+    thread_id = parse_id((request.view_args or {}).get("thread_id"))
+    thread = db.session.get(Thread, thread_id) if thread_id else None
+    if thread is None or not services.can_view_thread(current_user, thread):
+        return None  # the generic 429: never a composer for a thread they cannot see
+    return make_response(render_template(
+        "chat/_composer.html", thread=thread, body=request.form.get("body", ""),
+        errors={"body": "You are sending messages too fast. Wait a moment; "
+                        "your text is still here."}), 429)
+
+
+@bp.errorhandler(429)
+def _rate_limited(error):
+    # The app-wide handler renders its own page; keep the response on_breach built.
+    if getattr(error, "response", None) is not None:
+        return error.response
+    from app.errors import render_error
+
+    return render_error(429)
 
 
 @bp.route("/threads/<thread_id>/messages", methods=["POST"])

@@ -52,10 +52,27 @@ class Renderer:
     accept: Callable | None = None
 
 
-def register_topic(prefix: str, authorize: Callable, catch_up: Callable | None = None) -> None:
+# topic prefix -> still_allowed(users, key) -> set of user ids: access checked again on every
+# delivery (one query for all listeners), so someone removed keeps no open feed.
+_delivery_authorizers: dict[str, Callable] = {}
+
+
+def register_topic(prefix: str, authorize: Callable, catch_up: Callable | None = None,
+                   still_allowed: Callable | None = None) -> None:
     _topic_authorizers[prefix] = authorize
     if catch_up is not None:
         _catch_ups[prefix] = catch_up
+    if still_allowed is not None:
+        _delivery_authorizers[prefix] = still_allowed
+
+
+def allowed_viewers(topic: str, users) -> set[int] | None:
+    """Which of ``users`` may still receive ``topic`` now (None: no check for this topic)."""
+    prefix, _, key = topic.partition(":")
+    check = _delivery_authorizers.get(prefix)
+    if check is None:
+        return None
+    return set(check(list(users), int(key))) if key.isdigit() else set()
 
 
 def catch_up_for(topic: str) -> Callable | None:

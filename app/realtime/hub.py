@@ -10,12 +10,13 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections import defaultdict
 
 import redis
 from sqlalchemy import select
 
-from app.realtime.events import CHANNEL, Event, renderer_for
+from app.realtime.events import CHANNEL, Event, allowed_viewers, renderer_for
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class Connection:
     def __init__(self, ws, user_id: int):
         self.ws = ws
         self.user_id = user_id
+        self.id = uuid.uuid4().hex[:12]
         self.topics: set[str] = set()
         # Per-connection state domains keep (e.g. the last message id sent per thread), guarded
         # by ``lock`` together with enqueueing, so live delivery and catch-up never both send.
@@ -176,12 +178,16 @@ class Hub:
         with self._app.test_request_context("/", base_url=self._app.config["BASE_URL"]):
             viewers = {u.id: u for u in db.session.scalars(
                 select(User).where(User.id.in_({c.user_id for c in targets})))}
+            allowed = allowed_viewers(event.topic, viewers.values())
             cache: dict = {}
             rendered: dict = {}
             for conn in targets:
                 viewer = viewers.get(conn.user_id)
                 if viewer is None or not viewer.is_active:
                     conn.close(1008, "account unavailable")
+                    continue
+                if allowed is not None and viewer.id not in allowed:
+                    self.unsubscribe(conn, event.topic)  # access was revoked since subscribing
                     continue
                 with conn.lock:
                     if renderer.accept is not None and not renderer.accept(event, conn.state):

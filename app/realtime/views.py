@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 from flask import Blueprint, current_app, request
 from flask_login import current_user
 from simple_websocket import ConnectionClosed
 
 from app.extensions import db, sock
+from app.realtime import presence
 from app.realtime.events import Event, can_subscribe, catch_up_for, publish_now
 from app.realtime.hub import Connection, hub
 
 MAX_TOPICS = 20
+PRESENCE_REFRESH = 25  # seconds
 
 
 def origin_allowed() -> bool:
@@ -47,9 +50,13 @@ def websocket(ws):
     sender.start()
     # The request's DB session must not stay open for the connection's lifetime.
     db.session.remove()
+    last_presence = time.monotonic()
     try:
         while not conn.closed.is_set():
             raw = ws.receive(timeout=5)
+            if time.monotonic() - last_presence > PRESENCE_REFRESH:
+                refresh_presence(app, conn)
+                last_presence = time.monotonic()
             if raw is None:
                 continue
             try:
@@ -59,8 +66,17 @@ def websocket(ws):
     except ConnectionClosed:
         pass
     finally:
+        for topic in list(conn.topics):
+            if topic.startswith("thread:"):
+                presence.mark_absent(app, topic, conn.user_id, conn.id)
         hub.remove(conn)
         conn.close()
+
+
+def refresh_presence(app, conn: Connection) -> None:
+    for topic in list(conn.topics):
+        if topic.startswith("thread:"):
+            presence.mark_present(app, topic, conn.user_id, conn.id)
 
 
 def handle_client_message(conn: Connection, raw: str | bytes) -> None:
@@ -82,6 +98,8 @@ def handle_client_message(conn: Connection, raw: str | bytes) -> None:
     elif kind == "unsubscribe" and isinstance(message.get("topic"), str):
         if not message["topic"].startswith("user:"):
             hub.unsubscribe(conn, message["topic"])
+            if message["topic"].startswith("thread:"):
+                presence.mark_absent(current_app, message["topic"], conn.user_id, conn.id)
     elif kind == "typing" and isinstance(message.get("topic"), str):
         # Never stored: a transient event for the others on the topic.
         if message["topic"] in conn.topics:
@@ -95,16 +113,21 @@ def subscribe(conn: Connection, topic: str, after) -> bool:
     if user is None or not user.is_active or not can_subscribe(user, topic):
         conn.send(f'<div id="realtime-denied" hx-swap-oob="true" hidden data-topic="{_attr(topic)}"></div>')
         return False
-    # Subscribe first, then catch up: anything published meanwhile is either in the catch-up
-    # query or arrives live; the domain's accept hook (under conn.lock) drops the second copy.
-    hub.subscribe(conn, topic)
-    catch_up = catch_up_for(topic)
-    if catch_up is not None:
-        try:
-            after_id = int(after) if after is not None else None
-        except (TypeError, ValueError):
-            after_id = None
-        catch_up(conn, user, int(topic.partition(":")[2]), after_id)
+    # Subscribe first, then catch up, both under the connection's lock: the hub takes the same
+    # lock to deliver, so a live event published meanwhile waits; it can neither overtake the
+    # missed messages nor make the catch-up skip them. It is either in the catch-up query or goes
+    # out after it, and the domain's accept hook (under conn.lock) drops the second copy.
+    with conn.lock:
+        hub.subscribe(conn, topic)
+        if topic.startswith("thread:"):
+            presence.mark_present(current_app, topic, conn.user_id, conn.id)
+        catch_up = catch_up_for(topic)
+        if catch_up is not None:
+            try:
+                after_id = int(after) if after is not None else None
+            except (TypeError, ValueError):
+                after_id = None
+            catch_up(conn, user, int(topic.partition(":")[2]), after_id)
     return True
 
 

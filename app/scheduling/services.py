@@ -19,6 +19,7 @@ from app.scheduling import recurrence
 from app.scheduling.models import (CalendarFeed, Frequency, ParticipantRole, SessionOverride,
                                    SessionParticipant, SessionStatus, SessionType, VideoSession)
 from app.scheduling.recurrence import Change, Occurrence, Schedule
+from app.scheduling.signals import session_changed
 from app.timezones import is_valid_timezone
 
 MAX_DURATION_MINUTES = 8 * 60
@@ -363,6 +364,7 @@ def schedule_session(teacher: User, data: SessionInput, *, allow_conflicts: bool
     db.session.flush()
     record_audit(actor, "session.scheduled", "session", session.id, title=session.title,
                  rrule=recurrence.rrule_string(schedule), participants=len(participants))
+    session_changed.send(session, actor=actor, change="scheduled")
     db.session.commit()
     return session
 
@@ -396,6 +398,8 @@ def update_series(actor: User, session: VideoSession, data: SessionInput, *,
         refresh_bounds(session)
     record_audit(actor, "session.updated", "session", session.id,
                  rrule=recurrence.rrule_string(schedule), schedule_changed=schedule != old_schedule)
+    session_changed.send(session, actor=actor, change="updated",
+                         schedule_changed=schedule != old_schedule)
     db.session.commit()
     return session
 
@@ -456,6 +460,7 @@ def move_occurrence(actor: User, session: VideoSession, original_start_local: da
     record_audit(actor, "session.occurrence_moved", "session", session.id,
                  original=original_start_local.isoformat(), new=new_start_local.isoformat(),
                  duration=duration, reason=override.reason)
+    session_changed.send(session, actor=actor, change="occurrence_moved", override=override)
     db.session.commit()
     return override
 
@@ -477,6 +482,7 @@ def cancel_occurrence(actor: User, session: VideoSession, original_start_local: 
     db.session.flush()
     record_audit(actor, "session.occurrence_cancelled", "session", session.id,
                  original=original_start_local.isoformat(), reason=override.reason)
+    session_changed.send(session, actor=actor, change="occurrence_cancelled", override=override)
     db.session.commit()
     return override
 
@@ -491,6 +497,7 @@ def cancel_series(actor: User, session: VideoSession, reason: str = "") -> None:
     session.cancel_reason = (reason or "").strip()[:500]
     session.sequence += 1
     record_audit(actor, "session.cancelled", "session", session.id, reason=session.cancel_reason)
+    session_changed.send(session, actor=actor, change="cancelled")
     db.session.commit()
 
 
@@ -550,6 +557,8 @@ def split_series(actor: User, session: VideoSession, original_start_local: datet
     db.session.flush()
     record_audit(actor, "session.split", "session", session.id, new_session_id=new.id,
                  at=original_start_local.isoformat())
+    session_changed.send(session, actor=actor, change="split", new_session=new)
+    session_changed.send(new, actor=actor, change="scheduled", split_from=session)
     db.session.commit()
     return new
 
@@ -594,6 +603,9 @@ def add_participants(actor: User, session: VideoSession, user_ids: list[int],
     if added:
         record_audit(actor, "session.participants_added", "session", session.id,
                      user_ids=[u.id for u in added], role=role.value)
+        db.session.flush()
+        session_changed.send(session, actor=actor, change="participants_added",
+                             user_ids=[u.id for u in added])
     db.session.commit()
     return added
 
@@ -608,6 +620,8 @@ def remove_participant(actor: User, session: VideoSession, user_id: int) -> User
     user = participant.user
     session.participants.remove(participant)
     record_audit(actor, "session.participant_removed", "session", session.id, user_id=user_id)
+    db.session.flush()
+    session_changed.send(session, actor=actor, change="participant_removed", user_ids=[user_id])
     db.session.commit()
     return user
 
@@ -634,6 +648,7 @@ def set_status(actor: User, session: VideoSession, status: SessionStatus) -> Non
         return
     session.status = status
     record_audit(actor, "session.status", "session", session.id, status=status.value)
+    session_changed.send(session, actor=actor, change="status")
     db.session.commit()
 
 

@@ -56,22 +56,67 @@
     }
   }
 
+  // Reconnecting is decided here, not by the extension: after a few failures it waits up to
+  // ~64 s, it gives up on codes such as 1008 (a missed heartbeat), and it cannot be told that
+  // the network is back. Its own timer is pushed out of reach; this one retries with jittered
+  // backoff while the server is away, and at once when the browser comes back online or the
+  // page is shown again. Only a refusal (logged out, wrong origin) stops it.
+  var NEVER = 2147483647; // the longest delay setTimeout accepts (~24 days)
+  htmx.config.wsReconnectDelay = function () { return NEVER; };
+  var wrapper = null, current = null, retryTimer = null, attempts = 0, refused = false;
+
+  // One live socket per page: a new attempt closes any older one still connecting.
+  var createSocket = htmx.createWebSocket || function (url) { return new WebSocket(url, []); };
+  htmx.createWebSocket = function (url) {
+    var previous = current;
+    current = createSocket(url);
+    if (previous && previous.readyState <= 1) previous.close();
+    return current;
+  };
+
+  function setState(state) {
+    document.documentElement.setAttribute("data-realtime", state);
+    document.body.classList.toggle("realtime-offline", state === "closed");
+  }
+  function reconnectIn(delay) {
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(function () {
+      retryTimer = null;
+      if (wrapper && !socket && !refused) {
+        attempts += 1;
+        setState("connecting");
+        wrapper.reconnect();
+      }
+    }, delay);
+  }
+  function backoff() {
+    var cap = Math.min(30000, 1000 * Math.pow(2, attempts));
+    return cap / 2 + Math.random() * cap / 2;
+  }
+  function reconnectNow() {
+    if (wrapper && !socket && !refused) { attempts = 0; reconnectIn(0); }
+  }
+
   document.addEventListener("htmx:wsOpen", function (evt) {
-    socket = evt.detail.socketWrapper;
+    if (evt.detail.event && evt.detail.event.target !== current) return;
+    socket = wrapper = evt.detail.socketWrapper;
     subscribed = {};
-    document.body.classList.remove("realtime-offline");
+    attempts = 0;
     sync(true); // after a reconnect too: the server sends what this page missed
+    setState("open");
   });
   document.addEventListener("htmx:wsClose", function (evt) {
-    var wrapper = evt.detail.socketWrapper;
-    var code = evt.detail.event.code, reason = evt.detail.event.reason || "";
+    var event = evt.detail.event;
+    if (event && event.target !== current) return; // an older socket we replaced
+    wrapper = evt.detail.socketWrapper;
     socket = null;
-    document.body.classList.add("realtime-offline");
-    // The extension itself retries only 1006/1011/1012/1013. A missed heartbeat (1008 from the
-    // server's ping) or a proxy's 1001 must come back too; a refusal must not loop.
-    if ([1000, 1006, 1011, 1012, 1013].indexOf(code) < 0 && NO_RECONNECT.indexOf(reason) < 0) {
-      setTimeout(function () { wrapper.reconnect(); }, 1000 + Math.random() * 2000);
-    }
+    setState("closed");
+    if (NO_RECONNECT.indexOf(event.reason || "") >= 0) { refused = true; return; }
+    reconnectIn(backoff());
+  });
+  window.addEventListener("online", reconnectNow);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") reconnectNow();
   });
   document.addEventListener("htmx:afterSettle", function () { sync(false); });
 

@@ -1,44 +1,29 @@
 """Fixtures for the accounts tests.
 
-The root conftest keeps one application context pushed for the whole test (factories need it).
-Flask reuses a pushed app context for every test-client request, so ``flask.g`` (where
-Flask-Login caches the current user) and ``db.session`` would be shared by all requests and all
-clients of a test: a second, anonymous client would see the first client's user. The clients
-here run every request in an empty ``contextvars.Context``, so each request gets its own app
-context, ``g`` and database session, exactly as in production.
+Requests run in their own app context (tests/conftest.py's IsolatedClient), so objects a test
+holds may be stale after a request changed them: ``fresh(obj)`` re-reads one.
 """
 from __future__ import annotations
 
-import contextvars
 import re
 from html import unescape
 from html.parser import HTMLParser
 
 import pytest
-from flask.testing import FlaskClient
 
 from app.accounts.models import Role
 from app.extensions import db
 
 
-class IsolatedClient(FlaskClient):
-    def open(self, *args, **kwargs):
-        return contextvars.Context().run(super().open, *args, **kwargs)
-
-
 @pytest.fixture
 def new_client(app):
-    """A factory of independent browsers (each its own cookie jar)."""
+    """A factory of independent browsers (each its own cookie jar; the root conftest makes
+    every app test client run each request in its own context)."""
 
     def _new():
-        return IsolatedClient(app, app.response_class, use_cookies=True)
+        return app.test_client()
 
     return _new
-
-
-@pytest.fixture
-def client(new_client):
-    return new_client()
 
 
 @pytest.fixture

@@ -1,0 +1,234 @@
+"""notify(): the one entry point every feature uses to tell people about an event.
+
+It records an in-app Notification per recipient (always), updates their bell live, and after
+commit queues the web push (when their preference allows it and they have a device) on the high
+or default queue. Normal-priority pushes that fall in the recipient's quiet hours are held until
+the quiet hours end; high priority goes through."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import func, select, update
+
+from app.accounts.models import User
+from app.accounts.services import ValidationError
+from app.db_types import utcnow
+from app.extensions import db
+from app.jobs import enqueue_after_commit
+from app.notifications.models import (HIGH_PRIORITY, Notification, NotificationPreference,
+                                      NotificationType, Priority, PushSubscription, QuietHours)
+from app.realtime.events import publish
+
+PAGE_SIZE = 30
+HIGH_PRIORITY_TTL = 15 * 60  # a reminder or a call is useless an hour late
+NORMAL_TTL = 24 * 3600
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    ttl: int
+    urgency: str
+
+
+def push_options(type_: NotificationType) -> PushOptions:
+    if type_ in HIGH_PRIORITY:
+        return PushOptions(ttl=HIGH_PRIORITY_TTL, urgency="high")
+    return PushOptions(ttl=NORMAL_TTL, urgency="normal")
+
+
+# --- preferences -------------------------------------------------------------------------------
+
+def preferences_for(user_ids) -> dict[tuple[int, NotificationType], NotificationPreference]:
+    rows = db.session.scalars(select(NotificationPreference)
+                              .where(NotificationPreference.user_id.in_(list(user_ids))))
+    return {(p.user_id, p.type): p for p in rows}
+
+
+def wants_push(prefs, user_id: int, type_: NotificationType) -> bool:
+    pref = prefs.get((user_id, type_))
+    return True if pref is None else pref.push
+
+
+def wants_email(prefs, user_id: int, type_: NotificationType) -> bool:
+    pref = prefs.get((user_id, type_))
+    return False if pref is None else pref.email
+
+
+def set_preferences(user: User, choices: dict[NotificationType, tuple[bool, bool]]) -> None:
+    existing = {p.type: p for p in db.session.scalars(
+        select(NotificationPreference).where(NotificationPreference.user_id == user.id))}
+    for type_, (push, email) in choices.items():
+        pref = existing.get(type_)
+        if pref is None:
+            pref = NotificationPreference(user_id=user.id, type=type_)
+            db.session.add(pref)
+        pref.push, pref.email = push, email
+    db.session.commit()
+
+
+def quiet_hours_for(user: User) -> QuietHours | None:
+    return db.session.scalar(select(QuietHours).where(QuietHours.user_id == user.id))
+
+
+def set_quiet_hours(user: User, enabled: bool, start: time | None, end: time | None) -> None:
+    if enabled and (start is None or end is None):
+        raise ValidationError({"quiet_hours": "Give both the start and the end of quiet hours."})
+    if enabled and start == end:
+        raise ValidationError({"quiet_hours": "Quiet hours need different start and end times."})
+    row = quiet_hours_for(user) or QuietHours(user_id=user.id, start=time(22), end=time(7))
+    row.enabled = enabled
+    if start is not None and end is not None:
+        row.start, row.end = start, end
+    db.session.add(row)
+    db.session.commit()
+
+
+def quiet_until(quiet: QuietHours | None, user: User, now: datetime) -> datetime | None:
+    """When the user's quiet hours (in their own zone) end, if ``now`` falls inside them."""
+    if quiet is None or not quiet.enabled:
+        return None
+    local = now.astimezone(user.tz)
+    start, end, clock = quiet.start, quiet.end, local.time()
+    inside = (start <= clock < end) if start < end else (clock >= start or clock < end)
+    if not inside:
+        return None
+    end_day = local.date() if clock < end else local.date() + timedelta(days=1)
+    return datetime.combine(end_day, end, tzinfo=user.tz).astimezone(now.tzinfo)
+
+
+# --- notify ------------------------------------------------------------------------------------
+
+def notify(recipients, type_: NotificationType, title: str, body: str = "", link: str = "/",
+           *, tag: str = "", skip_push_for=frozenset()) -> list[Notification]:
+    """Record and deliver one event to each recipient. Call inside the transaction that made
+    the change: rows are part of it; the bell update and pushes go out after it commits.
+    ``skip_push_for``: user ids that get the in-app record but no push (e.g. reading the thread
+    right now)."""
+    recipients = [r for r in {r.id: r for r in recipients if r is not None and r.is_active}.values()]
+    if not recipients:
+        return []
+    priority = Priority.HIGH if type_ in HIGH_PRIORITY else Priority.NORMAL
+    created = []
+    for user in recipients:
+        notification = Notification(center_id=user.center_id, user_id=user.id, type=type_,
+                                    priority=priority, title=title[:200], body=body[:1000],
+                                    link=link[:500], tag=tag[:100])
+        db.session.add(notification)
+        created.append(notification)
+    db.session.flush()
+    prefs = preferences_for(r.id for r in recipients)
+    with_devices = set(db.session.scalars(
+        select(PushSubscription.user_id).where(PushSubscription.user_id.in_([r.id for r in recipients]),
+                                               PushSubscription.active.is_(True))))
+    quiet = {q.user_id: q for q in db.session.scalars(
+        select(QuietHours).where(QuietHours.user_id.in_([r.id for r in recipients]),
+                                 QuietHours.enabled.is_(True)))}
+    now = utcnow()
+    from app.notifications import tasks
+
+    for user, notification in zip(recipients, created):
+        publish(f"user:{user.id}", "notification.created", notification_id=notification.id)
+        if user.id in skip_push_for or user.id not in with_devices or \
+                not wants_push(prefs, user.id, type_):
+            continue
+        queue = "high" if priority == Priority.HIGH else "default"
+        held_until = None if priority == Priority.HIGH else quiet_until(quiet.get(user.id), user, now)
+        # center_id: a push that fails for good is shown to that center's admins (/admin/jobs).
+        enqueue_after_commit(tasks.send_push, notification.id, queue=queue, at=held_until,
+                             center_id=user.center_id)
+    return created
+
+
+# --- the notification center ----------------------------------------------------------------------
+
+def unread_count(user: User) -> int:
+    return db.session.scalar(select(func.count(Notification.id)).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None)))
+
+
+def notifications_page(user: User, page: int = 1, per_page: int = PAGE_SIZE):
+    stmt = (select(Notification).where(Notification.user_id == user.id)
+            .order_by(Notification.created_at.desc(), Notification.id.desc()))
+    return db.paginate(stmt, page=page, per_page=per_page, error_out=False)
+
+
+def mark_read(user: User, notification: Notification) -> None:
+    if notification.user_id != user.id:
+        raise PermissionError("not your notification")
+    if notification.read_at is None:
+        notification.read_at = utcnow()
+        publish(f"user:{user.id}", "notification.read")
+        db.session.commit()
+
+
+def mark_all_read(user: User) -> int:
+    result = db.session.execute(update(Notification).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None)).values(read_at=utcnow()))
+    publish(f"user:{user.id}", "notification.read")
+    db.session.commit()
+    return result.rowcount or 0
+
+
+# --- devices -----------------------------------------------------------------------------------
+
+def _describe_agent(agent: str) -> tuple[str, str]:
+    agent_l = agent.lower()
+    browser = next((name for key, name in (("edg/", "Edge"), ("opr/", "Opera"),
+                                           ("firefox", "Firefox"), ("samsungbrowser", "Samsung Internet"),
+                                           ("chrome", "Chrome"), ("safari", "Safari"))
+                    if key in agent_l), "Browser")
+    platform = next((name for key, name in (("android", "Android"), ("iphone", "iPhone"),
+                                            ("ipad", "iPad"), ("windows", "Windows"),
+                                            ("mac os", "macOS"), ("cros", "ChromeOS"),
+                                            ("linux", "Linux")) if key in agent_l), "Unknown")
+    return browser, platform
+
+
+def save_subscription(user: User, data: dict, user_agent: str = "") -> PushSubscription:
+    """Store the browser's PushSubscription JSON ({endpoint, keys: {p256dh, auth}})."""
+    try:
+        endpoint = str(data["endpoint"])
+        p256dh, auth = str(data["keys"]["p256dh"]), str(data["keys"]["auth"])
+    except (KeyError, TypeError):
+        raise ValidationError({"subscription": "That is not a push subscription."}) from None
+    if not endpoint.startswith("https://") and not endpoint.startswith("http://127.0.0.1") \
+            and not endpoint.startswith("http://localhost"):
+        raise ValidationError({"subscription": "Push endpoints must use https."})
+    if len(endpoint) > 1000 or not 40 <= len(p256dh) <= 200 or not 10 <= len(auth) <= 100:
+        raise ValidationError({"subscription": "That push subscription is malformed."})
+    browser, platform = _describe_agent(user_agent or "")
+    sub = db.session.scalar(select(PushSubscription).where(PushSubscription.endpoint == endpoint))
+    if sub is None:
+        sub = PushSubscription(endpoint=endpoint)
+    # An endpoint belongs to one browser profile: whoever subscribes it last owns it.
+    sub.center_id, sub.user_id = user.center_id, user.id
+    sub.p256dh, sub.auth = p256dh, auth
+    sub.user_agent, sub.browser, sub.platform = (user_agent or "")[:300], browser, platform
+    sub.active, sub.failures, sub.last_error = True, 0, ""
+    # Added only once complete: reading ``user`` (expired after a commit) autoflushes.
+    db.session.add(sub)
+    db.session.commit()
+    return sub
+
+
+def devices(user: User) -> list[PushSubscription]:
+    return list(db.session.scalars(select(PushSubscription).where(
+        PushSubscription.user_id == user.id).order_by(PushSubscription.created_at.desc())))
+
+
+def remove_subscription(user: User, subscription_id: int | None = None,
+                        endpoint: str | None = None) -> bool:
+    stmt = select(PushSubscription).where(PushSubscription.user_id == user.id)
+    if subscription_id is not None:
+        stmt = stmt.where(PushSubscription.id == subscription_id)
+    elif endpoint:
+        stmt = stmt.where(PushSubscription.endpoint == endpoint)
+    else:
+        return False
+    sub = db.session.scalar(stmt)
+    if sub is None:
+        return False
+    db.session.delete(sub)
+    db.session.commit()
+    return True

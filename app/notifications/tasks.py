@@ -1,0 +1,10 @@
+"""RQ jobs of the notifications domain. They take ids and are safe to run twice."""
+from app.notifications import push, reminders
+
+
+def send_push(notification_id: int) -> dict:
+    return push.deliver(notification_id)
+
+
+def sweep_reminders() -> dict:
+    return reminders.sweep()

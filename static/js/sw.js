@@ -1,0 +1,43 @@
+// Classhub service worker: shows pushed notifications and opens their deep link on click.
+// Served from /sw.js (scope "/") so it covers every page.
+"use strict";
+
+self.addEventListener("install", function () { self.skipWaiting(); });
+self.addEventListener("activate", function (event) { event.waitUntil(self.clients.claim()); });
+
+self.addEventListener("push", function (event) {
+  var data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch (e) {
+    data = { title: "Classhub", body: event.data ? event.data.text() : "" };
+  }
+  var title = data.title || "Classhub";
+  var urgent = ["SESSION_REMINDER", "SESSION_LIVE", "INSTANT_CALL_STARTED"].indexOf(data.type) >= 0;
+  event.waitUntil(self.registration.showNotification(title, {
+    body: data.body || "",
+    tag: data.tag || undefined,
+    renotify: Boolean(data.tag),
+    requireInteraction: urgent,
+    icon: "/static/icons/icon-192.png",
+    badge: "/static/icons/icon-192.png",
+    data: { url: data.url || "/", id: data.id, type: data.type }
+  }));
+});
+
+self.addEventListener("notificationclick", function (event) {
+  event.notification.close();
+  var id = event.notification.data && event.notification.data.id;
+  // Through /notifications/<id>/open: marks it read, then redirects to the deep link.
+  var target = new URL(id ? "/notifications/" + id + "/open" : (event.notification.data.url || "/"),
+                       self.location.origin).href;
+  event.waitUntil(self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (list) {
+    for (var i = 0; i < list.length; i++) {
+      var client = list[i];
+      if (new URL(client.url).origin === self.location.origin && "focus" in client) {
+        return client.focus().then(function (c) { return c.navigate ? c.navigate(target) : c; });
+      }
+    }
+    return self.clients.openWindow(target);
+  }));
+});

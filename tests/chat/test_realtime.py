@@ -1,0 +1,450 @@
+"""Realtime over real processes: two gunicorn (gevent) servers of the app share the test
+database and Redis; people log in over HTTP (requests) and open real websockets
+(simple_websocket.Client) with their session cookie and an Origin header, as a browser does.
+
+A frame is HTML the htmx ws extension swaps out of band. To know a subscription is active
+before acting, a test subscribes to its topics followed by a topic nobody may have
+("sync:<n>"): the server handles a subscribe message's topics in order, so the refusal frame for
+the last one says the others are in place.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import socket
+import threading
+import time
+
+import pytest
+import requests
+import simple_websocket
+
+from app.chat import services
+from app.extensions import db
+from tests.conftest import _TOKEN_RE, PASSWORD
+
+TIMEOUT = 8.0  # generous; the tests end as soon as what they wait for arrives
+QUIET = 0.6  # how long "nothing more arrives" is watched for
+_sync_ids = itertools.count(1)
+
+
+def _token(html: str) -> str:
+    match = _TOKEN_RE.search(html)
+    assert match, "no CSRF token"
+    return next(group for group in match.groups() if group)
+
+
+class Person:
+    """Someone logged in over HTTP (a requests.Session with the session cookie)."""
+
+    def __init__(self, server, user):
+        self.user = user
+        self.server = server
+        self.http = requests.Session()
+        self.http.trust_env = False
+        token = _token(self.http.get(f"{server.url}/login", timeout=TIMEOUT).text)
+        response = self.http.post(f"{server.url}/login", timeout=TIMEOUT, allow_redirects=False,
+                                  data={"email": user.email, "password": PASSWORD,
+                                        "csrf_token": token})
+        assert response.status_code == 302, response.text[:500]
+        self.csrf = _token(self.http.get(f"{server.url}/account", timeout=TIMEOUT).text)
+
+    @property
+    def cookie(self) -> str:
+        return "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
+
+    def post_message(self, thread_id: int, body: str, server=None) -> int:
+        """Send a message over HTTP (to ``server``, default this person's); its id."""
+        server = server or self.server
+        response = self.http.post(f"{server.url}/chat/threads/{thread_id}/messages",
+                                  data={"body": body, "csrf_token": self.csrf},
+                                  headers={"HX-Request": "true"}, timeout=TIMEOUT)
+        assert response.status_code == 200, response.text[:500]
+        return int(re.search(r'<article id="message-(\d+)"', response.text).group(1))
+
+
+class Socket:
+    """A websocket to /ws, collecting every frame it receives."""
+
+    def __init__(self, server, person: Person | None = None, origin: str | None = "same"):
+        headers = {}
+        if person is not None:
+            headers["Cookie"] = person.cookie
+        if origin is not None:
+            headers["Origin"] = server.url if origin == "same" else origin
+        self.ws = simple_websocket.Client.connect(server.url.replace("http://", "ws://") + "/ws",
+                                                  headers=headers)
+        self.frames: list[str] = []
+        self.closed_with = None
+
+    def send(self, **message) -> None:
+        self.ws.send(json.dumps(message))
+
+    def _receive(self, timeout: float) -> str | None:
+        try:
+            frame = self.ws.receive(timeout=timeout)
+        except simple_websocket.ConnectionClosed as exc:
+            self.closed_with = (exc.reason, exc.message)
+            return None
+        if frame is not None:
+            self.frames.append(frame)
+        return frame
+
+    def wait_for(self, predicate, timeout: float = TIMEOUT) -> str:
+        """The first frame (already received or arriving) for which ``predicate`` holds."""
+        for frame in self.frames:
+            if predicate(frame):
+                return frame
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frame = self._receive(max(0.01, deadline - time.monotonic()))
+            if frame is not None and predicate(frame):
+                return frame
+            if self.closed_with is not None:
+                break
+        raise AssertionError(f"no such frame within {timeout}s (closed: {self.closed_with}); "
+                             f"got {[f[:120] for f in self.frames]}")
+
+    def settle(self, seconds: float = QUIET) -> None:
+        """Collect whatever else arrives for ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.closed_with is None:
+            self._receive(max(0.01, deadline - time.monotonic()))
+
+    def subscribe(self, *topics: str, after: dict | None = None) -> None:
+        """Subscribe and wait until the server has handled it (see the module docstring)."""
+        marker = f"sync:{next(_sync_ids)}"
+        self.send(type="subscribe", topics=[*topics, marker], after=after or {})
+        self.wait_for(lambda f: f'data-topic="{marker}"' in f)
+
+    def appended_ids(self, thread_id: int) -> list[int]:
+        """Ids of the messages appended to the thread, in the order their frames came."""
+        ids = []
+        for frame in self.frames:
+            if f'hx-swap-oob="beforeend:#messages-{thread_id}"' in frame:
+                ids += [int(i) for i in re.findall(r'<article id="message-(\d+)"', frame)]
+        return ids
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except simple_websocket.ConnectionClosed:
+            pass
+
+
+@pytest.fixture
+def realtime(chat, live_servers):
+    """The chat world, people logged in on server A or B, and their sockets closed at the end."""
+    db.session.commit()  # nothing of the test's left open while the servers write
+    a, b = live_servers
+    sockets: list[Socket] = []
+
+    def connect(server, person=None, origin="same") -> Socket:
+        sock = Socket(server, person, origin)
+        sockets.append(sock)
+        return sock
+
+    world = type("Realtime", (), dict(chat=chat, a=a, b=b, connect=connect))
+    yield world
+    for sock in sockets:
+        sock.close()
+
+
+def _has_message(message_id: int):
+    return lambda frame: f'id="message-{message_id}"' in frame
+
+
+# --- (a) across processes ---------------------------------------------------------------------------
+
+def test_a_message_posted_on_one_server_reaches_a_socket_on_another(realtime):
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    assert a.process.pid != b.process.pid and a.port != b.port
+    student_on_a = Person(a, chat.s1)
+    teacher_on_b = Person(b, chat.teacher)
+    sock = realtime.connect(a, student_on_a)
+    sock.subscribe(f"thread:{chat.group.id}")
+
+    message_id = teacher_on_b.post_message(chat.group.id, "Hello from **server B**")
+    frame = sock.wait_for(_has_message(message_id))
+    assert f'hx-swap-oob="beforeend:#messages-{chat.group.id}"' in frame
+    assert "<strong>server B</strong>" in frame
+    assert "Terry Teacher" in frame  # rendered for the viewer: not "You"
+    sock.settle()
+    assert sock.appended_ids(chat.group.id) == [message_id]  # once
+    # An edit on B reaches A as an in-place swap of the same element.
+    response = teacher_on_b.http.post(
+        f"{b.url}/chat/threads/{chat.group.id}/messages/{message_id}/edit",
+        data={"body": "Edited on B", "csrf_token": teacher_on_b.csrf},
+        headers={"HX-Request": "true"}, timeout=TIMEOUT)
+    assert response.status_code == 200
+    frame = sock.wait_for(lambda f: "Edited on B" in f)
+    assert re.search(rf'<article id="message-{message_id}"[^>]*hx-swap-oob="true"', frame)
+
+
+# --- (b) reconnect and catch-up ------------------------------------------------------------------------
+
+def test_reconnecting_client_gets_each_missed_message_once_in_order(realtime):
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    gid = chat.group.id
+    student = Person(a, chat.s1)
+    teacher = Person(b, chat.teacher)
+    sock = realtime.connect(a, student)
+    sock.subscribe(f"thread:{gid}")
+    first = teacher.post_message(gid, "before the drop")
+    sock.wait_for(_has_message(first))
+    last_seen = first
+    sock.close()
+
+    missed = [teacher.post_message(gid, f"while away {n}") for n in range(4)]
+    sock = realtime.connect(a, student)
+    sock.subscribe(f"thread:{gid}", after={f"thread:{gid}": last_seen})
+    assert sock.appended_ids(gid) == missed  # caught up: each once, in order
+    live = teacher.post_message(gid, "live again")
+    sock.wait_for(_has_message(live))
+    sock.settle()
+    assert sock.appended_ids(gid) == missed + [live]
+
+
+def test_no_duplicates_or_gaps_when_posting_during_the_resubscribe(realtime):
+    """Messages keep coming (from two people, on both servers) while the client reconnects and
+    catches up: every message after its last id arrives exactly once, in order."""
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    gid = chat.group.id
+    posters = [Person(b, chat.teacher), Person(a, chat.s2)]
+    reader = Person(a, chat.s1)
+    last_seen = posters[0].post_message(gid, "start")
+
+    for round_ in range(3):  # the race is narrow: a few rounds (posters stay under the limit)
+        # Offline for a moment: a few messages are missed.
+        offline = [posters[n % 2].post_message(gid, f"r{round_} away {n}") for n in range(2)]
+        sent: list[int] = []
+        go = threading.Event()
+        errors: list[BaseException] = []
+
+        def keep_posting(poster, tag):
+            go.wait()
+            try:
+                for n in range(5):
+                    sent.append(poster.post_message(gid, f"r{round_} {tag} {n}"))
+            except BaseException as exc:  # reported below, not lost in the thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=keep_posting, args=(p, i))
+                   for i, p in enumerate(posters)]
+        for t in threads:
+            t.start()
+        sock = realtime.connect(a, reader)
+        go.set()  # posting starts as the subscription (and its catch-up) is handled
+        sock.subscribe(f"thread:{gid}", after={f"thread:{gid}": last_seen})
+        for t in threads:
+            t.join(timeout=TIMEOUT * 2)
+        assert not errors, errors
+        expected = sorted(offline + sent)
+        sock.wait_for(_has_message(expected[-1]))
+        for message_id in expected:
+            sock.wait_for(_has_message(message_id))
+        sock.settle(0.3)
+        got = sock.appended_ids(gid)
+        assert len(got) == len(set(got)), f"duplicates in round {round_}: {got}"
+        assert set(got) == set(expected), f"round {round_}: missing {set(expected) - set(got)}"
+        assert got[:len(offline)] == offline, f"catch-up not first/in order: {got}"
+        assert got == sorted(got), f"out of order in round {round_}: {got}"
+        last_seen = got[-1]
+        sock.close()
+
+
+# --- (c) typing -----------------------------------------------------------------------------------
+
+def test_typing_reaches_the_other_members_but_not_the_typer(realtime):
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    gid = chat.group.id
+    typer = realtime.connect(a, Person(a, chat.s1))
+    other = realtime.connect(b, Person(b, chat.teacher))
+    outsider = realtime.connect(a, Person(a, chat.outsider))
+    topic = f"thread:{gid}"
+    typer.subscribe(topic)
+    other.subscribe(topic)
+    outsider.subscribe(topic)  # refused
+    assert f'id="realtime-denied"' in outsider.frames[0]
+    assert f'data-topic="{topic}"' in outsider.frames[0]
+
+    typer.send(type="typing", topic=topic)
+    frame = other.wait_for(lambda f: f'id="typing-{gid}"' in f)
+    assert 'hx-swap-oob="true"' in frame and "Sara is typing" in frame
+    typer.settle()
+    outsider.settle(0.1)
+    assert not any(f'id="typing-{gid}"' in f for f in typer.frames)
+    assert not any(f'id="typing-{gid}"' in f for f in outsider.frames)
+    # Typing on a topic one has not (or may not) subscribe(d) to reaches nobody.
+    outsider.send(type="typing", topic=topic)
+    silent = realtime.connect(a, Person(a, chat.s2))
+    silent.send(type="typing", topic=topic)  # a member, but not subscribed on this socket
+    other.settle()
+    assert sum(f'id="typing-{gid}"' in f for f in other.frames) == 1
+
+
+# --- (d) refused sockets ------------------------------------------------------------------------------
+
+def _close_frame(server, headers: dict) -> tuple[int, str]:
+    """The close code and reason the server sends right after the handshake. Read with wsproto
+    directly: simple_websocket's client drops a close frame that arrives in the same packet as
+    the handshake answer (it then reports 1005, no status)."""
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, CloseConnection, Request
+
+    conn = WSConnection(ConnectionType.CLIENT)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as raw:
+        raw.sendall(conn.send(Request(host=f"127.0.0.1:{server.port}", target="/ws",
+                                      extra_headers=[(k.encode(), v.encode())
+                                                     for k, v in headers.items()])))
+        accepted = False
+        while True:
+            data = raw.recv(65536)
+            conn.receive_data(data or None)
+            for event in conn.events():
+                if isinstance(event, AcceptConnection):
+                    accepted = True
+                elif isinstance(event, CloseConnection):
+                    assert accepted
+                    return event.code, event.reason
+                else:
+                    raise AssertionError(f"unexpected {event!r}")
+            if not data:
+                raise AssertionError("closed without a close frame")
+
+
+def _assert_no_frames_from(sock: Socket, realtime, thread_id: int, poster: Person):
+    message_id = poster.post_message(thread_id, "should not leak")
+    watcher = realtime.connect(poster.server, poster)  # a positive control: it does go out
+    watcher.subscribe(f"thread:{thread_id}", after={f"thread:{thread_id}": message_id - 1})
+    watcher.wait_for(_has_message(message_id))
+    sock.settle()
+    assert not any("should not leak" in f or f'id="message-{message_id}"' in f
+                   for f in sock.frames)
+
+
+def test_a_foreign_origin_gets_no_frames(realtime):
+    chat, a = realtime.chat, realtime.a
+    student = Person(a, chat.s1)
+    sock = realtime.connect(a, student, origin="http://evil.example")
+    sock.settle(TIMEOUT)  # until the server closes it
+    assert sock.closed_with is not None
+    assert _close_frame(a, {"Cookie": student.cookie, "Origin": "http://evil.example"}) == (
+        1008, "origin not allowed")
+    with pytest.raises(simple_websocket.ConnectionClosed):
+        sock.send(type="subscribe", topics=[f"thread:{chat.group.id}", f"user:{chat.s1.id}"])
+    assert sock.frames == []
+    _assert_no_frames_from(sock, realtime, chat.group.id, Person(a, chat.teacher))
+    # The same person from the right origin is served (so the refusal was about the origin).
+    good = realtime.connect(a, student)
+    good.subscribe(f"thread:{chat.group.id}")
+    assert good.closed_with is None
+
+
+def test_an_anonymous_socket_gets_no_frames(realtime):
+    chat, a = realtime.chat, realtime.a
+    sock = realtime.connect(a, None)
+    sock.settle(TIMEOUT)  # until the server closes it
+    assert sock.closed_with is not None
+    assert _close_frame(a, {"Origin": a.url}) == (1008, "log in first")
+    with pytest.raises(simple_websocket.ConnectionClosed):
+        sock.send(type="subscribe", topics=[f"thread:{chat.group.id}"])
+    assert sock.frames == []
+    _assert_no_frames_from(sock, realtime, chat.group.id, Person(a, chat.teacher))
+
+
+def test_subscribing_to_a_thread_one_is_not_in_is_refused(realtime, other_center):
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    private = services.create_group(chat.teacher, "Teacher and Sara", "", [chat.s1.id])
+    db.session.commit()
+    outsider = Person(a, chat.s2)
+    sock = realtime.connect(a, outsider)
+    topics = [f"thread:{private.id}", f"thread:{other_center.group.id}", f"user:{chat.s1.id}",
+              f"threads:{chat.s1.id}", "thread:abc", "room:1"]
+    sock.subscribe(*topics, after={f"thread:{private.id}": 0})
+    refused = re.findall(r'id="realtime-denied"[^>]*data-topic="([^"]+)"', "".join(sock.frames))
+    assert refused[:len(topics)] == topics
+    # Nothing from the private thread arrives: not the catch-up, not live messages, not typing.
+    teacher = Person(b, chat.teacher)
+    member = realtime.connect(a, Person(a, chat.s1))
+    member.subscribe(f"thread:{private.id}")
+    member.send(type="typing", topic=f"thread:{private.id}")
+    _assert_no_frames_from(sock, realtime, private.id, teacher)
+    assert not any(f'id="message-' in f or "typing-" in f for f in sock.frames)
+
+
+def test_a_removed_member_stops_receiving_the_thread(realtime):
+    """Removing someone from a group cuts off their open socket too, not only new pages."""
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    gid = chat.group.id
+    teacher = Person(b, chat.teacher)
+    sock = realtime.connect(a, Person(a, chat.s2))
+    sock.subscribe(f"thread:{gid}")
+    before = teacher.post_message(gid, "still in")
+    sock.wait_for(_has_message(before))
+    response = teacher.http.post(f"{b.url}/chat/threads/{gid}/settings",
+                                 data={"action": "remove", "user_id": str(chat.s2.id),
+                                       "csrf_token": teacher.csrf},
+                                 allow_redirects=False, timeout=TIMEOUT)
+    assert response.status_code == 302
+    _assert_no_frames_from(sock, realtime, gid, teacher)
+    # Typing from the removed member's socket does not reach the group either.
+    member = realtime.connect(a, Person(a, chat.s1))
+    member.subscribe(f"thread:{gid}")
+    sock.send(type="typing", topic=f"thread:{gid}")
+    member.settle()
+    assert not any(f'id="typing-{gid}"' in f for f in member.frames)
+
+
+# --- (e) the unread badge ---------------------------------------------------------------------------
+
+def _badge(frame: str) -> int:
+    match = re.search(r'<span id="chat-unread-badge"[^>]*aria-label="(\d+) unread"', frame)
+    assert match, frame
+    return int(match.group(1))
+
+
+def test_the_unread_badge_updates_on_the_users_topic(realtime):
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    student = Person(a, chat.s1)
+    student.http.get(f"{a.url}/chat/threads/{chat.group.id}", timeout=TIMEOUT)  # all read
+    student.http.get(f"{a.url}/chat/threads/{chat.direct.id}", timeout=TIMEOUT)
+    sock = realtime.connect(a, student)
+    sock.subscribe()  # only its own user topic, which every socket has
+    teacher = Person(b, chat.teacher)
+
+    teacher.post_message(chat.group.id, "one")
+    frame = sock.wait_for(lambda f: 'id="chat-unread-badge"' in f)
+    assert 'hx-swap-oob="true"' in frame and _badge(frame) == 1
+    teacher.post_message(chat.direct.id, "two")
+    sock.wait_for(lambda f: 'id="chat-unread-badge"' in f and _badge(f) == 2)
+    # Reading a thread over HTTP lowers it live.
+    student.http.post(f"{a.url}/chat/threads/{chat.direct.id}/read",
+                      data={"csrf_token": student.csrf}, timeout=TIMEOUT)
+    sock.wait_for(lambda f: 'id="chat-unread-badge"' in f and _badge(f) == 1)
+    # Another person's badge frames never reach this socket.
+    other = realtime.connect(b, Person(b, chat.s2))
+    other.subscribe()
+    teacher.post_message(chat.direct.id, "three, for Sara only")
+    sock.wait_for(lambda f: 'id="chat-unread-badge"' in f and _badge(f) == 2)
+    other.settle(0.3)
+    assert not any('id="chat-unread-badge"' in f for f in other.frames)
+
+
+def test_deleting_a_group_updates_every_members_badge(realtime):
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    teacher = Person(b, chat.teacher)
+    teacher.post_message(chat.group.id, "unread for both students")
+    sockets = {}
+    for student in (chat.s1, chat.s2):
+        sock = realtime.connect(a, Person(a, student))
+        sock.subscribe()
+        sockets[student.id] = sock
+    response = teacher.http.post(f"{b.url}/chat/threads/{chat.group.id}/settings",
+                                 data={"action": "delete", "csrf_token": teacher.csrf},
+                                 allow_redirects=False, timeout=TIMEOUT)
+    assert response.status_code == 302
+    for sock in sockets.values():
+        frame = sock.wait_for(lambda f: 'id="chat-unread-badge"' in f)
+        assert _badge(frame) == 0

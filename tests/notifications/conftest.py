@@ -1,0 +1,159 @@
+"""Fixtures for the notifications tests.
+
+Pushes go to the loopback push service of tests/interop (real HTTP, real VAPID signatures
+checked, real aes128gcm payloads decrypted with keys the test owns). Jobs run on a real RQ
+worker (worker.build_worker, burst mode) against the test Redis; the worker runs each job in
+its own app context, so the test re-reads rows afterwards (``db.session.expire_all``).
+
+Clients run each request in an empty ``contextvars.Context`` (as in tests/chat): every request
+gets its own app context, ``g`` and database session, as in production.
+"""
+from __future__ import annotations
+
+import contextvars
+from datetime import datetime, timezone
+
+import pytest
+from flask.testing import FlaskClient
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
+from sqlalchemy import func, select
+from werkzeug.security import generate_password_hash
+
+import tests.conftest as root_conftest
+from app.extensions import db
+from app.notifications import services
+from app.notifications.models import Notification, NotificationType
+from app.notifications.vapid import app_keys
+from app.redis_conn import get_redis
+from tests.conftest import csrf_token, login
+from tests.interop.push_service import running
+
+CHROME_ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+                  "Chrome/131.0.0.0 Mobile Safari/537.36")
+FIREFOX_WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 "
+                   "Firefox/133.0")
+
+_FAST_PASSWORD_HASH = generate_password_hash(root_conftest.PASSWORD,
+                                             method="pbkdf2:sha256:1000")
+
+
+@pytest.fixture(autouse=True)
+def _fast_factory_password_hash(monkeypatch):
+    monkeypatch.setattr(root_conftest, "_PASSWORD_HASH", _FAST_PASSWORD_HASH)
+
+
+# --- clients -----------------------------------------------------------------------------------
+
+class IsolatedClient(FlaskClient):
+    csrf: str = ""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+@pytest.fixture
+def new_client(app):
+    def _new():
+        return IsolatedClient(app, app.response_class, use_cookies=True)
+
+    return _new
+
+
+@pytest.fixture
+def client(new_client):
+    return new_client()
+
+
+@pytest.fixture
+def as_user(new_client):
+    """A logged-in browser for ``user`` (its own cookies), with its CSRF token at hand."""
+
+    def _as(user):
+        browser = new_client()
+        login(browser, user)
+        browser.csrf = csrf_token(browser, "/account")
+        return browser
+
+    return _as
+
+
+# --- the push service and devices ----------------------------------------------------------------
+
+@pytest.fixture
+def push_service():
+    with running() as service:
+        yield service
+
+
+@pytest.fixture
+def add_device(app, push_service):
+    """``add_device(user)``: a device (keys the test holds) subscribed for ``user`` through
+    the service the app uses for the browser's subscription JSON."""
+
+    def _add(user, service=None, agent=CHROME_ANDROID):
+        device = (service or push_service).new_device(
+            application_server_key=app_keys().public_key_b64)
+        device.subscription = services.save_subscription(user, device.subscription_json(), agent)
+        return device
+
+    return _add
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def run_worker(app):
+    """Run a real RQ worker (the app's AppWorker) in burst mode until the queues are empty."""
+    from worker import build_worker
+
+    def _run(with_scheduler: bool = False):
+        worker = build_worker(app)
+        worker.work(burst=True, with_scheduler=with_scheduler, logging_level="WARNING")
+        db.session.expire_all()
+        return worker
+
+    return _run
+
+
+def queue(app, name="default") -> Queue:
+    return Queue(name, connection=get_redis(app))
+
+
+def queued_job_ids(app, name="default") -> list[str]:
+    return queue(app, name).get_job_ids()
+
+
+def scheduled(app, name="default") -> list[tuple[str, datetime]]:
+    """(job id, when) in the queue's ScheduledJobRegistry (what enqueue_at and retries hold)."""
+    registry = ScheduledJobRegistry(queue=queue(app, name))
+    entries = get_redis(app).zrange(registry.key, 0, -1, withscores=True)
+    return [(job_id.decode(), datetime.fromtimestamp(score, timezone.utc))
+            for job_id, score in entries]
+
+
+def make_due(app, name="default") -> int:
+    """Move every job the queue's scheduler holds (e.g. a retry in 10 s) to now: the next burst
+    worker with its scheduler enqueues them (waiting out RQ's backoff would only make the test
+    slow, the path through RQ is the same)."""
+    registry = ScheduledJobRegistry(queue=queue(app, name))
+    job_ids = registry.get_job_ids()
+    for job_id in job_ids:
+        get_redis(app).zadd(registry.key, {job_id: datetime.now(timezone.utc).timestamp() - 1})
+    return len(job_ids)
+
+
+# --- reading notifications ----------------------------------------------------------------------
+
+def notifications_of(user, type_: NotificationType | None = None) -> list[Notification]:
+    stmt = select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)
+    if type_ is not None:
+        stmt = stmt.where(Notification.type == type_)
+    return list(db.session.scalars(stmt))
+
+
+def count_notifications(user=None) -> int:
+    stmt = select(func.count(Notification.id))
+    if user is not None:
+        stmt = stmt.where(Notification.user_id == user.id)
+    return db.session.scalar(stmt)
