@@ -16,15 +16,37 @@ def _thread_key(thread_id: int):
     return ("thread", thread_id)
 
 
+class Delivered:
+    """The messages of one thread a connection has been sent (or its page already had).
+
+    A set, not a high-water mark: ids are handed out at insert but published after commit, so
+    two people posting at once can publish in the other order (PostgreSQL, or two processes);
+    dropping every id below the highest one sent would lose the later-published lower one."""
+
+    KEEP = 1000  # ids remembered above ``floor``; older ones count as sent
+
+    def __init__(self, floor: int = 0):
+        self.floor = floor  # everything up to here counts as sent
+        self.ids: set[int] = set()
+
+    def has(self, message_id: int) -> bool:
+        return message_id <= self.floor or message_id in self.ids
+
+    def add(self, message_id: int) -> None:
+        self.ids.add(message_id)
+        if len(self.ids) > 2 * self.KEEP:
+            kept = sorted(self.ids)[-self.KEEP:]
+            self.floor, self.ids = max(self.floor, kept[0] - 1), set(kept)
+
+
 def accept_message(event, state: dict) -> bool:
     """Exactly once per connection: drop a message this connection already got (live or in
-    catch-up) and remember the newest one sent."""
-    key = _thread_key(event.data["thread_id"])
+    catch-up) and remember the one about to be sent."""
+    delivered = state.setdefault(_thread_key(event.data["thread_id"]), Delivered())
     message_id = event.data["message_id"]
-    last = state.get(key)
-    if last is not None and message_id <= last:
+    if delivered.has(message_id):
         return False
-    state[key] = message_id
+    delivered.add(message_id)
     return True
 
 
@@ -33,15 +55,16 @@ def catch_up_thread(conn, user, thread_id: int, after: int | None) -> None:
     if after is None:
         return
     thread = db.session.get(Thread, thread_id)
-    key = _thread_key(thread_id)
+    if thread is None:
+        return
     with conn.lock:
-        start = max(after, conn.state.get(key, after))
-        conn.state[key] = start
-        missed = services.messages_after(thread, start)
-        previous = db.session.get(Message, start) if start else None
-        for message in missed:
-            conn.send(render_message_frame(message, user, previous))
-            conn.state[key] = message.id
+        delivered = conn.state.setdefault(_thread_key(thread_id), Delivered(after))
+        delivered.floor = max(delivered.floor, after)
+        previous = db.session.get(Message, after) if after else None
+        for message in services.messages_after(thread, after):
+            if not delivered.has(message.id):
+                conn.send(render_message_frame(message, user, previous))
+                delivered.add(message.id)
             previous = message
 
 

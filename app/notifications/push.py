@@ -16,8 +16,9 @@ from sqlalchemy.exc import IntegrityError
 
 from app.db_types import utcnow
 from app.extensions import db
-from app.notifications.models import (DeliveryStatus, Notification, PushDelivery,
-                                      PushSubscription)
+from app.notifications.models import (DeliveryStatus, Notification, NotificationType,
+                                      PushDelivery, PushSubscription)
+from app.realtime.presence import present_users
 from app.notifications.services import push_options
 from app.notifications.vapid import app_keys
 
@@ -79,10 +80,23 @@ def _delivery_row(notification_id: int, subscription_id: int) -> PushDelivery:
     return row
 
 
+def is_reading(notification: Notification) -> bool:
+    """A new message to someone who has the thread open right now needs no push: they see it
+    arrive. Checked when the job runs, the moment that matters."""
+    if notification.type != NotificationType.NEW_MESSAGE or not notification.tag.startswith("thread-"):
+        return False
+    from flask import current_app
+
+    thread_id = notification.tag.removeprefix("thread-")
+    return notification.user_id in present_users(current_app, f"thread:{thread_id}")
+
+
 def deliver(notification_id: int) -> dict:
     notification = db.session.get(Notification, notification_id)
     if notification is None:
         return {"sent": 0, "skipped": "notification gone"}
+    if is_reading(notification):
+        return {"sent": 0, "skipped": "the recipient is reading the thread"}
     subscriptions = list(db.session.scalars(select(PushSubscription).where(
         PushSubscription.user_id == notification.user_id, PushSubscription.active.is_(True))))
     options = push_options(notification.type)

@@ -3,7 +3,7 @@
 The sweep runs every minute from RQ's cron. Each (session, occurrence start, user) gets one
 ReminderSent row, inserted in a savepoint: a second sweep, a second worker or a restarted one
 hits the unique constraint and sends nothing. The row and the in-app notification commit
-together; the push goes out after the commit."""
+together (one transaction per occurrence); the push goes out after the commit."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -56,7 +56,8 @@ def sweep(now: datetime | None = None) -> dict:
     sent = 0
     for occ in occurrences:
         session = occ.session
-        for participant in session.participants:
+        # A fixed order (by user) so two concurrent sweeps take row locks in the same order.
+        for participant in sorted(session.participants, key=lambda p: p.user_id):
             user = participant.user
             if (session.id, occ.start, user.id) in already or not user.is_active:
                 continue
@@ -76,5 +77,7 @@ def sweep(now: datetime | None = None) -> dict:
                              f"/sessions/{session.id}", tag=f"session-{session.id}")
             row.notification_id = created[0].id if created else None
             sent += 1
-    db.session.commit()
+        # One short transaction per occurrence: a big sweep never holds the write lock (SQLite)
+        # for long, and what is committed is never sent again.
+        db.session.commit()
     return {"occurrences": len(occurrences), "reminders": sent}

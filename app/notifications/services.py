@@ -100,11 +100,10 @@ def quiet_until(quiet: QuietHours | None, user: User, now: datetime) -> datetime
 # --- notify ------------------------------------------------------------------------------------
 
 def notify(recipients, type_: NotificationType, title: str, body: str = "", link: str = "/",
-           *, tag: str = "", skip_push_for=frozenset()) -> list[Notification]:
+           *, tag: str = "") -> list[Notification]:
     """Record and deliver one event to each recipient. Call inside the transaction that made
-    the change: rows are part of it; the bell update and pushes go out after it commits.
-    ``skip_push_for``: user ids that get the in-app record but no push (e.g. reading the thread
-    right now)."""
+    the change: rows are part of it; the bell update and pushes go out after it commits. (A
+    push to someone reading the thread it is about is dropped by the job: push.is_reading.)"""
     recipients = [r for r in {r.id: r for r in recipients if r is not None and r.is_active}.values()]
     if not recipients:
         return []
@@ -129,7 +128,7 @@ def notify(recipients, type_: NotificationType, title: str, body: str = "", link
 
     for user, notification in zip(recipients, created):
         publish(f"user:{user.id}", "notification.created", notification_id=notification.id)
-        if user.id in skip_push_for or user.id not in with_devices or \
+        if user.id not in with_devices or \
                 not wants_push(prefs, user.id, type_):
             continue
         queue = "high" if priority == Priority.HIGH else "default"

@@ -72,7 +72,7 @@ def allowed_viewers(topic: str, users) -> set[int] | None:
     check = _delivery_authorizers.get(prefix)
     if check is None:
         return None
-    return set(check(list(users), int(key))) if key.isdigit() else set()
+    return set(check(list(users), int(key))) if topic_key(topic) is not None else set()
 
 
 def catch_up_for(topic: str) -> Callable | None:
@@ -93,9 +93,20 @@ def can_subscribe(user, topic: str) -> bool:
     if prefix == "user":
         return key == str(user.id)
     authorize = _topic_authorizers.get(prefix)
-    if authorize is None or not key.isdigit():
+    if authorize is None or topic_key(topic) is None:
         return False
     return bool(authorize(user, int(key)))
+
+
+def topic_key(topic: str) -> int | None:
+    """The id in "thread:12", or None when it cannot be one (a client sent it: "²", 10**40 and
+    the like must be refused, not reach the database)."""
+    from app.accounts.tenancy import MAX_ID
+
+    key = topic.partition(":")[2]
+    if not (key.isascii() and key.isdigit()) or len(key) > 12:
+        return None
+    return int(key) if 0 < int(key) <= MAX_ID else None
 
 
 def publish_now(event: Event, app=None) -> None:

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, request
 from flask_login import current_user
 from simple_websocket import ConnectionClosed
 
+from app.accounts.tenancy import MAX_ID
 from app.extensions import db, sock
 from app.realtime import presence
 from app.realtime.events import Event, can_subscribe, catch_up_for, publish_now
@@ -125,8 +126,10 @@ def subscribe(conn: Connection, topic: str, after) -> bool:
         if catch_up is not None:
             try:
                 after_id = int(after) if after is not None else None
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 after_id = None
+            if after_id is not None and not 0 <= after_id <= MAX_ID:
+                after_id = None  # junk from the client: no catch-up rather than a DB error
             catch_up(conn, user, int(topic.partition(":")[2]), after_id)
     return True
 

@@ -16,7 +16,7 @@ from app.chat import services
 from app.chat.models import Thread, ThreadKind
 from app.demo import DEMO_PASSWORD, seed_demo
 from app.extensions import db
-from tests.browser.conftest import DESKTOP, PHONE, assert_no_console_errors, screenshot
+from tests.browser.conftest import ARTIFACTS, DESKTOP, PHONE, assert_no_console_errors
 
 
 @pytest.fixture
@@ -72,11 +72,11 @@ def send(page, thread_id, text, shown=None):
 
 
 def shot(page, name):
-    """conftest's screenshot(), then undo its side effect: Playwright's full-page capture leaves
-    empty style="" attributes on inputs, which htmx's attribute settling would copy on the next
-    swap, and the CSP (rightly) refuses inline styles: a console error the app did not cause."""
-    screenshot(page, name)
-    page.evaluate("document.querySelectorAll('[style=\"\"]').forEach(e => e.removeAttribute('style'))")
+    """Like conftest's screenshot(), without hiding the caret: Playwright hides it with inline
+    styles on the inputs (left behind as style=""), which htmx's attribute settling copies when
+    it swaps, and the CSP refuses: a console error the app did not cause."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, caret="initial")
 
 
 def mark_page(page):

@@ -213,6 +213,15 @@ def test_the_notification_pages_on_a_desktop_and_a_phone(busy_student, new_page,
                                                          label):
     page = new_page(viewport=viewport)
     log_in(page, busy_student)
+
+    # The bell's panel opens within the screen, next to the bell.
+    page.get_by_label("Notifications", exact=True).click()
+    panel = page.locator(".bell-panel")
+    expect(panel.locator(".notification")).to_have_count(5)
+    box = panel.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], box
+    look_at(page, f"notification-panel-{label}")
+
     page.goto("/notifications")
     expect(page.get_by_role("heading", name="Notifications")).to_be_visible()
     expect(page.locator(".notification-list .notification")).to_have_count(5)

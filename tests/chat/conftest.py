@@ -1,11 +1,7 @@
 """Fixtures for the chat and realtime tests.
 
-The root conftest keeps one application context pushed for the whole test (factories need it).
-Flask reuses a pushed app context for every test-client request, so ``flask.g`` (where
-Flask-Login caches the current user) and ``db.session`` would be shared by the requests of all
-clients in a test. Clients here run every request in an empty ``contextvars.Context``: each
-request gets its own app context, ``g`` and database session, as in production. Objects the test
-holds are re-read with ``fresh`` after requests changed them.
+Every request runs in its own app context (tests/conftest.py's IsolatedClient), as in
+production; objects the test holds are re-read with ``fresh`` after requests changed them.
 
 Realtime tests run the real app under gunicorn (gevent workers) with tests.live.LiveServer:
 two separate servers on different ports share the test database, Redis and SECRET_KEY, so a
@@ -13,17 +9,13 @@ session cookie from one is valid on the other and fan-out crosses processes thro
 """
 from __future__ import annotations
 
-import contextvars
 import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from flask.testing import FlaskClient
-from werkzeug.security import generate_password_hash
 
-import tests.conftest as root_conftest
 from app.accounts.models import Role
 from app.chat import attachments as chat_files
 from app.chat import services
@@ -31,38 +23,16 @@ from app.extensions import db
 from tests.conftest import csrf_token, login
 from tests.live import LiveServer
 
-# The factory's users share one password hash; werkzeug's default (scrypt) costs ~0.1-0.2 s per
-# check, which the many logins here would pay each time. The app still verifies it with its real
-# check_password.
-_FAST_PASSWORD_HASH = generate_password_hash(root_conftest.PASSWORD,
-                                             method="pbkdf2:sha256:1000")
 
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture(autouse=True)
-def _fast_factory_password_hash(monkeypatch):
-    monkeypatch.setattr(root_conftest, "_PASSWORD_HASH", _FAST_PASSWORD_HASH)
-
-
-class IsolatedClient(FlaskClient):
-    csrf: str = ""
-
-    def open(self, *args, **kwargs):
-        return contextvars.Context().run(super().open, *args, **kwargs)
 
 
 @pytest.fixture
 def new_client(app):
     def _new():
-        return IsolatedClient(app, app.response_class, use_cookies=True)
+        return app.test_client()
 
     return _new
-
-
-@pytest.fixture
-def client(new_client):
-    return new_client()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.chat import services
-from app.chat.models import Attachment, Message, MessageKind, ThreadMember
+from app.chat.models import Attachment, Message, ThreadMember
 from app.db_types import utcnow
 from app.extensions import db
 from tests.chat.conftest import (attachment_path, bulk_messages, elements, fresh, header_badge,

@@ -20,9 +20,8 @@ def _message_count(thread) -> int:
 
 
 def _private_group(chat):
-    """A group of the teacher and the first student only, with a message and an image."""
-    group = services.create_group(chat.teacher, "Private pair", "", [chat.s1.id])
-    return group
+    """A group of the teacher and the first student only."""
+    return services.create_group(chat.teacher, "Private pair", "", [chat.s1.id])
 
 
 def test_non_member_gets_404_everywhere(chat, as_user):
@@ -349,3 +348,20 @@ def test_owner_renames_adds_removes_archives_and_deletes(chat, as_user):
     new = services.create_group(chat.teacher, "Fresh start", "", [chat.s1.id])
     page = as_user(chat.s1).get(f"/chat/threads/{new.id}").get_data(as_text=True)
     assert "for the group" not in page and "n.png" not in page
+
+
+def test_anonymous_visitors_are_sent_to_log_in(chat, client, as_user):
+    from tests.conftest import csrf_token
+
+    send(as_user(chat.teacher), chat.group.id, "members only", files=[("m.png", PNG)])
+    attachment = db.session.scalar(select(Attachment))
+    before = _message_count(chat.group)
+    for path in ("/chat/", f"/chat/threads/{chat.group.id}", "/chat/search?q=members",
+                 f"/chat/attachments/{attachment.id}/{attachment.filename}", "/chat/groups/new"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/login" in response.headers["Location"], path
+    token = csrf_token(client, "/login")
+    response = client.post(f"/chat/threads/{chat.group.id}/messages",
+                           data={"body": "anonymous", "csrf_token": token})
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert _message_count(chat.group) == before

@@ -206,51 +206,106 @@ def test_reconnecting_client_gets_each_missed_message_once_in_order(realtime):
     assert sock.appended_ids(gid) == missed + [live]
 
 
-def test_no_duplicates_or_gaps_when_posting_during_the_resubscribe(realtime):
-    """Messages keep coming (from two people, on both servers) while the client reconnects and
-    catches up: every message after its last id arrives exactly once, in order."""
-    chat, a, b = realtime.chat, realtime.a, realtime.b
+class Posters:
+    """People posting in one thread at the same time: two over HTTP (one on each server) and, on
+    PostgreSQL, two more from this process (services, each in its own app context and thread).
+    Each poster posts in sequence; together they commit and publish in an order of their own.
+
+    SQLite takes one writer at a time, and a gevent worker waiting for its lock blocks the whole
+    process: more concurrent writers there only test SQLite's lock timeouts. Two posters still
+    interleave their publishes across the processes."""
+
+    def __init__(self, app, realtime, thread_id: int):
+        chat = realtime.chat
+        self.app, self.thread_id = app, thread_id
+        self.http = [Person(realtime.b, chat.teacher), Person(realtime.a, chat.s2)]
+        postgres = db.engine.dialect.name == "postgresql"
+        self.in_process = [chat.teacher.id, chat.s2.id] if postgres else []
+        self.sent: dict[str, list[int]] = {}
+        self.errors: list[BaseException] = []
+        self._threads: list[threading.Thread] = []
+
+    def _post_here(self, user_id: int, body: str) -> int:
+        from app.accounts.models import User
+        from app.chat.models import Thread
+
+        with self.app.app_context():
+            user = db.session.get(User, user_id)
+            thread = db.session.get(Thread, self.thread_id)
+            return services.post_message(user, thread, body).id
+
+    def start(self, count: int, tag: str, go: threading.Event) -> None:
+        def run(name, post):
+            go.wait()
+            try:
+                for n in range(count):
+                    self.sent.setdefault(name, []).append(post(f"{tag} {name} {n}"))
+            except BaseException as exc:  # reported by join, not lost in the thread
+                self.errors.append(exc)
+
+        jobs = [(f"http{i}", lambda body, p=p: p.post_message(self.thread_id, body))
+                for i, p in enumerate(self.http)]
+        jobs += [(f"here{i}", lambda body, u=u: self._post_here(u, body))
+                 for i, u in enumerate(self.in_process)]
+        self._threads = [threading.Thread(target=run, args=job) for job in jobs]
+        for thread in self._threads:
+            thread.start()
+
+    def join(self) -> list[int]:
+        for thread in self._threads:
+            thread.join(timeout=TIMEOUT * 3)
+        assert not self.errors, self.errors
+        return sorted(i for ids in self.sent.values() for i in ids)
+
+
+def _assert_each_once(sock: Socket, thread_id: int, expected: list[int], posters: Posters):
+    for message_id in expected:
+        sock.wait_for(_has_message(message_id))
+    sock.settle(0.3)
+    got = sock.appended_ids(thread_id)
+    assert len(got) == len(set(got)), f"duplicates: {got}"
+    assert set(got) == set(expected), f"missing {sorted(set(expected) - set(got))} of {got}"
+    for name, ids in posters.sent.items():  # each person's messages in the order they wrote
+        assert [i for i in got if i in set(ids)] == ids, (name, got)
+    return got
+
+
+def test_concurrent_posters_each_message_arrives_once(app, realtime):
+    """Several people post at once (their commits and publishes interleave in any order): a
+    subscribed socket gets every message, each once."""
+    gid = realtime.chat.group.id
+    sock = realtime.connect(realtime.a, Person(realtime.a, realtime.chat.s1))
+    sock.subscribe(f"thread:{gid}")
+    posters = Posters(app, realtime, gid)
+    go = threading.Event()
+    posters.start(8, "live", go)
+    go.set()
+    _assert_each_once(sock, gid, posters.join(), posters)
+
+
+def test_no_duplicates_or_gaps_when_posting_during_the_resubscribe(app, realtime):
+    """Messages keep coming (from several people, on both servers) while the client reconnects
+    and catches up: what it missed comes first, in order; then every message exactly once."""
+    chat, a = realtime.chat, realtime.a
     gid = chat.group.id
-    posters = [Person(b, chat.teacher), Person(a, chat.s2)]
     reader = Person(a, chat.s1)
-    last_seen = posters[0].post_message(gid, "start")
+    posters = Posters(app, realtime, gid)
+    last_seen = posters.http[0].post_message(gid, "start")
 
     for round_ in range(3):  # the race is narrow: a few rounds (posters stay under the limit)
         # Offline for a moment: a few messages are missed.
-        offline = [posters[n % 2].post_message(gid, f"r{round_} away {n}") for n in range(2)]
-        sent: list[int] = []
+        offline = [posters.http[n % 2].post_message(gid, f"r{round_} away {n}")
+                   for n in range(2)]
+        posters.sent = {}
         go = threading.Event()
-        errors: list[BaseException] = []
-
-        def keep_posting(poster, tag):
-            go.wait()
-            try:
-                for n in range(5):
-                    sent.append(poster.post_message(gid, f"r{round_} {tag} {n}"))
-            except BaseException as exc:  # reported below, not lost in the thread
-                errors.append(exc)
-
-        threads = [threading.Thread(target=keep_posting, args=(p, i))
-                   for i, p in enumerate(posters)]
-        for t in threads:
-            t.start()
+        posters.start(3, f"r{round_}", go)
         sock = realtime.connect(a, reader)
         go.set()  # posting starts as the subscription (and its catch-up) is handled
         sock.subscribe(f"thread:{gid}", after={f"thread:{gid}": last_seen})
-        for t in threads:
-            t.join(timeout=TIMEOUT * 2)
-        assert not errors, errors
-        expected = sorted(offline + sent)
-        sock.wait_for(_has_message(expected[-1]))
-        for message_id in expected:
-            sock.wait_for(_has_message(message_id))
-        sock.settle(0.3)
-        got = sock.appended_ids(gid)
-        assert len(got) == len(set(got)), f"duplicates in round {round_}: {got}"
-        assert set(got) == set(expected), f"round {round_}: missing {set(expected) - set(got)}"
-        assert got[:len(offline)] == offline, f"catch-up not first/in order: {got}"
-        assert got == sorted(got), f"out of order in round {round_}: {got}"
-        last_seen = got[-1]
+        expected = sorted(offline + posters.join())
+        got = _assert_each_once(sock, gid, expected, posters)
+        assert got[:len(offline)] == offline, f"catch-up not first and in order: {got}"
+        last_seen = max(got)
         sock.close()
 
 
@@ -395,6 +450,39 @@ def test_a_removed_member_stops_receiving_the_thread(realtime):
     sock.send(type="typing", topic=f"thread:{gid}")
     member.settle()
     assert not any(f'id="typing-{gid}"' in f for f in member.frames)
+
+
+def test_junk_from_the_client_is_ignored(realtime):
+    """Malformed or hostile client messages change nothing and do not break the socket."""
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    gid = chat.group.id
+    student = Person(a, chat.s1)
+    sock = realtime.connect(a, student)
+    topic = f"thread:{gid}"
+    for raw in ["not json", "[]", "42", "null", '{"type": 7}', '{"type": "nope"}',
+                json.dumps({"type": "subscribe", "topics": topic}),
+                json.dumps({"type": "subscribe", "topics": [1, None, {}, []], "after": []}),
+                json.dumps({"type": "subscribe", "topics": [topic], "after": {topic: "abc"}}),
+                json.dumps({"type": "subscribe", "topics": [topic], "after": {topic: -5}}),
+                json.dumps({"type": "subscribe", "topics": [topic], "after": {topic: 10**30}}),
+                json.dumps({"type": "subscribe", "topics": [topic], "after": {topic: 1.5}}),
+                json.dumps({"type": "subscribe", "topics": ["thread:" + "9" * 40, "thread:²",
+                                                            "thread:0", "thread:-1", "thread:",
+                                                            ":", "x" * 5000]}),
+                '{"type": "subscribe", "topics": ["%s"], "after": {"%s": Infinity}}' % (
+                    topic, topic),
+                json.dumps({"type": "typing"}), json.dumps({"type": "typing", "topic": 5}),
+                json.dumps({"type": "unsubscribe", "topic": f"user:{chat.s1.id}"}),
+                json.dumps({"type": "unsubscribe"})]:
+        sock.ws.send(raw)
+    sock.subscribe(topic)  # still answering, in order
+    assert sock.closed_with is None
+    teacher = Person(b, chat.teacher)
+    message_id = teacher.post_message(gid, "after the junk")
+    sock.wait_for(_has_message(message_id))
+    sock.wait_for(lambda f: 'id="chat-unread-badge"' in f)  # the user topic stayed
+    sock.settle(0.3)
+    assert sock.appended_ids(gid).count(message_id) == 1
 
 
 # --- (e) the unread badge ---------------------------------------------------------------------------

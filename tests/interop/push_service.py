@@ -307,6 +307,9 @@ class PushService:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as a real push service
+            # Headers and body go out in two writes: without TCP_NODELAY the second waits for
+            # the client's delayed ACK (~40 ms a request on loopback).
+            disable_nagle_algorithm = True
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)

@@ -10,7 +10,6 @@ afterwards.
 """
 from __future__ import annotations
 
-import contextvars
 import email
 import email.policy
 import shutil
@@ -24,12 +23,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
-from flask.testing import FlaskClient
 from icalendar import Calendar
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
-import tests.conftest as root_conftest
 from app.db_types import utcnow
 from app.extensions import db
 from app.invites.models import EmailOutbox
@@ -38,14 +34,6 @@ from tests.conftest import csrf_token, login
 
 MAIL_FROM_ADDRESS = "invites@classhub.test"
 MAIL_FROM = f"Classhub Invitations <{MAIL_FROM_ADDRESS}>"
-
-_FAST_PASSWORD_HASH = generate_password_hash(root_conftest.PASSWORD,
-                                             method="pbkdf2:sha256:1000")
-
-
-@pytest.fixture(autouse=True)
-def _fast_factory_password_hash(monkeypatch):
-    monkeypatch.setattr(root_conftest, "_PASSWORD_HASH", _FAST_PASSWORD_HASH)
 
 
 @pytest.fixture(autouse=True)
@@ -63,24 +51,13 @@ def _mail_settings(app):
 
 # --- clients (each request in its own context, as in production) ------------------------------
 
-class IsolatedClient(FlaskClient):
-    csrf: str = ""
-
-    def open(self, *args, **kwargs):
-        return contextvars.Context().run(super().open, *args, **kwargs)
-
 
 @pytest.fixture
 def new_client(app):
     def _new():
-        return IsolatedClient(app, app.response_class, use_cookies=True)
+        return app.test_client()
 
     return _new
-
-
-@pytest.fixture
-def client(new_client):
-    return new_client()
 
 
 @pytest.fixture

@@ -5,22 +5,18 @@ checked, real aes128gcm payloads decrypted with keys the test owns). Jobs run on
 worker (worker.build_worker, burst mode) against the test Redis; the worker runs each job in
 its own app context, so the test re-reads rows afterwards (``db.session.expire_all``).
 
-Clients run each request in an empty ``contextvars.Context`` (as in tests/chat): every request
-gets its own app context, ``g`` and database session, as in production.
+Clients run each request in its own app context (tests/conftest.py's IsolatedClient), as in
+production.
 """
 from __future__ import annotations
 
-import contextvars
 from datetime import datetime, timezone
 
 import pytest
-from flask.testing import FlaskClient
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 
-import tests.conftest as root_conftest
 from app.extensions import db
 from app.notifications import services
 from app.notifications.models import Notification, NotificationType
@@ -34,35 +30,16 @@ CHROME_ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (
 FIREFOX_WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 "
                    "Firefox/133.0")
 
-_FAST_PASSWORD_HASH = generate_password_hash(root_conftest.PASSWORD,
-                                             method="pbkdf2:sha256:1000")
-
-
-@pytest.fixture(autouse=True)
-def _fast_factory_password_hash(monkeypatch):
-    monkeypatch.setattr(root_conftest, "_PASSWORD_HASH", _FAST_PASSWORD_HASH)
-
 
 # --- clients -----------------------------------------------------------------------------------
-
-class IsolatedClient(FlaskClient):
-    csrf: str = ""
-
-    def open(self, *args, **kwargs):
-        return contextvars.Context().run(super().open, *args, **kwargs)
 
 
 @pytest.fixture
 def new_client(app):
     def _new():
-        return IsolatedClient(app, app.response_class, use_cookies=True)
+        return app.test_client()
 
     return _new
-
-
-@pytest.fixture
-def client(new_client):
-    return new_client()
 
 
 @pytest.fixture

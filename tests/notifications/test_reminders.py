@@ -27,7 +27,7 @@ from app.notifications.models import (Notification, NotificationType, Priority, 
 from app.scheduling import services as scheduling
 from app.scheduling.services import SessionInput
 from tests.live import ROOT
-from tests.notifications.conftest import notifications_of, queued_job_ids
+from tests.notifications.conftest import queued_job_ids
 
 UTC = timezone.utc
 LEAD = timedelta(minutes=15)
@@ -312,10 +312,15 @@ def overlapped(results) -> bool:
     return a["started"] < b["ended"] and b["started"] < a["ended"]
 
 
+BUSY = 12
+
+
 @pytest.fixture
 def busy_hour(school, make):
-    """20 one-time sessions of this teacher starting together, each with three students (one of
-    them in New York): 80 reminders due at once, so two sweeps overlap for a while."""
+    """BUSY one-time sessions of this teacher over a few hours, each with three students (some
+    in New York): 4 x BUSY reminders due in one sweep, so two sweeps overlap for a while. (Not
+    many more: on SQLite the second sweep waits for the first one's write lock, at most the
+    driver's 5 s busy timeout.)"""
     students = [make.user(school.center, Role.STUDENT, name=f"Student {n}",
                           timezone="America/New_York" if n % 3 == 0 else None)
                 for n in range(12)]
@@ -323,18 +328,18 @@ def busy_hour(school, make):
     day = next_weekday(2, date.today() + timedelta(days=1))
     sessions = [schedule(school, students[n % 4 * 3:n % 4 * 3 + 3], day=day,
                          at=time(10 + n // 4, 0), weekly=False, title=f"Lesson {n}")
-                for n in range(20)]
+                for n in range(BUSY)]
     return sessions
 
 
 def test_two_sweeps_at_once_in_two_processes_remind_exactly_once(app_config, busy_hour):
-    # All 20 sessions start within 5 hours: sweep with a lead that covers them all.
+    # They all start within a few hours: sweep with a lead that covers them all.
     first = min(starts(s, 1)[0] for s in busy_hour)
     now = (first - timedelta(minutes=1)).isoformat()
     results = in_processes(app_config, _SWEEP, [now], [now], REMINDER_LEAD_MINUTES=6 * 60)
     assert overlapped(results), results  # they did run at the same time
-    expected = 20 * 4  # teacher + 3 students each
-    assert [r["occurrences"] for r in results] == [20, 20]
+    expected = BUSY * 4  # teacher + 3 students each
+    assert [r["occurrences"] for r in results] == [BUSY, BUSY]
     assert sum(r["reminders"] for r in results) == expected, results
     db.session.expire_all()
     rows = reminded()
