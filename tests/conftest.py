@@ -198,6 +198,29 @@ def post(client, path, data=None, **kwargs):
 
 
 @pytest.fixture
+def new_client(app):
+    """A factory of independent browsers, each with its own cookie jar."""
+
+    def _new():
+        return app.test_client()
+
+    return _new
+
+
+@pytest.fixture
+def as_user(new_client):
+    """A logged-in browser for ``user`` (its own cookies), with its CSRF token at hand."""
+
+    def _as(user):
+        browser = new_client()
+        login(browser, user)
+        browser.csrf = csrf_token(browser, "/account")
+        return browser
+
+    return _as
+
+
+@pytest.fixture
 def login_as(client):
     def _login(user):
         login(client, user)

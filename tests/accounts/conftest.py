@@ -16,17 +16,6 @@ from app.extensions import db
 
 
 @pytest.fixture
-def new_client(app):
-    """A factory of independent browsers (each its own cookie jar; the root conftest makes
-    every app test client run each request in its own context)."""
-
-    def _new():
-        return app.test_client()
-
-    return _new
-
-
-@pytest.fixture
 def other(make):
     """A second center, B, with its own admin, teacher, students, course and enrollments.
     Names share "Zed" with nothing in ``school`` so searches can look for them."""

@@ -20,32 +20,10 @@ from app.accounts.models import Role
 from app.chat import attachments as chat_files
 from app.chat import services
 from app.extensions import db
-from tests.conftest import csrf_token, login
 from tests.live import LiveServer
 
 
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def new_client(app):
-    def _new():
-        return app.test_client()
-
-    return _new
-
-
-@pytest.fixture
-def as_user(new_client):
-    """A logged-in browser for ``user`` (its own cookies), with its CSRF token at hand."""
-
-    def _as(user):
-        browser = new_client()
-        login(browser, user)
-        browser.csrf = csrf_token(browser, "/account")
-        return browser
-
-    return _as
 
 
 def hx_post(browser, path, data=None, htmx=True, **kwargs):

@@ -30,7 +30,6 @@ from app.db_types import utcnow
 from app.extensions import db
 from app.invites.models import EmailOutbox
 from app.scheduling import services
-from tests.conftest import csrf_token, login
 
 MAIL_FROM_ADDRESS = "invites@classhub.test"
 MAIL_FROM = f"Classhub Invitations <{MAIL_FROM_ADDRESS}>"
@@ -50,25 +49,6 @@ def _mail_settings(app):
 
 
 # --- clients (each request in its own context, as in production) ------------------------------
-
-
-@pytest.fixture
-def new_client(app):
-    def _new():
-        return app.test_client()
-
-    return _new
-
-
-@pytest.fixture
-def as_user(new_client):
-    def _as(user):
-        browser = new_client()
-        login(browser, user)
-        browser.csrf = csrf_token(browser, "/account")
-        return browser
-
-    return _as
 
 
 # --- the SMTP server ----------------------------------------------------------------------------

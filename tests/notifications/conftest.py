@@ -22,7 +22,6 @@ from app.notifications import services
 from app.notifications.models import Notification, NotificationType
 from app.notifications.vapid import app_keys
 from app.redis_conn import get_redis
-from tests.conftest import csrf_token, login
 from tests.interop.push_service import running
 
 CHROME_ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -32,27 +31,6 @@ FIREFOX_WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20
 
 
 # --- clients -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def new_client(app):
-    def _new():
-        return app.test_client()
-
-    return _new
-
-
-@pytest.fixture
-def as_user(new_client):
-    """A logged-in browser for ``user`` (its own cookies), with its CSRF token at hand."""
-
-    def _as(user):
-        browser = new_client()
-        login(browser, user)
-        browser.csrf = csrf_token(browser, "/account")
-        return browser
-
-    return _as
 
 
 # --- the push service and devices ----------------------------------------------------------------

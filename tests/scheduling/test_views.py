@@ -3,13 +3,11 @@ answers (422 keeps what was typed, conflicts, "anyway"), occurrence actions, the
 views in the viewer's time zone, and a flat query count."""
 from __future__ import annotations
 
-import contextvars
 import json
 import re
 from datetime import date, datetime, timedelta
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app.accounts.models import Role
@@ -21,24 +19,6 @@ from app.scheduling.models import (Frequency, ParticipantRole, SessionOverride,
 from tests.conftest import login, post
 
 HTMX = {"HX-Request": "true", "HX-Target": "dialog-body"}
-
-
-class IsolatedClient(FlaskClient):
-    """Each request in its own app context (its own ``g`` and database session), as in
-    production: the root conftest keeps one app context pushed, which requests would share."""
-
-    def open(self, *args, **kwargs):
-        return contextvars.Context().run(super().open, *args, **kwargs)
-
-
-@pytest.fixture
-def new_client(app):
-    return lambda: IsolatedClient(app, app.response_class, use_cookies=True)
-
-
-@pytest.fixture
-def client(new_client):
-    return new_client()
 
 
 def winter_monday(weeks_ahead: int = 0) -> date:
