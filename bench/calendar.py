@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from bench.common import build_app as build_app_in
+
 RUNS = 10
 SCALE_RUNS = 5
 SEED = 20261121
@@ -82,17 +84,8 @@ def timed(fn, runs: int, counter: QueryCounter, before=None,
 # --- the data ---------------------------------------------------------------------------------
 
 def build_app(root: Path):
-    from app import create_app
-
-    return create_app({
-        "INSTANCE_PATH": str(root / "instance"),
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'bench.db'}",
-        "REDIS_URL": None,  # an embedded Redis under the temporary instance dir
-        "SECRET_KEY": "bench-only-secret",
-        "BASE_URL": "http://127.0.0.1:5000",
-        "WTF_CSRF_ENABLED": False,  # the bench logs in with a bare POST
-        "LOGIN_RATE_LIMIT": "1000 per minute",
-    })
+    return build_app_in(root, WTF_CSRF_ENABLED=False,  # the bench logs in with a bare POST
+                        LOGIN_RATE_LIMIT="1000 per minute")
 
 
 def next_month(today: date) -> date:

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import build_app
+
 DEVICES = 1000  # the fan-out: one user's devices
 SINGLES = 300  # the many-jobs shape: people with one device each
 SIGN_CALLS = 2000
@@ -83,17 +85,6 @@ class RemotePushService:
 
 
 # --- set-up ------------------------------------------------------------------------------------
-
-def build_app(root: Path):
-    from app import create_app
-
-    return create_app({
-        "INSTANCE_PATH": str(root / "instance"),
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'bench.db'}",
-        "REDIS_URL": None,  # an embedded Redis under the temporary instance dir
-        "SECRET_KEY": "bench-only-secret",
-        "BASE_URL": "http://127.0.0.1:5000",
-    })
 
 
 def seed_people(count: int):

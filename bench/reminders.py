@@ -24,23 +24,13 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from bench.common import build_app
+
 DUE_SESSIONS = 2000
 STUDENTS_PER_SESSION = 4
 WEEKLY_SERIES = 1000
 OTHER_ONE_TIME = 3000
 ZONES = ["Europe/London", "America/New_York", "Asia/Tokyo", None]
-
-
-def build_app(root: Path):
-    from app import create_app
-
-    return create_app({
-        "INSTANCE_PATH": str(root / "instance"),
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'bench.db'}",
-        "REDIS_URL": None,  # an embedded Redis under the temporary instance dir
-        "SECRET_KEY": "bench-only-secret",
-        "BASE_URL": "http://127.0.0.1:5000",
-    })
 
 
 def new_session(center_id, teacher_id, title, schedule, student_ids):
