@@ -213,3 +213,25 @@ def outbox_for_center(center_id: int, limit: int = 200):
     return list(db.session.scalars(select(EmailOutbox).where(EmailOutbox.center_id == center_id)
                                    .order_by(EmailOutbox.created_at.desc(), EmailOutbox.id.desc())
                                    .limit(limit)))
+
+
+def queue_notification_email(notification) -> None:
+    """A notification by email (the user chose email for its type): an outbox row in the
+    notifying transaction, sent by a job after commit, once (keyed by the notification)."""
+    user = notification.user
+    link = notification.link if notification.link.startswith("http") else \
+        f"{base_url()}{notification.link}"
+    context = dict(notification=notification, user=user, link=link,
+                   settings_url=f"{base_url()}/notifications/settings")
+    row = EmailOutbox(center_id=notification.center_id, dedup_key=f"notification:{notification.id}",
+                      recipient_user_id=user.id, recipient=user.email,
+                      subject=notification.title[:300],
+                      text_body=render_template("invites/notification_email.txt", **context),
+                      html_body=render_template("invites/notification_email.html", **context),
+                      ics="", method="", status=OutboxStatus.PENDING, attempts=0)
+    db.session.add(row)
+    db.session.flush()
+    from app.invites import tasks
+
+    enqueue_after_commit(tasks.send_email, row.id, queue="default",
+                         center_id=notification.center_id)

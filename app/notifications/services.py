@@ -2,7 +2,7 @@
 
 It records an in-app Notification per recipient (always), updates their bell live, and after
 commit queues the web push (when their preference allows it and they have a device) on the high
-or default queue. Normal-priority pushes that fall in the recipient's quiet hours are held until
+or default queue, and the email where the user chose email for that type. Normal-priority pushes that fall in the recipient's quiet hours are held until
 the quiet hours end; high priority goes through."""
 from __future__ import annotations
 
@@ -128,6 +128,10 @@ def notify(recipients, type_: NotificationType, title: str, body: str = "", link
 
     for user, notification in zip(recipients, created):
         publish(f"user:{user.id}", "notification.created", notification_id=notification.id)
+        if wants_email(prefs, user.id, type_):
+            from app.invites.services import queue_notification_email
+
+            queue_notification_email(notification)
         if user.id not in with_devices or \
                 not wants_push(prefs, user.id, type_):
             continue
