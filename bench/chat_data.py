@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from flask import current_app
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
@@ -23,6 +24,7 @@ class ClassRoom:
     thread_id: int
     teacher_id: int
     student_ids: list[int]
+    first_message_id: int  # "fanout-<size>-0": a subscriber that asks for it proves it is in
 
 
 @dataclass
@@ -59,7 +61,10 @@ def build(class_sizes=(50, 200, 1000), students: int = 2000) -> ChatBenchData:
         db.session.flush()
         thread = services.ensure_class_thread(course)
         db.session.commit()
-        data.classes[size] = ClassRoom(size, thread.id, teacher.id, [p.id for p in people[:size]])
+        with current_app.test_request_context("/"):
+            first = services.post_message(teacher, thread, f"Welcome: fanout-{size}-0")
+        data.classes[size] = ClassRoom(size, thread.id, teacher.id, [p.id for p in people[:size]],
+                                       first.id)
     return data
 
 

@@ -358,7 +358,7 @@ def post_message(user: User, thread: Thread, body: str, uploads=()) -> Message:
         member = membership(user, thread)
         member.last_read_message_id = message.id  # your own message is read
         publish(f"thread:{thread.id}", "message.created", message_id=message.id,
-                thread_id=thread.id)
+                thread_id=thread.id, sender_id=user.id)
         publish(f"thread:{thread.id}", "thread.read", thread_id=thread.id, user_id=user.id)
         _announce_thread(thread, [m.user_id for m in thread.members])
         _notify_new_message(user, thread, message)

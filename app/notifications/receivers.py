@@ -20,10 +20,14 @@ def _new_message(thread, sender=None, message=None, **_):
     body = preview_text(message.body, 140) or "Sent an attachment"
     link = f"/chat/threads/{thread.id}?at={message.id}"
     direct = thread.kind.value == "DIRECT"
+    # One notify() per distinct title (a group's title is the same for everyone): its
+    # preference, device and quiet-hours lookups are batched over the recipients.
+    by_title: dict[str, list] = {}
     for user in recipients:
         title = sender.name if direct else f"{sender.name} in {thread_title(thread, user)}"
-        notify([user], NotificationType.NEW_MESSAGE, title, body, link,
-               tag=f"thread-{thread.id}")
+        by_title.setdefault(title, []).append(user)
+    for title, users in by_title.items():
+        notify(users, NotificationType.NEW_MESSAGE, title, body, link, tag=f"thread-{thread.id}")
 
 
 @chat_signals.members_added.connect

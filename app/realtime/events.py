@@ -12,7 +12,14 @@ from app.after_commit import run_after_commit
 from app.extensions import db
 from app.redis_conn import get_redis
 
-CHANNEL = "classhub:events"
+CHANNEL_PREFIX = "classhub:events"
+
+
+def channel_for(app) -> str:
+    """Redis pub/sub ignores the database number: name it in the channel, so deployments (or
+    test runs) sharing one Redis server on different databases never see each other's events."""
+    db_index = get_redis(app).connection_pool.connection_kwargs.get("db", 0)
+    return f"{CHANNEL_PREFIX}:{db_index}"
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,8 @@ def topic_key(topic: str) -> int | None:
 
 
 def publish_now(event: Event, app=None) -> None:
-    get_redis(app or current_app).publish(CHANNEL, event.to_json())
+    app = app or current_app
+    get_redis(app).publish(channel_for(app), event.to_json())
 
 
 def publish(topic: str, name: str, **data) -> None:

@@ -16,7 +16,7 @@ from collections import defaultdict
 import redis
 from sqlalchemy import select
 
-from app.realtime.events import CHANNEL, Event, allowed_viewers, renderer_for
+from app.realtime.events import Event, allowed_viewers, channel_for, renderer_for
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class Hub:
             try:
                 client = redis.Redis.from_url(url, health_check_interval=30)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(CHANNEL)
+                pubsub.subscribe(channel_for(self._app))
                 self._ready.set()
                 backoff = 0.5
                 for message in pubsub.listen():

@@ -63,12 +63,15 @@
     });
   }
 
-  // The open conversation's row in the list stays marked while the server re-renders rows.
+  // The open conversation's row in the list stays marked while the server re-renders rows, and
+  // a list filtered by kind keeps out rows of other kinds that new activity brings to the top.
   function markActiveRow() {
     var p = pane(), list = document.getElementById("thread-list");
     if (!list) return;
     var id = p ? p.getAttribute("data-thread-id") : null;
+    var kind = list.getAttribute("data-kind");
     list.querySelectorAll(".thread-item").forEach(function (row) {
+      if (kind && row.getAttribute("data-kind") !== kind) { row.remove(); return; }
       var active = row.getAttribute("data-thread-id") === id;
       row.classList.toggle("active", active);
       if (active) row.classList.remove("unread");
@@ -279,7 +282,7 @@
     box.querySelectorAll(".day-divider").forEach(function (el) {
       if (seen[el.id]) el.remove(); else seen[el.id] = true;
     });
-    if (box.contains(evt.detail.target)) regroup(box);
+    regroup(box); // an edit, a cancelled edit or a deletion swaps a message on its own
   });
 
   // "Jump to first unread" scrolls the list, not the page.

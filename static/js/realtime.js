@@ -76,7 +76,7 @@
 
   function setState(state) {
     document.documentElement.setAttribute("data-realtime", state);
-    document.body.classList.toggle("realtime-offline", state === "closed");
+    document.body.classList.toggle("realtime-offline", state !== "open");
   }
   function reconnectIn(delay) {
     clearTimeout(retryTimer);

@@ -68,7 +68,7 @@ def screenshot(page, name: str) -> Path:
     """Keep a screenshot for a person to look at (test-artifacts/, not committed)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=True, caret="initial")
     return path
 
 

@@ -97,13 +97,6 @@ def row_unread(page, thread_id):
     return page.locator(f"#thread-item-{thread_id} .count-badge")
 
 
-def in_viewport(page, locator) -> bool:
-    box = locator.bounding_box()
-    size = page.viewport_size
-    return (box is not None and box["y"] >= 0 and box["x"] >= 0
-            and box["y"] + box["height"] <= size["height"] and box["x"] + box["width"] <= size["width"])
-
-
 def assert_no_horizontal_overflow(page):
     overflow = page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth")
@@ -418,20 +411,21 @@ def test_phone_list_and_thread_are_separate_screens(demo, new_page):
     # The composer is on screen without scrolling the page.
     send_button = student.get_by_role("button", name="Send")
     expect(send_button).to_be_visible()
-    assert in_viewport(student, composer(student, tid)) and in_viewport(student, send_button)
+    expect(composer(student, tid)).to_be_in_viewport(ratio=1)
+    expect(send_button).to_be_in_viewport(ratio=1)
     assert student.evaluate("window.scrollY") == 0
 
     send(teacher, tid, "Are you coming to the revision session?")
     arrived = message_with(student, tid, "Are you coming to the revision session?")
     expect(arrived).to_have_count(1)
-    assert in_viewport(student, arrived), "the new message is scrolled into view"
+    expect(arrived).to_be_in_viewport(ratio=1)  # scrolled into view as it arrives
 
     composer(student, tid).fill("Yes, see you there!")
     send_button.click()
     expect(composer(student, tid)).to_have_value("")
     expect(message_with(teacher, tid, "Yes, see you there!")).to_have_count(1)
     expect(message_with(student, tid, "Yes, see you there!")).to_have_count(1)
-    assert in_viewport(student, composer(student, tid))
+    expect(composer(student, tid)).to_be_in_viewport(ratio=1)
     assert_no_horizontal_overflow(student)
     shot(student, "chat-thread-phone")
 
@@ -499,8 +493,31 @@ def test_group_form_search_and_pages_fit_the_screen(demo, new_page, viewport, la
     expect(page.locator("#thread-title")).to_have_text("Exam prep")
     focused = page.locator("#messages-%d .message.highlight" % demo.group.id)
     expect(focused).to_contain_text("I'm stuck on question 7")
-    assert in_viewport(page, focused)
+    expect(focused).to_be_in_viewport()
     assert page.evaluate("window.scrollY") == 0
     assert_no_horizontal_overflow(page)
     shot(page, f"chat-search-hit-{label}")
     assert_no_console_errors(page)
+
+
+def test_chat_demo_data_is_idempotent_and_leaves_the_teacher_something_to_read(demo):
+    from app.chat.models import Message
+
+    threads, messages = db.session.query(Thread).count(), db.session.query(Message).count()
+    assert seed_demo()["chat threads"] == 0
+    assert (db.session.query(Thread).count(), db.session.query(Message).count()) == \
+        (threads, messages)
+
+    unread = services.unread_counts(demo.teacher)
+    assert unread[demo.direct.id] >= 1 and unread[demo.group.id] >= 1
+    assert {m.user.email for m in demo.group.members} == {
+        "teacher@example.com", "student1@example.com", "student2@example.com",
+        "student4@example.com"}
+    group_html = " ".join(m.body_html for m in services.messages_before(demo.group)[0])
+    assert "<strong>" in group_html and '<a href="https://' in group_html
+    senders = {m.sender_id for m in services.messages_before(demo.group)[0] if m.sender_id}
+    assert len(senders) >= 3
+    # Every course has its class thread, with an announcement from its teacher.
+    for course in db.session.scalars(select(Course)):
+        thread = db.session.scalar(select(Thread).where(Thread.course_id == course.id))
+        assert thread is not None and thread.last_message_id is not None
