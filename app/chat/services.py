@@ -586,3 +586,22 @@ def messages_around(thread: Thread, anchor_id: int | None,
     if newer and newer[-1].id < latest[-1].id:
         return latest, has_more  # too far back to show in one page: open at the latest
     return list(reversed(older[:context])) + newer, len(older) > context
+
+
+def teacher_groups(teacher: User) -> list[Thread]:
+    """The GROUP chats the teacher owns, members loaded (the scheduling dialog's "whole group")."""
+    return list(db.session.scalars(
+        select(Thread).join(ThreadMember, and_(ThreadMember.thread_id == Thread.id,
+                                               ThreadMember.user_id == teacher.id,
+                                               ThreadMember.role == MemberRole.OWNER))
+        .where(Thread.kind == ThreadKind.GROUP, Thread.center_id == teacher.center_id,
+               Thread.archived_at.is_(None))
+        .options(selectinload(Thread.members)).order_by(Thread.name)))
+
+
+def group_member_ids(teacher: User, group_id: int) -> set[int] | None:
+    """The members of one of the teacher's groups other than the teacher (None: not theirs)."""
+    group = next((g for g in teacher_groups(teacher) if g.id == group_id), None)
+    if group is None:
+        return None
+    return {m.user_id for m in group.members if m.user_id != teacher.id}

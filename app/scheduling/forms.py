@@ -67,6 +67,7 @@ class SessionForm:
     type: str = SessionType.CLASS.value
     participant_ids: list[str] = field(default_factory=list)
     course_id: str = ""
+    group_id: str = ""
     date: str = ""
     start_time: str = ""
     timezone: str = ""
@@ -85,7 +86,8 @@ class SessionForm:
             title=_text(form.get("title"), 300), description=_text(form.get("description")),
             type=_text(form.get("type"), 40),
             participant_ids=form.getlist("participant_ids")[:2000],
-            course_id=_text(form.get("course_id"), 20), date=_text(form.get("date"), 20),
+            course_id=_text(form.get("course_id"), 20), group_id=_text(form.get("group_id"), 20),
+            date=_text(form.get("date"), 20),
             start_time=_text(form.get("start_time"), 20), timezone=_text(form.get("timezone"), 64),
             duration_minutes=_text(form.get("duration_minutes"), 20),
             frequency=_text(form.get("frequency"), 20),
@@ -99,7 +101,7 @@ class SessionForm:
         return cls(
             title=data.title, description=data.description or "", type=data.type,
             participant_ids=[str(i) for i in data.participant_ids],
-            course_id=str(data.course_id or ""),
+            course_id=str(data.course_id or ""), group_id=str(data.group_id or ""),
             date=data.date.isoformat() if data.date else "",
             start_time=data.start_time.strftime("%H:%M") if data.start_time else "",
             timezone=data.timezone, duration_minutes=str(data.duration_minutes or ""),
@@ -111,12 +113,15 @@ class SessionForm:
         ids = []
         for raw in self.participant_ids:
             ids.append(parse_id(raw) or NO_SUCH_ID)
-        course_id = None
+        course_id = group_id = None
         if self.course_id.strip():
             course_id = parse_id(self.course_id) or NO_SUCH_ID
+        if self.group_id.strip():
+            group_id = parse_id(self.group_id) or NO_SUCH_ID
         return SessionInput(
             title=self.title, description=self.description, type=self.type,
-            participant_ids=ids, course_id=course_id, date=parse_date(self.date),
+            participant_ids=ids, course_id=course_id, group_id=group_id,
+            date=parse_date(self.date),
             start_time=parse_time(self.start_time), timezone=self.timezone.strip(),
             duration_minutes=parse_int(self.duration_minutes), frequency=self.frequency,
             weekdays=self.weekdays, ends=self.ends, count=parse_int(self.count),
@@ -128,7 +133,7 @@ class SessionForm:
     def hidden_pairs(self) -> list[tuple[str, str]]:
         """Every value as (name, value) pairs, to send the same form again ("anyway")."""
         pairs = [(name, getattr(self, name)) for name in (
-            "title", "description", "type", "course_id", "date", "start_time", "timezone",
+            "title", "description", "type", "course_id", "group_id", "date", "start_time", "timezone",
             "duration_minutes", "frequency", "ends", "count", "until_date")]
         pairs += [("participant_ids", v) for v in self.participant_ids]
         pairs += [("weekdays", v) for v in self.weekdays]

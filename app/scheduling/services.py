@@ -161,6 +161,7 @@ class SessionInput:
     type: str = SessionType.CLASS.value
     participant_ids: list[int] = field(default_factory=list)
     course_id: int | None = None  # "whole course": its students join the participants
+    group_id: int | None = None  # "whole group": the students of one of the teacher's groups
     date: date | None = None
     start_time: time | None = None
     timezone: str = "UTC"
@@ -256,11 +257,18 @@ def _resolve_participants(teacher: User, data: SessionInput) -> tuple[list[User]
         if not teaches:
             return [], "Pick one of your courses."
         picked |= {e.user_id for e in course.enrollments if e.role == CourseRole.STUDENT}
+    if data.group_id is not None:
+        from app.chat.services import group_member_ids
+
+        members = group_member_ids(teacher, data.group_id)
+        if members is None:
+            return [], "Pick one of your groups."
+        picked |= members & set(allowed)
     unknown = picked - set(allowed)
     if unknown:
         return [], "Pick students enrolled in your courses."
     if not picked:
-        return [], "Pick at least one student, or a whole course."
+        return [], "Pick at least one student, a whole course or a whole group."
     return sorted((allowed[i] for i in picked), key=lambda u: u.name.lower()), None
 
 

@@ -340,10 +340,15 @@ def _render_session_form(form: SessionForm, mode: str, *, session: VideoSession 
         heading, submit = "Edit this and following", "Save from this occurrence"
     shown = {"title", "description", "type", "date", "start_time", "timezone", "duration_minutes",
              "frequency", "weekdays", "ends", "count", "until_date"}
+    groups = []
     if mode == "new":
-        shown |= {"participant_ids", "course_id"}
+        shown |= {"participant_ids", "course_id", "group_id"}
+        from app.chat.services import teacher_groups
+
+        groups = teacher_groups(current_user)
     context = dict(form=form, mode=mode, session=session, occurrence=occurrence,
                    conflicts=conflicts or [], students=students, courses=courses, action=action,
+                   groups=groups,
                    heading=heading, submit=submit, in_dialog=wants_fragment(),
                    general_errors=[m for k, m in form.errors.items() if k not in shown],
                    type_choices=TYPE_CHOICES, weekday_labels=WEEKDAY_LABELS,

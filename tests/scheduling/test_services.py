@@ -291,3 +291,20 @@ def test_new_york_student_sees_converted_times_across_dst(school):
         ["18 16:00", "25 16:00", "01 16:00", "08 16:00"]
     assert [o.start.astimezone(ny).strftime("%d %H:%M") for o in occurrences] == \
         ["18 11:00", "25 11:00", "01 12:00", "08 11:00"]
+
+
+def test_whole_group_adds_its_students(school, make):
+    from app.chat import services as chat
+
+    group = chat.create_group(school.teacher, "Exam group", "", [school.students[1].id])
+    data = weekly_input([school.students[0]], group_id=group.id, frequency="NONE")
+    session = services.schedule_session(school.teacher, data)
+    learners = {p.user_id for p in session.participants if p.role == ParticipantRole.LEARNER}
+    assert learners == {s.id for s in school.students}
+
+    other_teacher = make.user(school.center, Role.TEACHER)
+    foreign_group = chat.create_group(school.teacher, "Not theirs", "", [school.students[0].id])
+    with pytest.raises(ValidationError) as caught:
+        services.schedule_session(other_teacher, weekly_input([], group_id=foreign_group.id,
+                                                              frequency="NONE"))
+    assert "participant_ids" in caught.value.errors
