@@ -229,6 +229,22 @@ def login_as(client):
     return _login
 
 
+# --- jobs --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def run_worker(app):
+    """Run a real RQ worker (the app's AppWorker) in burst mode until the queues are empty."""
+    from worker import build_worker
+
+    def _run(with_scheduler: bool = False):
+        worker = build_worker(app)
+        worker.work(burst=True, with_scheduler=with_scheduler, logging_level="WARNING")
+        db.session.expire_all()
+        return worker
+
+    return _run
+
+
 # --- query counting --------------------------------------------------------------------------------
 
 class QueryCounter:

@@ -148,22 +148,6 @@ def smtp(smtp_server):
     return smtp_server
 
 
-# --- jobs ------------------------------------------------------------------------------------------
-
-@pytest.fixture
-def run_worker(app):
-    """Run a real RQ worker (the app's AppWorker) in burst mode until the queues are empty."""
-    from worker import build_worker
-
-    def _run(with_scheduler: bool = False):
-        worker = build_worker(app)
-        worker.work(burst=True, with_scheduler=with_scheduler, logging_level="WARNING")
-        db.session.expire_all()
-        return worker
-
-    return _run
-
-
 @pytest.fixture
 def deliver(smtp, run_worker):
     """Run the queued jobs and return what the SMTP server received meanwhile."""

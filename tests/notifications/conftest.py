@@ -55,22 +55,6 @@ def add_device(app, push_service):
     return _add
 
 
-# --- jobs ----------------------------------------------------------------------------------------
-
-@pytest.fixture
-def run_worker(app):
-    """Run a real RQ worker (the app's AppWorker) in burst mode until the queues are empty."""
-    from worker import build_worker
-
-    def _run(with_scheduler: bool = False):
-        worker = build_worker(app)
-        worker.work(burst=True, with_scheduler=with_scheduler, logging_level="WARNING")
-        db.session.expire_all()
-        return worker
-
-    return _run
-
-
 def queue(app, name="default") -> Queue:
     return Queue(name, connection=get_redis(app))
 
