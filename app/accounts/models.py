@@ -160,3 +160,21 @@ class AuditLog(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
 
     actor: Mapped[User | None] = relationship()
+
+
+class PasswordReset(db.Model):
+    """One emailed password-reset link: random token, only its SHA-256 stored, single use,
+    with an expiry. ``requested_by_id`` is the admin who sent it (None: "Forgot password")."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    center_id: Mapped[int] = mapped_column(ForeignKey("centers.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    expires_at = mapped_column(UTCDateTime, nullable=False)
+    used_at = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
