@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (Boolean, DateTime, ForeignKey, Integer, String, Text,
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -27,6 +27,11 @@ class SessionType(str, enum.Enum):
 
 
 class SessionStatus(str, enum.Enum):
+    # A session proposed by a group member, waiting for the group owner's approval: no
+    # invitations, reminders, feeds or calendars until it becomes SCHEDULED.
+    PENDING = "PENDING"
+    # A proposal the owner declined (the reason is kept in ``cancel_reason``).
+    DECLINED = "DECLINED"
     SCHEDULED = "SCHEDULED"
     LIVE = "LIVE"
     COMPLETED = "COMPLETED"
@@ -34,7 +39,12 @@ class SessionStatus(str, enum.Enum):
 
     @property
     def label(self) -> str:
-        return self.value.capitalize()
+        return "Waiting for approval" if self.value == "PENDING" else self.value.capitalize()
+
+    @property
+    def is_proposal(self) -> bool:
+        """Never announced: not in calendars, feeds, reminders or anyone's inbox."""
+        return self in (SessionStatus.PENDING, SessionStatus.DECLINED)
 
 
 class Frequency(str, enum.Enum):
@@ -100,10 +110,17 @@ class VideoSession(db.Model):
     # "This and following" edits split a series; the new one remembers where it came from.
     split_from_id: Mapped[int | None] = mapped_column(ForeignKey("video_sessions.id"),
                                                       nullable=True)
+    # The GROUP thread the session was made for (its rules applied), and who made it (the
+    # teacher, an admin, a co-teacher or a member proposing it). use_alter: threads already
+    # point at video_sessions (SESSION threads), so the pair of tables is a cycle.
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("threads.id", ondelete="SET NULL", use_alter=True), nullable=True, index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 
     teacher: Mapped[User] = relationship(foreign_keys=[teacher_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     course: Mapped[Course | None] = relationship()
     participants: Mapped[list["SessionParticipant"]] = relationship(
         back_populates="session", cascade="all, delete-orphan")
@@ -189,3 +206,42 @@ class CalendarFeed(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     user: Mapped[User] = relationship()
+
+
+class GroupCreators(str, enum.Enum):
+    """Who of a group may create (or propose) its sessions."""
+
+    OWNER = "OWNER"
+    CO_TEACHERS = "CO_TEACHERS"  # the owner and the group's co-teachers
+    MEMBERS = "MEMBERS"  # every member, students included
+
+    @property
+    def label(self) -> str:
+        return {"OWNER": "The owner only", "CO_TEACHERS": "The owner and co-teachers",
+                "MEMBERS": "All members"}[self.value]
+
+
+class GroupSessionRules(db.Model):
+    """A GROUP thread's session rules (one row per group; none: the defaults of
+    ``app.scheduling.group_rules``). ``slots`` maps weekday codes to [start, end] minute pairs
+    on the group's wall clock: {"MO": [[900, 1140]], ...}; empty: any time."""
+
+    __tablename__ = "group_session_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    center_id: Mapped[int] = mapped_column(ForeignKey("centers.id"), index=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"),
+                                           unique=True)
+    scheduled_by: Mapped[GroupCreators] = mapped_column(_enum(GroupCreators, "group_creators"),
+                                                        default=GroupCreators.OWNER)
+    instant_calls_by: Mapped[GroupCreators] = mapped_column(
+        _enum(GroupCreators, "group_creators"), default=GroupCreators.MEMBERS)
+    approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    min_notice_hours: Mapped[int] = mapped_column(Integer, default=0)
+    slots: Mapped[dict] = mapped_column(JSON, default=dict)
+    timezone: Mapped[str] = mapped_column(String(64))
+    default_duration_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    default_type: Mapped[SessionType] = mapped_column(_enum(SessionType, "session_type"),
+                                                      default=SessionType.GROUP_MEETING)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
