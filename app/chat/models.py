@@ -88,7 +88,10 @@ class ThreadMember(db.Model):
 
 class Message(db.Model):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_thread_id_id", "thread_id", "id"),)
+    __table_args__ = (Index("ix_messages_thread_id_id", "thread_id", "id"),
+                      # One row per composed message: a retried POST (the browser resending
+                      # after a worker died mid-request) carries the same key and finds it.
+                      UniqueConstraint("thread_id", "sender_id", "client_key"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     center_id: Mapped[int] = mapped_column(ForeignKey("centers.id"), index=True)
@@ -102,6 +105,8 @@ class Message(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     edited_at = mapped_column(UTCDateTime, nullable=True)
     deleted_at = mapped_column(UTCDateTime, nullable=True)
+    # Made by the composer for each message it sends, kept across retries (None: system rows).
+    client_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     sender: Mapped[User | None] = relationship()
     attachments: Mapped[list["Attachment"]] = relationship(back_populates="message",

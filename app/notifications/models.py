@@ -68,6 +68,10 @@ class Notification(db.Model):
     tag: Mapped[str] = mapped_column(String(100), default="")
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     read_at = mapped_column(UTCDateTime, nullable=True)
+    # A push is owed from then on and no worker has taken it yet (None: nothing owed). Set in
+    # the notifying transaction, cleared by the push job: a job that never reached Redis (down
+    # at commit) is queued again by the push sweep.
+    push_due_at = mapped_column(UTCDateTime, nullable=True, index=True)
 
     user: Mapped[User] = relationship()
 
