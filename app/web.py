@@ -1,7 +1,9 @@
 """Small helpers shared by every blueprint's views."""
 from __future__ import annotations
 
-from flask import render_template
+import json
+
+from flask import redirect, render_template
 from htmx_flask import request
 
 # A page number beyond this is junk; capping it keeps OFFSET within what the database accepts.
@@ -18,6 +20,39 @@ def render_page(page: str, fragment: str, status: int = 200, **context):
     The page template includes the same fragment, so both paths render identical markup."""
     template = fragment if wants_fragment() else page
     return render_template(template, **context), status
+
+
+def navigate_to(url: str, *, reload: bool = False):
+    """Answer a form that takes the person to another page (DESIGN: "HTMX forms that navigate").
+
+    A plain POST gets a 302. An HTMX request (an ``hx-post`` form or a boosted one) must not get a
+    redirect: the browser's fetch would follow it and htmx would paste the next page into the
+    form's target. It gets 204 + ``HX-Location`` instead, and htmx loads ``url`` the way a boosted
+    link does (the body swapped, the address pushed); the request says ``HX-Boosted`` so the
+    view renders its full page, not a fragment. A flash message the view queued shows on the
+    page it lands on, in either case.
+
+    ``reload=True`` sends ``HX-Redirect``, a full page load, for answers after which the page's
+    own state is stale: a password change signs the session in again (new session, CSRF token
+    and websocket), which a body swap would not pick up.
+    """
+    if not request.htmx:
+        return redirect(url)
+    if reload:
+        return "", 204, {"HX-Redirect": url}
+    location = {"path": url, "target": "body", "swap": "innerHTML show:window:top",
+                "headers": {"HX-Boosted": "true"}}
+    return "", 204, {"HX-Location": json.dumps(location)}
+
+
+def referrer_or(default: str) -> str:
+    """The page a form was sent from, when it is on this site; else ``default``. For small
+    forms found on several pages (deactivate a person, mark all read) that return where they
+    were used."""
+    referrer = request.referrer
+    if referrer and referrer.startswith(request.host_url):
+        return referrer
+    return default
 
 
 def form_errors_into(form, errors: dict[str, str]) -> None:

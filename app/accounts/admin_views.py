@@ -1,7 +1,7 @@
 """Center admin pages: people, CSV import, courses and enrollments, the audit log."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -12,7 +12,7 @@ from app.accounts.models import AuditLog, Course, CourseRole, Enrollment, Role, 
 from app.accounts.permissions import admin_required
 from app.accounts.tenancy import get_scoped_or_404, parse_id, scoped
 from app.extensions import db
-from app.web import form_errors_into, page_arg, render_page
+from app.web import form_errors_into, navigate_to, page_arg, referrer_or, render_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -58,7 +58,7 @@ def new_user():
             if generated:
                 message += f" Their temporary password is {generated} (shown only now)."
             flash(message, "success")
-            return redirect(url_for("admin.users"))
+            return navigate_to(url_for("admin.users"))
         except services.ValidationError as exc:
             form_errors_into(form, exc.errors)
     if request.method == "POST":
@@ -76,8 +76,7 @@ def set_active(user_id):
         flash(f"{user.name} was {'reactivated' if active else 'deactivated'}.", "success")
     except services.ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
-    return redirect(request.referrer if request.referrer and
-                    request.referrer.startswith(request.host_url) else url_for("admin.users"))
+    return navigate_to(referrer_or(url_for("admin.users")))
 
 
 @bp.route("/users/import", methods=["GET", "POST"])
@@ -107,7 +106,7 @@ def courses():
             course = services.create_course(current_user, form.name.data, form.description.data)
             flash(f"Course {course.name} was created. Now enroll its teachers and students.",
                   "success")
-            return redirect(url_for("admin.course", course_id=course.id))
+            return navigate_to(url_for("admin.course", course_id=course.id))
         except services.ValidationError as exc:
             form_errors_into(form, exc.errors)
     if request.method == "POST":
@@ -141,7 +140,7 @@ def course(course_id):
                 added = services.enroll(current_user, course, user_ids, role)
                 flash(f"{added} {role.value.lower()}{'s' if added != 1 else ''} enrolled.",
                       "success")
-                return redirect(url_for("admin.course", course_id=course.id))
+                return navigate_to(url_for("admin.course", course_id=course.id))
             except services.ValidationError as exc:
                 flash(" ".join(exc.errors.values()), "error")
                 status = 422
@@ -165,7 +164,7 @@ def unenroll(course_id, enrollment_id):
     name = enrollment.user.name
     services.unenroll(current_user, enrollment)
     flash(f"{name} was removed from {course.name}.", "success")
-    return redirect(url_for("admin.course", course_id=course.id))
+    return navigate_to(url_for("admin.course", course_id=course.id))
 
 
 @bp.route("/audit")

@@ -11,7 +11,7 @@ from app.accounts.forms import LoginForm, PasswordForm, ProfileForm
 from app.accounts.models import Role
 from app.accounts.permissions import roles_required
 from app.extensions import db, limiter
-from app.web import form_errors_into, page_arg, render_page
+from app.web import form_errors_into, navigate_to, page_arg, render_page
 
 bp = Blueprint("accounts", __name__)
 
@@ -120,7 +120,7 @@ def profile():
         try:
             services.update_profile(user, form.name.data, form.timezone.data)
             flash("Your profile was saved.", "success")
-            return redirect(url_for("accounts.profile"))
+            return navigate_to(url_for("accounts.profile"))
         except services.ValidationError as exc:
             form_errors_into(form, exc.errors)
     if request.method == "POST":
@@ -143,7 +143,7 @@ def change_password():
             had_remember = current_app.config["REMEMBER_COOKIE_NAME"] in request.cookies
             login_user(user, remember=had_remember)
             flash("Your password was changed. Other devices have been signed out.", "success")
-            return redirect(url_for("accounts.profile"))
+            return navigate_to(url_for("accounts.profile"), reload=True)
         except services.ValidationError as exc:
             form_errors_into(form, exc.errors)
     profile_form = ProfileForm(formdata=None, obj=user)

@@ -2,7 +2,7 @@
 websocket pushes too."""
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, flash, make_response, redirect, render_template,
+from flask import (Blueprint, abort, current_app, flash, make_response, render_template,
                    request, send_file, url_for)
 from flask_login import current_user, login_required
 
@@ -14,7 +14,7 @@ from app.chat import search as chat_search
 from app.chat import services
 from app.chat.models import Attachment, Message, Thread, ThreadKind
 from app.extensions import db, limiter
-from app.web import render_page, wants_fragment
+from app.web import navigate_to, render_page, wants_fragment
 
 bp = Blueprint("chat", __name__, url_prefix="/chat")
 
@@ -117,7 +117,7 @@ def post_message(thread_id):
         return render_template("chat/_composer.html", thread=thread, body=body,
                                errors={"body": str(exc)}), 403
     if not wants_fragment():
-        return redirect(url_for("chat.thread", thread_id=thread.id))
+        return navigate_to(url_for("chat.thread", thread_id=thread.id))
     # The new message rides along (appended once: realtime.js drops a second copy by id).
     return render_template("chat/_composer.html", thread=thread, body="", errors={},
                            sent=message, previous=services.previous_message(message))
@@ -161,7 +161,7 @@ def delete_message(thread_id, message_id):
     except PermissionDenied:
         abort(403)
     if not wants_fragment():
-        return redirect(url_for("chat.thread", thread_id=thread.id))
+        return navigate_to(url_for("chat.thread", thread_id=thread.id))
     return render_template("chat/_message.html", message=message, viewer=current_user)
 
 
@@ -181,7 +181,7 @@ def mute(thread_id):
     services.set_muted(current_user, thread, muted)
     flash("Notifications for this conversation are off." if muted
           else "Notifications for this conversation are on.", "success")
-    return redirect(url_for("chat.thread", thread_id=thread.id))
+    return navigate_to(url_for("chat.thread", thread_id=thread.id))
 
 
 @bp.route("/attachments/<attachment_id>/<path:filename>")
@@ -224,7 +224,7 @@ def start_direct(user_id):
         thread = services.get_or_create_direct(current_user, other)
     except PermissionDenied:
         abort(403)
-    return redirect(url_for("chat.thread", thread_id=thread.id))
+    return navigate_to(url_for("chat.thread", thread_id=thread.id))
 
 
 def _group_form_context(**extra):
@@ -247,7 +247,7 @@ def new_group():
             thread = services.create_group(current_user, form["name"], form["description"],
                                            form["member_ids"])
             flash(f"Group “{thread.name}” created.", "success")
-            return redirect(url_for("chat.thread", thread_id=thread.id))
+            return navigate_to(url_for("chat.thread", thread_id=thread.id))
         except ValidationError as exc:
             errors = exc.errors
     status = 422 if errors else 200
@@ -283,9 +283,9 @@ def group_settings(thread_id):
             name = thread.name
             services.delete_group(current_user, thread)
             flash(f"Group “{name}” deleted.", "success")
-            return redirect(url_for("chat.index"))
+            return navigate_to(url_for("chat.index"))
         if action and not errors:
-            return redirect(url_for("chat.group_settings", thread_id=thread.id))
+            return navigate_to(url_for("chat.group_settings", thread_id=thread.id))
     except ValidationError as exc:
         errors = exc.errors
     member_ids = {m.user_id for m in thread.members}

@@ -40,7 +40,9 @@ def rsvp(token):
 @login_required
 def answer_on_page(session_id):
     """A participant answers on the session page (same record as the email's links)."""
-    from flask import flash, redirect, request, url_for
+    from flask import flash, request, url_for
+
+    from app.web import navigate_to
 
     from app.scheduling.models import VideoSession
 
@@ -57,7 +59,7 @@ def answer_on_page(session_id):
     services.record_rsvp(participant, answer)
     flash("Thanks, your answer is saved." if answer == Rsvp.ACCEPTED
           else "You declined; your teacher can see it.", "success")
-    return redirect(url_for("scheduling.session_page", session_id=session.id))
+    return navigate_to(url_for("scheduling.session_page", session_id=session.id))
 
 
 @bp.route("/admin/outbox")

@@ -18,7 +18,7 @@ from app.jobs import retry_failed_job
 from app.notifications import services
 from app.notifications.models import JobFailure, Notification, NotificationType
 from app.notifications.vapid import app_keys
-from app.web import page_arg, render_page
+from app.web import navigate_to, page_arg, referrer_or, render_page
 
 bp = Blueprint("notifications", __name__)
 
@@ -69,8 +69,7 @@ def mark_read(notification_id):
 def mark_all_read():
     count = services.mark_all_read(current_user)
     flash(f"{count} notification{'s' if count != 1 else ''} marked as read.", "success")
-    return redirect(request.referrer if request.referrer and
-                    request.referrer.startswith(request.host_url) else url_for(".index"))
+    return navigate_to(referrer_or(url_for(".index")))
 
 
 # --- settings and devices ----------------------------------------------------------------------
@@ -95,7 +94,7 @@ def settings():
                                      _parse_time(request.form.get("quiet_start")),
                                      _parse_time(request.form.get("quiet_end")))
             flash("Notification settings saved.", "success")
-            return redirect(url_for(".settings"))
+            return navigate_to(url_for(".settings"))
         except ValidationError as exc:
             errors = exc.errors
     prefs = services.preferences_for([current_user.id])
@@ -125,7 +124,7 @@ def remove_device(subscription_id):
     if not services.remove_subscription(current_user, subscription_id=parse_id(subscription_id)):
         abort(404)
     flash("That device will no longer get notifications.", "success")
-    return redirect(url_for(".settings"))
+    return navigate_to(url_for(".settings"))
 
 
 @user_logged_out.connect
@@ -181,4 +180,4 @@ def retry_job(failure_id):
         flash("The job is queued again.", "success")
     else:
         flash("That job is no longer kept by the queue; it cannot be retried.", "error")
-    return redirect(url_for(".failed_jobs"))
+    return navigate_to(url_for(".failed_jobs"))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, abort, current_app, flash, make_response, redirect, request,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, make_response, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
 from app.scheduling import ical, services
+from app.web import navigate_to
 
 bp = Blueprint("feed", __name__)
 
@@ -60,4 +60,4 @@ def _back_to_calendar() -> str:
 def reset_feed():
     services.feed_token_for(current_user._get_current_object(), reset=True)
     flash("Your calendar feed address was reset; the old one no longer works.", "success")
-    return redirect(_back_to_calendar())
+    return navigate_to(_back_to_calendar())

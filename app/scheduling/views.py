@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -31,7 +31,7 @@ from app.scheduling.forms import (TYPE_CHOICES, WEEKDAY_LABELS, MoveForm, Reason
                                   SessionForm, parse_date, parse_time)
 from app.scheduling.models import ParticipantRole, SessionParticipant, SessionStatus, VideoSession
 from app.scheduling.recurrence import WEEKDAY_CODES, Occurrence
-from app.web import render_page, wants_fragment
+from app.web import navigate_to, render_page, wants_fragment
 
 bp = Blueprint("scheduling", __name__)
 
@@ -306,7 +306,7 @@ def _done(message: str, url: str, *, refresh_calendar: bool = False):
         flash(message, "success")
         return "", 200, {"HX-Redirect": url}
     flash(message, "success")
-    return redirect(url)
+    return navigate_to(url)
 
 
 def _session_url(session: VideoSession) -> str:
@@ -600,7 +600,7 @@ def add_participants(session_id):
         return _render_session_page(session, 422, " ".join(exc.errors.values()))
     names = ", ".join(u.name for u in added) or "Nobody new"
     flash(f"{names} {'was' if len(added) == 1 else 'were'} added.", "success")
-    return redirect(_session_url(session))
+    return navigate_to(_session_url(session))
 
 
 @bp.route("/sessions/<session_id>/participants/<user_id>/remove", methods=["POST"])
@@ -612,4 +612,4 @@ def remove_participant(session_id, user_id):
     except ValidationError as exc:
         return _render_session_page(session, 422, " ".join(exc.errors.values()))
     flash(f"{removed.name} was removed from the session.", "success")
-    return redirect(_session_url(session))
+    return navigate_to(_session_url(session))
