@@ -2,6 +2,7 @@
 from app.accounts.models import AuditLog, Center, Course, CourseRole, Enrollment, Role, User  # noqa: F401
 from app.accounts.models import PasswordReset  # noqa: F401
 from app.scheduling.models import CalendarFeed, SessionOverride, SessionParticipant, VideoSession  # noqa: F401
+from app.scheduling.models import GroupSessionRules  # noqa: F401
 from app.chat.models import Attachment, Message, Thread, ThreadMember  # noqa: F401
 from app.notifications.models import (JobFailure, Notification, NotificationPreference,  # noqa: F401
                                       PushDelivery, PushSubscription, QuietHours, ReminderSent)
