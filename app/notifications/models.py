@@ -21,6 +21,9 @@ class NotificationType(str, enum.Enum):
     SESSION_LIVE = "SESSION_LIVE"
     SESSION_CANCELLED = "SESSION_CANCELLED"
     SESSION_RESCHEDULED = "SESSION_RESCHEDULED"
+    SESSION_PROPOSED = "SESSION_PROPOSED"  # a group member proposed a session: to the owner
+    PROPOSAL_APPROVED = "PROPOSAL_APPROVED"  # to the proposer
+    PROPOSAL_DECLINED = "PROPOSAL_DECLINED"  # to the proposer, with the reason
 
     @property
     def label(self) -> str:
@@ -34,6 +37,9 @@ class NotificationType(str, enum.Enum):
             "SESSION_LIVE": "Sessions going live",
             "SESSION_CANCELLED": "Sessions cancelled",
             "SESSION_RESCHEDULED": "Sessions moved or changed",
+            "SESSION_PROPOSED": "Sessions proposed in your groups",
+            "PROPOSAL_APPROVED": "Your proposed sessions approved",
+            "PROPOSAL_DECLINED": "Your proposed sessions declined",
         }[self.value]
 
     @property
