@@ -68,13 +68,18 @@ def register_cli(app: Flask) -> None:
         env["SECRET_KEY"] = current_app.config["SECRET_KEY"]
         port = current_app.config["PORT"]
         bind = env.get("BIND", f"127.0.0.1:{port}")
-        web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-                                "--bind", bind, "--workers", str(workers), "wsgi:app"], env=env)
-        worker = subprocess.Popen([sys.executable, "worker.py"], env=env)
-        cron = subprocess.Popen([sys.executable, "worker.py", "--cron"], env=env)
-        children = [web, worker, cron]
+        children: list[subprocess.Popen] = []
+
+        def start(*args):
+            # Each child in its own process group: Ctrl-C in the terminal signals only this
+            # process, which then stops each child exactly once. (Children that got the
+            # terminal's SIGINT and then this process's SIGTERM were interrupted mid-shutdown
+            # and printed tracebacks.)
+            children.append(subprocess.Popen([sys.executable, *args], env=env, process_group=0))
 
         def stop(*_):
+            # A second Ctrl-C while the children finish must not abort with a traceback.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             for child in children:
                 if child.poll() is None:
                     child.send_signal(signal.SIGTERM)
@@ -87,14 +92,18 @@ def register_cli(app: Flask) -> None:
 
         signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
         base_url = current_app.config["BASE_URL"]
-        click.echo("")
-        click.echo(f"  Classhub is running at {base_url}")
-        click.echo(f"  Demo logins (password: {DEMO_PASSWORD}):")
-        for email, role in DEMO_LOGINS:
-            click.echo(f"    {role:<8} {email}")
-        click.echo("  Press Ctrl-C to stop the web server and the worker.")
-        click.echo("")
         try:
+            start("-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", bind,
+                  "--workers", str(workers), "wsgi:app")
+            start("worker.py")
+            start("worker.py", "--cron")
+            click.echo("")
+            click.echo(f"  Classhub is running at {base_url}")
+            click.echo(f"  Demo logins (password: {DEMO_PASSWORD}):")
+            for email, role in DEMO_LOGINS:
+                click.echo(f"    {role:<8} {email}")
+            click.echo("  Press Ctrl-C to stop the web server and the worker.")
+            click.echo("")
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
             failed = [c for c in children if c.poll() is not None]
