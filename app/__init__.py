@@ -50,6 +50,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(scheduling_bp)
+    from app.scheduling.group_views import bp as groups_bp
+
+    app.register_blueprint(groups_bp)
 
     from app.chat import realtime as chat_realtime
     from app.chat import receivers as chat_receivers  # noqa: F401  (connects signal receivers)

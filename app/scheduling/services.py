@@ -26,6 +26,8 @@ MAX_DURATION_MINUTES = 8 * 60
 MAX_COUNT = 500
 MAX_SERIES_YEARS = 3
 CONFLICT_HORIZON = timedelta(days=366)  # how far ahead conflicts of a series are checked
+# Proposals waiting for a group owner (or declined): in no calendar, feed or conflict check.
+PROPOSAL_STATUSES = (SessionStatus.PENDING, SessionStatus.DECLINED)
 
 
 # --- permissions (one place per resource: views, feed, jobs and the websocket hub use these) ---
@@ -47,6 +49,9 @@ def can_view_session(user: User, session: VideoSession) -> bool:
         return False
     if user.role == Role.ADMIN or session.teacher_id == user.id:
         return True
+    if session.status.is_proposal:
+        # Not announced yet (or declined): only whoever proposed it, besides the organizer.
+        return session.created_by_id == user.id
     return any(p.user_id == user.id for p in session.participants)
 
 
@@ -58,6 +63,10 @@ def can_manage_session(user: User, session: VideoSession) -> bool:
 def _require_manage(user: User, session: VideoSession) -> None:
     if not can_manage_session(user, session):
         raise PermissionDenied("Only the session's teacher or a center admin can change it.")
+    if session.status.is_proposal:
+        # Edits announce changes (emails, notifications) of a session nobody was told about.
+        raise ValidationError({"session": "This session is a proposal: approve or decline it "
+                                          "from the group's Sessions tab first."})
 
 
 # --- schedules of stored sessions ----------------------------------------------------------------
@@ -101,6 +110,7 @@ def calendar_sessions(user: User, window_start: datetime, window_end: datetime):
     a calendar card needs loaded up front (a constant number of queries)."""
     stmt = (select(VideoSession)
             .where(*visible_sessions_filter(user),
+                   VideoSession.status.notin_(PROPOSAL_STATUSES),
                    VideoSession.first_start_utc < window_end,
                    or_(VideoSession.last_end_utc.is_(None),
                        VideoSession.last_end_utc > window_start))
@@ -296,7 +306,7 @@ def find_conflicts(schedule: Schedule, people: list[User], *, center_id: int,
     people_by_id = {p.id: p for p in people}
     stmt = (select(VideoSession)
             .where(VideoSession.center_id == center_id,
-                   VideoSession.status != SessionStatus.CANCELLED,
+                   VideoSession.status.notin_((SessionStatus.CANCELLED,) + PROPOSAL_STATUSES),
                    VideoSession.first_start_utc < horizon_end,
                    or_(VideoSession.last_end_utc.is_(None), VideoSession.last_end_utc > first),
                    or_(VideoSession.teacher_id.in_(ids),
@@ -348,31 +358,48 @@ def schedule_session(teacher: User, data: SessionInput, *, allow_conflicts: bool
                      actor: User | None = None) -> VideoSession:
     """Create a session (one-time or a series) for ``teacher`` with its participants."""
     actor = actor or teacher
-    if teacher.role != Role.TEACHER or not (actor.id == teacher.id or (
+    # For a group (``data.group_id``: the teacher owns it), the group's rules decide who may
+    # schedule, when, and whether the session waits for the owner's approval (group_rules).
+    group = None
+    if data.group_id is not None and teacher.role == Role.TEACHER:
+        from app.scheduling import group_services
+
+        group = group_services.group_for_scheduling(actor, teacher, data.group_id)
+    elif teacher.role != Role.TEACHER or not (actor.id == teacher.id or (
             actor.role == Role.ADMIN and actor.center_id == teacher.center_id)):
         raise PermissionDenied("Only teachers schedule sessions.")
     schedule, participants = validate_input(teacher, data)
-    if not allow_conflicts:
+    if group is not None:
+        group_services.check_new_schedule(group, schedule)
+    if not allow_conflicts and (group is None or group.checks_conflicts):
         conflicts = find_conflicts(schedule, [teacher] + participants,
                                    center_id=teacher.center_id)
         if conflicts:
             raise ConflictsFound(conflicts)
+    pending = group is not None and group.pending
     session = VideoSession(center_id=teacher.center_id, teacher_id=teacher.id,
                            title=data.title.strip(), description=(data.description or "").strip(),
                            type=SessionType(data.type), course_id=data.course_id,
-                           status=SessionStatus.SCHEDULED)
+                           status=SessionStatus.PENDING if pending else SessionStatus.SCHEDULED,
+                           group_id=group.group.id if group else None, created_by_id=actor.id)
     _apply_schedule(session, schedule)
     session.participants = [SessionParticipant(center_id=teacher.center_id, user_id=teacher.id,
                                                role=ParticipantRole.INSTRUCTOR)]
     session.participants += [SessionParticipant(center_id=teacher.center_id, user_id=p.id,
                                                 role=ParticipantRole.LEARNER)
                              for p in participants]
+    if group is not None:
+        group_services.co_teacher_participants(session, group.group)
     refresh_bounds(session)
     db.session.add(session)
     db.session.flush()
-    record_audit(actor, "session.scheduled", "session", session.id, title=session.title,
-                 rrule=recurrence.rrule_string(schedule), participants=len(participants))
-    session_changed.send(session, actor=actor, change="scheduled")
+    record_audit(actor, "session.proposed" if pending else "session.scheduled", "session",
+                 session.id, title=session.title, rrule=recurrence.rrule_string(schedule),
+                 participants=len(participants))
+    if pending:
+        group_services.announce_proposal(session, actor, group.group)
+    else:
+        session_changed.send(session, actor=actor, change="scheduled")
     db.session.commit()
     return session
 
@@ -387,6 +414,12 @@ def update_series(actor: User, session: VideoSession, data: SessionInput, *,
     teacher = session.teacher
     schedule, _ = validate_input(teacher, data, require_future=False, check_participants=False)
     old_schedule = schedule_of(session)
+    if schedule != old_schedule and session.group_id is not None:
+        from app.scheduling import group_services
+
+        group_services.check_changed_schedule(session, schedule, {
+            k: c for k, c in changes_of(session).items()
+            if recurrence.is_original_start(schedule, k)})
     if not allow_conflicts and schedule != old_schedule:
         people = [teacher] + [p.user for p in session.participants if p.user_id != teacher.id]
         conflicts = find_conflicts(schedule, people, center_id=session.center_id,
@@ -449,6 +482,14 @@ def move_occurrence(actor: User, session: VideoSession, original_start_local: da
     if override.cancelled:
         raise ValidationError({"occurrence": "That occurrence is cancelled."})
     duration = new_duration_minutes or session.duration_minutes
+    if session.group_id is not None:
+        from app.scheduling import group_services
+
+        current = find_occurrence(session, original_start_local)
+        new_start = recurrence.local_to_utc(new_start_local, session.tz)
+        group_services.check_moved_occurrence(session, new_start,
+                                              new_start + timedelta(minutes=duration),
+                                              current.start if current else None)
     if not allow_conflicts:
         single = Schedule(timezone=session.timezone, start_local=new_start_local,
                           duration_minutes=duration)
@@ -529,6 +570,10 @@ def split_series(actor: User, session: VideoSession, original_start_local: datet
         # "The rest of the series": what the old COUNT had left.
         data = replace(data, count=old.count - len(earlier))
     schedule, _ = validate_input(teacher, data, require_future=False, check_participants=False)
+    if session.group_id is not None:
+        from app.scheduling import group_services
+
+        group_services.check_changed_schedule(session, schedule)
     if not allow_conflicts:
         people = [teacher] + [p.user for p in session.participants if p.user_id != teacher.id]
         conflicts = find_conflicts(schedule, people, center_id=session.center_id,
@@ -537,6 +582,7 @@ def split_series(actor: User, session: VideoSession, original_start_local: datet
             raise ConflictsFound(conflicts)
 
     new = VideoSession(center_id=session.center_id, teacher_id=session.teacher_id,
+                       group_id=session.group_id, created_by_id=actor.id,
                        course_id=session.course_id, title=data.title.strip(),
                        description=(data.description or "").strip(), type=SessionType(data.type),
                        status=SessionStatus.SCHEDULED, split_from_id=session.id)
@@ -686,7 +732,8 @@ def user_for_feed_token(token: str) -> User | None:
 
 
 def feed_sessions(user: User) -> list[VideoSession]:
-    stmt = (select(VideoSession).where(*visible_sessions_filter(user))
+    stmt = (select(VideoSession).where(*visible_sessions_filter(user),
+                                       VideoSession.status.notin_(PROPOSAL_STATUSES))
             .options(selectinload(VideoSession.overrides),
                      selectinload(VideoSession.participants).joinedload(SessionParticipant.user),
                      joinedload(VideoSession.teacher))
