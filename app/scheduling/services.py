@@ -160,6 +160,19 @@ def find_occurrence(session: VideoSession, original_start_local: datetime) -> Oc
     return None
 
 
+def occurrence_reason(occ: Occurrence) -> str:
+    """What participants were told about this occurrence's change ("" if nothing): the reason
+    the whole series was cancelled, else the one given when this occurrence was moved, given a
+    new duration or cancelled. Reads the session's loaded overrides (no query)."""
+    session = occ.session
+    if session.is_cancelled:
+        return session.cancel_reason or ""
+    for override in session.overrides:
+        if override.original_start_local == occ.original_start_local:
+            return override.reason or ""
+    return ""
+
+
 # --- input ---------------------------------------------------------------------------------
 
 @dataclass

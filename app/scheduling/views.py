@@ -81,6 +81,26 @@ class Item:
     def url(self) -> str:
         return url_for("scheduling.session_page", session_id=self.occ.session_id)
 
+    @property
+    def reason(self) -> str:
+        return occurrence_note(self.occ)
+
+    @property
+    def tooltip(self) -> str:
+        """Everything a card may have to leave out (short sessions show only time and title)."""
+        text = (f"{self.session.title}, {self.start:%H:%M}–{self.end:%H:%M} "
+                f"({self.minutes} min)")
+        return text + (f". {self.reason}" if self.reason else "")
+
+
+def occurrence_note(occ: Occurrence) -> str:
+    """The change of an occurrence and its reason as participants read it ("Cancelled: Mock
+    exams"); "" when it has no reason to show."""
+    reason = services.occurrence_reason(occ)
+    if not reason:
+        return ""
+    return f"{'Cancelled' if occ.cancelled else 'Moved' if occ.moved else 'Changed'}: {reason}"
+
 
 @dataclass
 class Day:
