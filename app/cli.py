@@ -44,6 +44,10 @@ def register_cli(app: Flask) -> None:
             if services.email_taken(email):
                 raise click.BadParameter("an account with this email exists",
                                          param_hint="--admin-email")
+            admin_name = (admin_name or "").strip()
+            if services.name_problem(admin_name):
+                raise click.BadParameter(services.name_problem(admin_name),
+                                         param_hint="--admin-name")
             admin = User(center_id=center.id, email=email, name=admin_name, role=Role.ADMIN)
             admin.set_password(admin_password)
             db.session.add(admin)

@@ -1,11 +1,22 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
+from app.accounts.services import name_problem
 from app.timezones import timezone_choices
 
 ROLE_CHOICES = [("STUDENT", "Student"), ("TEACHER", "Teacher"), ("ADMIN", "Admin")]
+
+
+class PersonName:
+    """A person's name, by the same rule the services apply (``services.name_problem``), so
+    the form shows the message next to the field."""
+
+    def __call__(self, form, field):
+        problem = name_problem((field.data or "").strip())
+        if problem:
+            raise ValidationError(problem)
 
 
 def _tz_choices():
@@ -19,7 +30,7 @@ class LoginForm(FlaskForm):
 
 
 class ProfileForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=120), PersonName()])
     timezone = SelectField("Time zone", choices=[], validate_choice=False)
 
     def __init__(self, *args, **kwargs):
@@ -34,7 +45,7 @@ class PasswordForm(FlaskForm):
 
 
 class UserForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=120), PersonName()])
     email = EmailField("Email", validators=[DataRequired(), Email(check_deliverability=False),
                                             Length(max=254)])
     role = SelectField("Role", choices=ROLE_CHOICES)

@@ -9,11 +9,14 @@ import csv
 import io
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.accounts.models import AuditLog, Center, Course, CourseRole, Enrollment, Role, User
 from app.accounts.signals import course_members_changed
@@ -22,6 +25,11 @@ from app.extensions import db
 from app.timezones import is_valid_timezone
 
 MIN_PASSWORD_LENGTH = 10
+MAX_NAME_LENGTH = 120
+# Bidirectional embedding/override/isolate marks: invisible, and they reorder the text around
+# them (a name that displays as someone else's). Zero-width joiners stay allowed: emoji and
+# several scripts (Persian, Indic) need them.
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 class ValidationError(Exception):
@@ -64,6 +72,34 @@ def normalize_email(raw: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+def name_problem(name: str) -> str | None:
+    """Why ``name`` (already stripped) cannot be a person's name, or None. The one rule for
+    names wherever they are set (profile, admin forms, CSV import, command line): a name ends
+    up in email headers, iCalendar CN parameters and every page, where a line break or a
+    control character breaks the header (every email to that person failed) or the layout."""
+    if not name:
+        return "Name is required."
+    if len(name) > MAX_NAME_LENGTH:
+        return f"Use at most {MAX_NAME_LENGTH} characters."
+    for char in name:
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS:
+            return ("Use letters, spaces and punctuation only: no line breaks, tabs or "
+                    "other control characters.")
+    return None
+
+
+def login_rate_key(raw_email: str) -> str:
+    """The account a login attempt is against, for rate limiting: every spelling that reaches
+    the same account (case, full-width letters, an IDNA domain, spaces around it) gives the same
+    key, so variants do not each get their own allowance."""
+    raw = (raw_email or "").strip()
+    try:
+        raw = normalize_email(raw)
+    except ValueError:
+        pass
+    return unicodedata.normalize("NFKC", raw).casefold()[:254]
+
+
 def parse_role(raw: str) -> Role:
     value = (raw or "").strip().upper()
     try:
@@ -92,14 +128,31 @@ class LoginResult:
     error: str | None
 
 
+@lru_cache(maxsize=1)
+def _dummy_password_hash() -> str:
+    # Made with the same method as real hashes, so checking it costs what checking one does.
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def _spend_a_password_check(password: str) -> None:
+    """Check the password against a hash that matches nothing: a login for an unknown or
+    malformed address then takes as long as one with a wrong password, so the answer's timing
+    does not tell which addresses have accounts."""
+    check_password_hash(_dummy_password_hash(), password or "")
+
+
 def authenticate(email: str, password: str) -> LoginResult:
     generic = "That email and password do not match an account."
     try:
         email = normalize_email(email)
     except ValueError:
+        _spend_a_password_check(password)
         return LoginResult(None, generic)
     user = db.session.scalar(select(User).where(User.email == email))
-    if user is None or not user.check_password(password or ""):
+    if user is None:
+        _spend_a_password_check(password)
+        return LoginResult(None, generic)
+    if not user.check_password(password or ""):
         return LoginResult(None, generic)
     if not user.is_active:
         return LoginResult(None, "This account has been deactivated. Ask your center's admin.")
@@ -119,15 +172,20 @@ def load_user_for_session(session_id: str) -> User | None:
     return user
 
 
+def end_all_sessions(user: User) -> None:
+    """Sign ``user`` out everywhere: every session and remember-me cookie names the session
+    version it was issued with (``User.get_id``), and an old one no longer loads the user."""
+    user.session_version += 1
+    db.session.commit()
+
+
 # --- profile ---------------------------------------------------------------------------------
 
 def update_profile(user: User, name: str, timezone: str) -> None:
     errors = {}
     name = (name or "").strip()
-    if not name:
-        errors["name"] = "Name is required."
-    elif len(name) > 120:
-        errors["name"] = "Use at most 120 characters."
+    if name_problem(name):
+        errors["name"] = name_problem(name)
     if not is_valid_timezone(timezone):
         errors["timezone"] = "Pick a time zone from the list."
     if errors:
@@ -175,10 +233,8 @@ def create_user(actor: User, *, email: str, name: str, role: str | Role, timezon
     except ValueError as exc:
         errors["email"] = str(exc)
     name = (name or "").strip()
-    if not name:
-        errors["name"] = "Name is required."
-    elif len(name) > 120:
-        errors["name"] = "Use at most 120 characters."
+    if name_problem(name):
+        errors["name"] = name_problem(name)
     try:
         role = role if isinstance(role, Role) else parse_role(role)
     except ValueError as exc:
@@ -299,8 +355,8 @@ def import_users_csv(actor: User, data: bytes, max_rows: int = 2000) -> ImportRe
                 email = None
             if not row.name:
                 problems.append("name is missing")
-            elif len(row.name) > 120:
-                problems.append("name is longer than 120 characters")
+            elif name_problem(row.name):
+                problems.append(f"name: {name_problem(row.name)}")
             try:
                 role = parse_role(row.role)
             except ValueError as exc:

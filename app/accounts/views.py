@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (Blueprint, current_app, flash, redirect, render_template, request, session,
+                   url_for)
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.accounts import services
@@ -20,7 +21,8 @@ STUDENTS_PAGE_SIZE = 50
 
 def _safe_next(target: str | None) -> str:
     """Only same-site relative paths: an open redirect would turn login into a phishing aid."""
-    if target:
+    if target and not any(char.isspace() or not char.isprintable() for char in target):
+        # (No whitespace or control characters: a CR/LF cannot go into a Location header.)
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") \
                 and not target.startswith("//") and "\\" not in target:
@@ -32,15 +34,15 @@ def _login_limit():
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
-def _login_key():
-    # Per address and per account: one attacker cannot try many passwords on one account from
-    # many addresses, nor many accounts from one address, faster than the limit.
-    email = (request.form.get("email") or "").strip().lower()
-    return f"{request.remote_addr}|{email}"
+def _login_account_key():
+    # Per account, whatever address the attempts come from (a new address does not start a
+    # new allowance) and however the email is spelled (variants that reach the same account
+    # share one allowance). The per-address limit below stays as well.
+    return "login-account:" + services.login_rate_key(request.form.get("email") or "")
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=_login_key,
+@limiter.limit(_login_limit, methods=["POST"], key_func=_login_account_key,
                deduct_when=lambda response: response.status_code != 302)
 @limiter.limit(lambda: "60 per minute", methods=["POST"])
 def login():
@@ -51,6 +53,9 @@ def login():
     if form.validate_on_submit():
         result = services.authenticate(form.email.data, form.password.data)
         if result.user:
+            # A fresh session on login: nothing from before it carries over, the CSRF token
+            # included (a token learnt before login is no use after it).
+            session.clear()
             login_user(result.user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
         form.form_errors.append(result.error)
@@ -63,8 +68,14 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    user = current_user._get_current_object()
     logout_user()
-    flash("You have logged out.", "info")
+    # Revoke on the server, not only in this browser: a copy of this session's or its
+    # remember-me cookie taken earlier must stop working too. The cookies name the account's
+    # session version, so bumping it signs out every device of the account.
+    services.end_all_sessions(user)
+    session.pop("csrf_token", None)
+    flash("You have logged out. Your other devices were signed out too.", "info")
     return redirect(url_for("accounts.login"))
 
 

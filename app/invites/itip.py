@@ -41,6 +41,16 @@ def _attendee(user, role: str) -> vCalAddress:
     return attendee
 
 
+def visible_attendee_ids(session: VideoSession, participant) -> set[int] | None:
+    """Whose ATTENDEE lines ``participant``'s copy of an invitation carries: None (everyone)
+    for staff (instructor, observers); for a learner, the session's instructor (the CHAIR,
+    who runs it) and the learner, so a student never receives classmates' addresses."""
+    if participant.role != ParticipantRole.LEARNER:
+        return None
+    return {participant.user_id} | {p.user_id for p in session.participants
+                                    if p.role == ParticipantRole.INSTRUCTOR}
+
+
 def _attendees(session: VideoSession, only_user_ids=None, extra_users=()) -> list[vCalAddress]:
     found = [_attendee(user, "REQ-PARTICIPANT") for user in extra_users]
     for participant in sorted(session.participants, key=lambda p: p.user.email):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import unicodedata
 from dataclasses import dataclass
 from email import encoders
 from email.header import Header
@@ -28,6 +29,23 @@ class TemporaryMailError(Exception):
 
 class PermanentMailError(Exception):
     """The mail server refused the message for good (5xx): do not retry."""
+
+
+def one_line(text: str) -> str:
+    """``text`` fit for a header: line breaks and other control characters become spaces.
+    (Names are refused with them now, but rows written before that still exist, and a header
+    with an embedded line break makes the message impossible to build, or worse, injects a
+    header.)"""
+    cleaned = "".join(" " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char
+                      for char in text or "")
+    return " ".join(cleaned.split())
+
+
+def display_address(name: str | None, address: str) -> str:
+    """``Name <address>`` for a To header: the name on one line, quoted or RFC 2047-encoded as
+    it needs (formataddr), the address as stored."""
+    name = one_line(name or "")
+    return formataddr((name, address), "utf-8") if name else address
 
 
 def build_message(*, mail_from: str, to: str, subject: str, text: str, html: str,
@@ -52,10 +70,12 @@ def build_message(*, mail_from: str, to: str, subject: str, text: str, html: str
     else:
         message = alternative
     domain = parseaddr(mail_from)[1].partition("@")[2] or "classhub.local"
+    mail_from, to = one_line(mail_from), one_line(to)
     message["From"] = mail_from
     message["To"] = to
     message["Reply-To"] = mail_from
-    message["Subject"] = Header(subject, "utf-8", header_name="Subject").encode()  # RFC 2047
+    message["Subject"] = Header(one_line(subject), "utf-8",
+                                header_name="Subject").encode()  # RFC 2047
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = message_id or make_msgid(domain=domain)
     return message

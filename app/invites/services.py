@@ -148,6 +148,24 @@ def _ics(session, method, **kwargs) -> str:
     return itip.build(session, base_url(), sender_address(), method=method, **kwargs).to_ical().decode()
 
 
+class _IcsPerRecipient:
+    """The iTIP document each participant gets. A learner's copy names the organizer and that
+    learner only: every ATTENDEE carries an email address, and students must not receive their
+    classmates' (the feed leaves attendees out for the same reason). Staff (the instructor,
+    observers) get the whole list. Documents are built once per distinct attendee list."""
+
+    def __init__(self, session, method, **kwargs):
+        self.session, self.method, self.kwargs = session, method, kwargs
+        self._built: dict[frozenset | None, str] = {}
+
+    def __call__(self, participant) -> str:
+        ids = itip.visible_attendee_ids(self.session, participant)
+        key = None if ids is None else frozenset(ids)
+        if key not in self._built:
+            self._built[key] = _ics(self.session, self.method, attendee_ids=ids, **self.kwargs)
+        return self._built[key]
+
+
 def _first_start(session: VideoSession) -> datetime:
     from app.scheduling.services import next_occurrences
 
@@ -156,7 +174,7 @@ def _first_start(session: VideoSession) -> datetime:
 
 
 def invite_series(session: VideoSession, participants, *, updated: bool) -> None:
-    ics = _ics(session, "REQUEST")
+    ics_for = _IcsPerRecipient(session, "REQUEST")
     verb = "Updated invitation" if updated else "Invitation"
     for participant in participants:
         start = _first_start(session)
@@ -164,11 +182,12 @@ def invite_series(session: VideoSession, participants, *, updated: bool) -> None
                 subject=f"{verb}: {session.title} · {_when(start, participant.user)}",
                 headline=(f"{session.teacher.name} changed {session.title}." if updated else
                           f"{session.teacher.name} invites you to {session.title}."),
-                detail="", when_utc=start, ics=ics, with_rsvp=True)
+                detail="", when_utc=start, ics=ics_for(participant), with_rsvp=True)
 
 
 def invite_occurrence_moved(session, override) -> None:
-    ics = _ics(session, "REQUEST", original_start_local=override.original_start_local)
+    ics_for = _IcsPerRecipient(session, "REQUEST",
+                               original_start_local=override.original_start_local)
     old = recurrence.local_to_utc(override.original_start_local, session.tz)
     new = recurrence.local_to_utc(override.new_start_local or override.original_start_local,
                                   session.tz)
@@ -179,11 +198,12 @@ def invite_occurrence_moved(session, override) -> None:
                 subject=f"Moved: {session.title} · {_when(new, user)}",
                 headline=f"One {session.title} session has a new time.",
                 detail=f"Was {_when(old, user)}." + (f" {override.reason}" if override.reason else ""),
-                when_utc=new, ics=ics, with_rsvp=True)
+                when_utc=new, ics=ics_for(participant), with_rsvp=True)
 
 
 def cancel_occurrence(session, override) -> None:
-    ics = _ics(session, "CANCEL", original_start_local=override.original_start_local)
+    ics_for = _IcsPerRecipient(session, "CANCEL",
+                               original_start_local=override.original_start_local)
     start = recurrence.local_to_utc(override.new_start_local or override.original_start_local,
                                     session.tz)
     for participant in session.participants:
@@ -192,15 +212,16 @@ def cancel_occurrence(session, override) -> None:
                 subject=f"Cancelled: {session.title} · {_when(start, participant.user)}",
                 headline=f"One {session.title} session is cancelled.",
                 detail=override.reason or "The other sessions of the series go ahead.",
-                when_utc=start, ics=ics, with_rsvp=False)
+                when_utc=start, ics=ics_for(participant), with_rsvp=False)
 
 
 def cancel_series(session, participants, *, removed: bool = False) -> None:
     """A cancelled series to its participants; with ``removed``, a CANCEL to people just taken
     off it (``participants`` then holds objects with .user and .user_id)."""
+    ics_for = _IcsPerRecipient(session, "CANCEL")
     for participant in participants:
         ics = _ics(session, "CANCEL", attendee_ids=set(), extra_users=[participant.user]) \
-            if removed else _ics(session, "CANCEL")
+            if removed else ics_for(participant)
         _outbox(session, participant, method="CANCEL", scope="removed" if removed else "series",
                 subject=(f"Removed: {session.title}" if removed else f"Cancelled: {session.title}"),
                 headline=(f"You are no longer a participant of {session.title}." if removed

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from email.errors import MessageError
 
 from sqlalchemy import or_, select, update
 
 from app.db_types import utcnow
 from app.extensions import db
-from app.invites.mail import PermanentMailError, TemporaryMailError, build_message, deliver
+from app.invites.mail import (PermanentMailError, TemporaryMailError, build_message, deliver,
+                              display_address)
 from app.invites.models import EmailOutbox, OutboxStatus
 
 CLAIM_FOR = timedelta(minutes=2)
@@ -33,18 +35,22 @@ def send_email(outbox_id: int) -> str:
     row = db.session.get(EmailOutbox, outbox_id)
     from app.invites.mail import sender_address
 
-    message = build_message(mail_from=sender_address(), to=_to(row), subject=row.subject,
-                            text=row.text_body, html=row.html_body, ics=row.ics,
-                            method=row.method, message_id=row.message_id or None)
     try:
+        message = build_message(mail_from=sender_address(), to=_to(row), subject=row.subject,
+                                text=row.text_body, html=row.html_body, ics=row.ics,
+                                method=row.method, message_id=row.message_id or None)
         where = deliver(message)
     except TemporaryMailError as exc:
         row.last_error, row.claimed_until = str(exc)[:2000], None
         row.message_id = message["Message-ID"]
         db.session.commit()
         raise  # RQ retries with backoff; the cron sweep picks up what RQ gives up on
-    except PermanentMailError as exc:
-        row.status, row.last_error, row.claimed_until = OutboxStatus.FAILED, str(exc)[:2000], None
+    except (PermanentMailError, MessageError, ValueError, TypeError, UnicodeError) as exc:
+        # Refused for good, or a message that cannot even be built (it would fail the same way
+        # on every retry): FAILED with the reason, shown in the outbox, instead of PENDING
+        # forever.
+        row.status, row.claimed_until = OutboxStatus.FAILED, None
+        row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         db.session.commit()
         return f"failed for good: {exc}"
     row.status, row.sent_at, row.last_error = OutboxStatus.SENT, utcnow(), ""
@@ -56,12 +62,10 @@ def send_email(outbox_id: int) -> str:
 
 
 def _to(row: EmailOutbox) -> str:
-    from email.utils import formataddr
-
     from app.accounts.models import User
 
     user = db.session.get(User, row.recipient_user_id) if row.recipient_user_id else None
-    return formataddr((user.name, row.recipient), "utf-8") if user else row.recipient
+    return display_address(user.name if user else None, row.recipient)
 
 
 def sweep_outbox() -> int:
@@ -70,6 +74,14 @@ def sweep_outbox() -> int:
     from app.jobs import get_queue
 
     cutoff = utcnow() - STALE_AFTER
+    # Out of attempts: say so (FAILED, with the last error) rather than stay PENDING for ever.
+    db.session.execute(
+        update(EmailOutbox)
+        .where(EmailOutbox.status == OutboxStatus.PENDING, EmailOutbox.created_at < cutoff,
+               EmailOutbox.attempts >= MAX_ATTEMPTS,
+               or_(EmailOutbox.claimed_until.is_(None), EmailOutbox.claimed_until < utcnow()))
+        .values(status=OutboxStatus.FAILED, claimed_until=None))
+    db.session.commit()
     rows = db.session.scalars(select(EmailOutbox.id).where(
         EmailOutbox.status == OutboxStatus.PENDING, EmailOutbox.created_at < cutoff,
         EmailOutbox.attempts < MAX_ATTEMPTS,

@@ -2,6 +2,8 @@
 admin's view of the email outbox."""
 from __future__ import annotations
 
+from email.errors import MessageError
+
 from flask import Blueprint, Response, abort, render_template
 from flask_login import current_user, login_required
 
@@ -80,8 +82,16 @@ def outbox_message(outbox_id):
 @admin_required
 def outbox_eml(outbox_id):
     row = get_scoped_or_404(EmailOutbox, outbox_id)
-    message = build_message(mail_from=sender_address(), to=row.recipient, subject=row.subject,
-                            text=row.text_body, html=row.html_body, ics=row.ics,
-                            method=row.method, message_id=row.message_id or None)
-    return Response(message.as_bytes(), mimetype="message/rfc822", headers={
-        "Content-Disposition": f'attachment; filename="classhub-{row.id}.eml"'})
+    try:
+        message = build_message(mail_from=sender_address(), to=row.recipient,
+                                subject=row.subject, text=row.text_body, html=row.html_body,
+                                ics=row.ics, method=row.method,
+                                message_id=row.message_id or None)
+        content = message.as_bytes()
+    except (MessageError, ValueError, TypeError, UnicodeError) as exc:
+        abort(422, f"This email cannot be turned into a file: {exc}")
+    # no-store: the message holds a person's address, RSVP links and the session; a download
+    # must not stay in a shared or disk cache (the html pages are no-store for the same reason).
+    return Response(content, mimetype="message/rfc822", headers={
+        "Content-Disposition": f'attachment; filename="classhub-{row.id}.eml"',
+        "Cache-Control": "no-store"})
