@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from app.accounts import services
+from app.accounts.audit import describe_entries
 from app.accounts.forms import CourseForm, CsvImportForm, UserForm
 from app.accounts.models import AuditLog, Course, CourseRole, Enrollment, Role, User
 from app.accounts.permissions import admin_required
@@ -28,7 +29,8 @@ def admin_dashboard_context(admin: User) -> dict:
         scoped(AuditLog).options(joinedload(AuditLog.actor))
         .order_by(AuditLog.created_at.desc(), AuditLog.id.desc()).limit(8)).all()
     return {"role_counts": {role: counts.get(role, 0) for role in Role},
-            "center_courses": services.center_courses(admin.center_id), "recent_audit": recent}
+            "center_courses": services.center_courses(admin.center_id), "recent_audit": recent,
+            "audit_words": describe_entries(recent)}
 
 
 @bp.route("/users")
@@ -174,4 +176,5 @@ def audit():
         scoped(AuditLog).options(joinedload(AuditLog.actor))
         .order_by(AuditLog.created_at.desc(), AuditLog.id.desc()),
         page=page_arg(), per_page=50, error_out=False)
-    return render_template("admin/audit.html", pagination=pagination)
+    return render_template("admin/audit.html", pagination=pagination,
+                           audit_words=describe_entries(pagination.items))

@@ -539,3 +539,32 @@ def create_center(name: str, slug: str, timezone: str) -> Center:
     db.session.add(center)
     db.session.flush()
     return center
+
+
+# --- a person's page -------------------------------------------------------------------------
+
+def shared_courses(viewer: User, person: User) -> list[Course]:
+    """The person's courses the viewer may see on their page: all of them for an admin (or the
+    person themself), else the courses both are enrolled in."""
+    stmt = (select(Course).join(Enrollment, Enrollment.course_id == Course.id)
+            .where(Enrollment.user_id == person.id, Course.center_id == person.center_id)
+            .order_by(Course.name))
+    if viewer.role != Role.ADMIN and viewer.id != person.id:
+        stmt = stmt.where(Course.id.in_(select(Enrollment.course_id)
+                                        .where(Enrollment.user_id == viewer.id)))
+    return list(db.session.scalars(stmt).unique())
+
+
+def can_view_person(viewer: User, person: User) -> bool:
+    """Who may open a person's page: anyone in the center for an admin; else people who share a
+    course where one of the two teaches (a student sees their teachers, a teacher their students
+    and co-teachers; classmates' pages stay private)."""
+    if viewer.center_id != person.center_id:
+        return False
+    if viewer.role == Role.ADMIN or viewer.id == person.id:
+        return True
+    if viewer.role == Role.STUDENT and person.role == Role.STUDENT:
+        return False
+    viewer_courses = select(Enrollment.course_id).where(Enrollment.user_id == viewer.id)
+    return db.session.scalar(select(func.count()).select_from(Enrollment).where(
+        Enrollment.user_id == person.id, Enrollment.course_id.in_(viewer_courses))) > 0

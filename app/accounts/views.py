@@ -161,3 +161,27 @@ def change_password():
     profile_form.timezone.data = user.effective_timezone
     return render_page("accounts/profile.html", "accounts/_password_form.html", status=422,
                        form=profile_form, password_form=form)
+
+
+@bp.route("/people/<user_id>")
+@login_required
+def person(user_id):
+    """A person's page: name, role, the courses the viewer shares with them, their upcoming
+    sessions together, and a way to message them."""
+    from flask import abort
+
+    from app.accounts.tenancy import get_scoped_or_404
+    from app.chat.services import may_message_directly
+    from app.scheduling.services import upcoming_occurrences
+
+    viewer = current_user._get_current_object()
+    person = get_scoped_or_404(services.User, user_id)
+    if not services.can_view_person(viewer, person):
+        abort(404)  # like another center's person: the page does not say who exists
+    together = [occ for occ in upcoming_occurrences(viewer, days=30, limit=200)
+                if occ.session.teacher_id == person.id
+                or any(p.user_id == person.id for p in occ.session.participants)][:20]
+    return render_template("accounts/person.html", person=person,
+                           courses=services.shared_courses(viewer, person), upcoming=together,
+                           can_message=viewer.id != person.id
+                           and may_message_directly(viewer, person))
