@@ -21,6 +21,8 @@ def _session_changed(session, actor=None, change=None, **details):
     elif change == "cancelled":
         services.cancel_series(session, session.participants)
     elif change == "participants_added":
+        if details.get("by_invitation"):
+            return  # the invitation email carried this session's REQUEST already
         ids = set(details.get("user_ids") or ())
         services.invite_series(session, [p for p in session.participants if p.user_id in ids],
                                updated=False)

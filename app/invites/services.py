@@ -256,3 +256,18 @@ def queue_notification_email(notification) -> None:
 
     enqueue_after_commit(tasks.send_email, row.id, queue="default",
                          center_id=notification.center_id)
+
+
+def queue_account_email(user, *, subject: str, text_body: str, html_body: str,
+                        dedup_key: str) -> None:
+    """An account email (a password-reset link) through the outbox: a row in the caller's
+    transaction, sent once by a job after commit."""
+    row = EmailOutbox(center_id=user.center_id, dedup_key=dedup_key[:200],
+                      recipient_user_id=user.id, recipient=user.email, subject=subject[:300],
+                      text_body=text_body, html_body=html_body, ics="", method="",
+                      status=OutboxStatus.PENDING, attempts=0)
+    db.session.add(row)
+    db.session.flush()
+    from app.invites import tasks
+
+    enqueue_after_commit(tasks.send_email, row.id, queue="high", center_id=user.center_id)
