@@ -68,6 +68,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(invites_bp)
     chat_realtime.register()
+    from app.accounts.password_views import bp as passwords_bp
+    from app.invites.invitation_views import bp as invitations_bp
+
+    app.register_blueprint(invitations_bp)
+    app.register_blueprint(passwords_bp)
     notifications_realtime.register()
     app.register_blueprint(notifications_bp)
     app.register_blueprint(chat_bp)

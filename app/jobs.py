@@ -91,3 +91,5 @@ def register_cron(scheduler) -> None:
 
     scheduler.register(sweep_reminders, queue_name="high", interval=60)
     scheduler.register(sweep_outbox, queue_name="low", interval=300)
+    from app.invites.invitations import expire_invitations
+    scheduler.register(expire_invitations, queue_name="low", interval=300)

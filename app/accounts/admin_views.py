@@ -8,11 +8,11 @@ from sqlalchemy.orm import joinedload
 
 from app.accounts import services
 from app.accounts.audit import describe_entries
-from app.accounts.forms import CourseForm, CsvImportForm, UserForm
+from app.accounts.forms import CourseForm, CsvImportForm, EditPersonForm, InvitePersonForm
 from app.accounts.models import AuditLog, Course, CourseRole, Enrollment, Role, User
 from app.accounts.permissions import admin_required
 from app.accounts.tenancy import get_scoped_or_404, parse_id, scoped
-from app.extensions import db
+from app.extensions import db, limiter
 from app.web import form_errors_into, navigate_to, page_arg, referrer_or, render_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -48,20 +48,33 @@ def users():
 
 @bp.route("/users/new", methods=["GET", "POST"])
 @admin_required
+@limiter.limit("60 per hour", methods=["POST"], key_func=lambda: f"invite:{current_user.id}")
 def new_user():
-    form = UserForm()
+    """"Add a person" sends a center invitation: they choose their own password (an admin
+    never sees or passes one on)."""
+    from app.accounts.models import Center
+    from app.invites import invitations
+
+    form = InvitePersonForm()
     status = 200
     if form.validate_on_submit():
         try:
-            user, generated = services.create_user(
-                current_user, email=form.email.data, name=form.name.data, role=form.role.data,
-                timezone=form.timezone.data, password=form.password.data)
-            message = f"{user.name} was added."
-            if generated:
-                message += f" Their temporary password is {generated} (shown only now)."
-            flash(message, "success")
-            return navigate_to(url_for("admin.users"))
+            email = services.normalize_email(form.email.data)
+            report = invitations.invite(
+                current_user, invitations.center_target(db.session.get(Center, current_user.center_id)),
+                email, role=form.role.data, message=form.message.data or "",
+                names={email: (form.name.data or "").strip()})
+            [result] = report.results
+            if result.invitation is None:
+                raise services.ValidationError({"email": result.message})
+            db.session.commit()
+            flash(f"An invitation was emailed to {email}: they choose their name and password "
+                  f"when they accept.", "success")
+            return navigate_to(url_for("invitations.center_invitations"))
+        except ValueError as exc:
+            form.email.errors = [str(exc)]
         except services.ValidationError as exc:
+            db.session.rollback()
             form_errors_into(form, exc.errors)
     if request.method == "POST":
         status = 422
@@ -178,3 +191,48 @@ def audit():
         page=page_arg(), per_page=50, error_out=False)
     return render_template("admin/audit.html", pagination=pagination,
                            audit_words=describe_entries(pagination.items))
+
+
+@bp.route("/users/<user_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit_user(user_id):
+    """An admin edits a person's name, email and role; the page also holds "Reset password"."""
+    user = get_scoped_or_404(User, user_id)
+    form = EditPersonForm(obj=None if request.method == "POST" else user)
+    if request.method == "GET":
+        form.role.data = user.role.value
+    status = 200
+    if form.validate_on_submit():
+        try:
+            changes = services.update_user(current_user, user, name=form.name.data,
+                                           email=form.email.data, role=form.role.data)
+            db.session.commit()
+            flash(f"{user.name} was updated." if changes else "Nothing was changed.", "success")
+            return navigate_to(url_for("admin.users"))
+        except services.ValidationError as exc:
+            db.session.rollback()
+            form_errors_into(form, exc.errors)
+    if request.method == "POST":
+        status = 422
+    return render_page("admin/user_edit.html", "admin/_user_edit_form.html", status=status,
+                       form=form, person=user)
+
+
+@bp.route("/users/<user_id>/reset-password", methods=["POST"])
+@admin_required
+@limiter.limit("20 per hour", key_func=lambda: f"admin-reset:{current_user.id}")
+def reset_password(user_id):
+    """Emails the person a link to choose a new password (nobody sees a password) and ends
+    their sessions."""
+    from app.accounts import password_resets
+
+    user = get_scoped_or_404(User, user_id)
+    try:
+        password_resets.admin_reset(current_user, user)
+        db.session.commit()
+        flash(f"A link to choose a new password was emailed to {user.email}; "
+              f"{user.name} was signed out everywhere.", "success")
+    except services.ValidationError as exc:
+        db.session.rollback()
+        flash(" ".join(exc.errors.values()), "error")
+    return navigate_to(url_for("admin.edit_user", user_id=user.id))

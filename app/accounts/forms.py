@@ -65,3 +65,31 @@ class CsvImportForm(FlaskForm):
 class CourseForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
+
+
+INVITE_ROLE_CHOICES = [("STUDENT", "Student"), ("TEACHER", "Teacher")]
+
+
+class InvitePersonForm(FlaskForm):
+    """The admin's "Add a person": a center invitation by email (they set their own password)."""
+
+    name = StringField("Name", validators=[Optional(), Length(max=120), PersonName()],
+                       description="Suggested on their sign-up page; they can change it.")
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    role = SelectField("Role", choices=INVITE_ROLE_CHOICES)
+    message = TextAreaField("Message (optional)", validators=[Optional(), Length(max=2000)])
+
+
+class EditPersonForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120), PersonName()])
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    role = SelectField("Role", choices=ROLE_CHOICES)
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired(), Length(max=200)])
+    confirm = PasswordField("Repeat the new password", validators=[DataRequired(), Length(max=200)])

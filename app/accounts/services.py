@@ -275,6 +275,41 @@ def set_user_active(actor: User, user: User, active: bool) -> None:
     db.session.commit()
 
 
+def update_user(actor: User, user: User, *, name: str, email: str, role: str | Role) -> dict:
+    """An admin edits a person's name, email and role (audited with before and after). Adds
+    and flushes; the view commits. Returns the changes ({field: [old, new]})."""
+    _require_admin(actor)
+    if user.center_id != actor.center_id:
+        raise PermissionDenied("Not in your center.")
+    errors: dict[str, str] = {}
+    name = (name or "").strip()
+    if name_problem(name):
+        errors["name"] = name_problem(name)
+    try:
+        email = normalize_email(email)
+        if email != user.email and email_taken(email):
+            errors["email"] = "An account with this email already exists."
+    except ValueError as exc:
+        errors["email"] = str(exc)
+    try:
+        role = role if isinstance(role, Role) else parse_role(role)
+        if user.id == actor.id and role != user.role:
+            # Guards against a center locking itself out of its admin pages by mistake.
+            errors["role"] = "You cannot change your own role; ask another admin."
+    except ValueError as exc:
+        errors["role"] = str(exc)
+    if errors:
+        raise ValidationError(errors)
+    changes = {key: [old, new] for key, old, new in (
+        ("name", user.name, name), ("email", user.email, email),
+        ("role", user.role.value, role.value)) if old != new}
+    if changes:
+        user.name, user.email, user.role = name, email, role
+        record_audit(actor, "user.updated", "user", user.id, changes=changes)
+        db.session.flush()
+    return changes
+
+
 @dataclass
 class ImportRow:
     line: int

@@ -228,6 +228,22 @@ def remove_group_member(actor: User, thread: Thread, user_id: int) -> None:
     if not can_manage_group(actor, thread):
         raise PermissionDenied("Only the group's owner can remove members.")
     member = next((m for m in thread.members if m.user_id == user_id), None)
+def join_group_by_invitation(user: User, thread: Thread, inviter: User) -> bool:
+    """An invited person joins a GROUP thread. The emailed invitation is the owner's consent
+    (the invites domain checked it), so the "students enrolled in your courses" rule of
+    add_group_members does not apply. Adds and flushes; the caller commits. False: already in."""
+    if thread.kind != ThreadKind.GROUP or thread.center_id != user.center_id:
+        raise PermissionDenied("This is not a group of your center.")
+    if any(m.user_id == user.id for m in thread.members):
+        return False
+    _add_member(thread, user.id)
+    db.session.flush()
+    _system_message(thread, f"{user.name} joined, invited by {inviter.name}.", user)
+    record_audit(user, "chat.member_joined", "thread", thread.id, invited_by=inviter.id)
+    _announce_thread(thread, [m.user_id for m in thread.members])
+    return True
+
+
     if member is None:
         raise ValidationError({"member_ids": "That person is not in the group."})
     if member.role == MemberRole.OWNER:

@@ -24,6 +24,8 @@ class NotificationType(str, enum.Enum):
     SESSION_PROPOSED = "SESSION_PROPOSED"  # a group member proposed a session: to the owner
     PROPOSAL_APPROVED = "PROPOSAL_APPROVED"  # to the proposer
     PROPOSAL_DECLINED = "PROPOSAL_DECLINED"  # to the proposer, with the reason
+    INVITATION_ANSWERED = "INVITATION_ANSWERED"  # accepted or declined, to the inviter
+    INVITATION_REQUEST = "INVITATION_REQUEST"  # "ask for a new invitation" from an expired link
 
     @property
     def label(self) -> str:
@@ -40,6 +42,8 @@ class NotificationType(str, enum.Enum):
             "SESSION_PROPOSED": "Sessions proposed in your groups",
             "PROPOSAL_APPROVED": "Your proposed sessions approved",
             "PROPOSAL_DECLINED": "Your proposed sessions declined",
+            "INVITATION_ANSWERED": "Invitations accepted or declined",
+            "INVITATION_REQUEST": "Requests for a new invitation",
         }[self.value]
 
     @property
