@@ -59,6 +59,10 @@ def load_config(instance_path: Path, env: dict | None = None) -> dict:
         "CSV_IMPORT_MAX_ROWS": int(env.get("CSV_IMPORT_MAX_ROWS", "2000")),
         "CHAT_MESSAGE_RATE_LIMIT": env.get("CHAT_MESSAGE_RATE_LIMIT", "30 per minute"),
         "REMINDER_LEAD_MINUTES": int(env.get("REMINDER_LEAD_MINUTES", "15")),
+        # Web push: the push services' hosts subscriptions may name (app/notifications/
+        # endpoints.py); the loopback switch is for the test suite's push service only.
+        "PUSH_ENDPOINT_HOSTS": env.get("PUSH_ENDPOINT_HOSTS", ""),
+        "PUSH_ALLOW_LOOPBACK_ENDPOINTS": _bool(env.get("PUSH_ALLOW_LOOPBACK_ENDPOINTS")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024))),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

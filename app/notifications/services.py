@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from flask import current_app
 from sqlalchemy import func, select, update
 
 from app.accounts.models import User
@@ -16,6 +17,7 @@ from app.accounts.services import ValidationError
 from app.db_types import utcnow
 from app.extensions import db
 from app.jobs import enqueue_after_commit
+from app.notifications import endpoints
 from app.notifications.models import (HIGH_PRIORITY, Notification, NotificationPreference,
                                       NotificationType, Priority, PushSubscription, QuietHours)
 from app.realtime.events import publish
@@ -188,6 +190,10 @@ def _describe_agent(agent: str) -> tuple[str, str]:
     return browser, platform
 
 
+class SubscriptionTaken(ValidationError):
+    """The endpoint is registered to another account."""
+
+
 def save_subscription(user: User, data: dict, user_agent: str = "") -> PushSubscription:
     """Store the browser's PushSubscription JSON ({endpoint, keys: {p256dh, auth}})."""
     try:
@@ -195,16 +201,25 @@ def save_subscription(user: User, data: dict, user_agent: str = "") -> PushSubsc
         p256dh, auth = str(data["keys"]["p256dh"]), str(data["keys"]["auth"])
     except (KeyError, TypeError):
         raise ValidationError({"subscription": "That is not a push subscription."}) from None
-    if not endpoint.startswith("https://") and not endpoint.startswith("http://127.0.0.1") \
-            and not endpoint.startswith("http://localhost"):
-        raise ValidationError({"subscription": "Push endpoints must use https."})
-    if len(endpoint) > 1000 or not 40 <= len(p256dh) <= 200 or not 10 <= len(auth) <= 100:
+    problem = endpoints.endpoint_problem(
+        endpoint, allowed_hosts=endpoints.parse_host_patterns(
+            current_app.config.get("PUSH_ENDPOINT_HOSTS")),
+        allow_loopback=bool(current_app.config.get("PUSH_ALLOW_LOOPBACK_ENDPOINTS")))
+    if problem:
+        raise ValidationError({"subscription": problem})
+    if not 40 <= len(p256dh) <= 200 or not 10 <= len(auth) <= 100:
         raise ValidationError({"subscription": "That push subscription is malformed."})
     browser, platform = _describe_agent(user_agent or "")
     sub = db.session.scalar(select(PushSubscription).where(PushSubscription.endpoint == endpoint))
     if sub is None:
         sub = PushSubscription(endpoint=endpoint)
-    # An endpoint belongs to one browser profile: whoever subscribes it last owns it.
+    elif sub.user_id != user.id:
+        # One browser profile, two accounts (a shared computer where someone never logged
+        # out): moving the device silently would send one person's notifications to the
+        # other, across centers even. Its owner logs out there (or removes the device).
+        raise SubscriptionTaken({"subscription": (
+            "This browser already gets notifications for another account. That person can log "
+            "out here or remove this device under Notification settings; then try again.")})
     sub.center_id, sub.user_id = user.center_id, user.id
     sub.p256dh, sub.auth = p256dh, auth
     sub.user_agent, sub.browser, sub.platform = (user_agent or "")[:300], browser, platform

@@ -113,6 +113,8 @@ def subscribe():
     try:
         sub = services.save_subscription(current_user, request.get_json(silent=True) or {},
                                          request.headers.get("User-Agent", ""))
+    except services.SubscriptionTaken as exc:
+        return jsonify({"error": " ".join(exc.errors.values())}), 409
     except ValidationError as exc:
         return jsonify({"error": " ".join(exc.errors.values())}), 422
     return jsonify({"id": sub.id, "browser": sub.browser, "platform": sub.platform}), 201

@@ -25,8 +25,12 @@
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
       body: JSON.stringify(subscription)
     }).then(function (response) {
-      if (!response.ok) throw new Error("The server refused the subscription.");
-      return response.json();
+      if (response.ok) return response.json();
+      // Say why (another account owns this browser's subscription, a push service this
+      // server does not send to): the server's message is written for people.
+      return response.json().catch(function () { return {}; }).then(function (body) {
+        throw new Error(body.error || "The server refused the subscription.");
+      });
     });
   }
   function setStatus(text) {

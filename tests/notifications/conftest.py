@@ -36,9 +36,16 @@ FIREFOX_WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20
 # --- the push service and devices ----------------------------------------------------------------
 
 @pytest.fixture
-def push_service():
-    with running() as service:
-        yield service
+def push_service(app):
+    """The loopback push service, and the app told to accept its http://127.0.0.1 endpoints
+    (an explicit test setting: production accepts only https push services, see
+    app/notifications/endpoints.py)."""
+    app.config["PUSH_ALLOW_LOOPBACK_ENDPOINTS"] = True
+    try:
+        with running() as service:
+            yield service
+    finally:
+        app.config["PUSH_ALLOW_LOOPBACK_ENDPOINTS"] = False
 
 
 @pytest.fixture
