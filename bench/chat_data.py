@@ -1,6 +1,11 @@
-"""Data for the realtime benchmark: one center, a teacher per class size, many students, and a
-CLASS thread per size whose members are that class (built by app.chat.services, as enrolment
-does in the app). Students share one password hash: hashing thousands would be the benchmark."""
+"""Data for the realtime bench: one center, students, and CLASS threads (built by
+app.chat.services, as enrolment does in the app), each with a teacher of its own who posts to it.
+
+People are numbered 0..n-1 (the bench's client indexes): 0..idle-1 are the idle sockets and the
+big class "B"; "C" is the first ``settle_class`` of them; "A" is ``small_class`` more people;
+"S0", "S1", ... are the concurrent senders' classes (``sender_class`` each, from the idle ones).
+Emails carry the run's tag. Students share one password hash: hashing thousands would be the
+benchmark."""
 from __future__ import annotations
 
 import re
@@ -13,58 +18,78 @@ from werkzeug.security import generate_password_hash
 from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, User
 from app.chat import services
 from app.extensions import db
+from bench.common import RUN_TAG, Scale, email, slug
 
-CENTER_SLUG = "bench-academy"
 _CSRF_RE = re.compile(r'X-CSRFToken": "([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 
 @dataclass
-class ClassRoom:
-    size: int
-    thread_id: int
-    teacher_id: int
-    student_ids: list[int]
-    first_message_id: int  # "fanout-<size>-0": a subscriber that asks for it proves it is in
+class Room:
+    key: str  # "A", "B", "C", "S0", ...: also the peer's room name
+    members: list[int]  # people (bench numbering)
+    thread_id: int = 0
+    teacher_id: int = 0
+    welcome_id: int = 0  # a subscriber asking for what came after welcome_id - 1 gets it
+
+    @property
+    def welcome_token(self) -> str:
+        return f"welcome-{self.key}-{RUN_TAG}"
 
 
 @dataclass
 class ChatBenchData:
-    center_id: int
-    student_ids: list[int]
-    classes: dict[int, ClassRoom] = field(default_factory=dict)
+    user_ids: list[int]  # person number -> user id
+    rooms: dict[str, Room] = field(default_factory=dict)
 
 
-def build(class_sizes=(50, 200, 1000), students: int = 2000) -> ChatBenchData:
+def layout(scale: Scale) -> dict[str, Room]:
+    """Who is in which room (the peer uses the same layout)."""
+    idle = list(range(scale.idle_sockets))
+    rooms = {"A": Room("A", list(range(scale.idle_sockets,
+                                       scale.idle_sockets + scale.small_class))),
+             "B": Room("B", idle),
+             "C": Room("C", idle[:scale.settle_class])}
+    for n in range(scale.senders):
+        first = n * scale.sender_class
+        rooms[f"S{n}"] = Room(f"S{n}", [idle[(first + k) % len(idle)]
+                                        for k in range(scale.sender_class)])
+    return rooms
+
+
+def build(scale: Scale) -> ChatBenchData:
     """Create the people and threads (inside an app context, on an empty database)."""
-    center = Center(name="Bench Academy", slug=CENTER_SLUG, timezone="Europe/London")
+    center = Center(name="Bench Academy", slug=slug("bench-academy"), timezone="Europe/London")
     db.session.add(center)
     db.session.flush()
     password_hash = generate_password_hash("bench-password-not-used")
     people = [User(center_id=center.id, role=Role.STUDENT, name=f"Student {n:04d}",
-                   email=f"student{n}@bench.example.com", password_hash=password_hash)
-              for n in range(1, max(students, max(class_sizes)) + 1)]
+                   email=email(f"student{n}"), password_hash=password_hash)
+              for n in range(scale.idle_sockets + scale.small_class)]
     db.session.add_all(people)
     db.session.flush()
-    data = ChatBenchData(center.id, [p.id for p in people])
-    for size in class_sizes:
-        # One teacher per class: each sends that size's messages (the per-user send rate
-        # limit is per person, as in the app).
-        teacher = User(center_id=center.id, role=Role.TEACHER, name=f"Teacher of {size}",
-                       email=f"teacher{size}@bench.example.com", password_hash=password_hash)
-        course = Course(center_id=center.id, name=f"Class of {size}")
+    data = ChatBenchData([p.id for p in people])
+    for key, room in layout(scale).items():
+        # One teacher per class: each sends that room's messages (the send rate limit is per
+        # person, as in the app).
+        teacher = User(center_id=center.id, role=Role.TEACHER, name=f"Teacher of {key}",
+                       email=email(f"teacher-{key.lower()}"), password_hash=password_hash)
+        course = Course(center_id=center.id, name=f"Class {key}")
         db.session.add_all([teacher, course])
         db.session.flush()
         db.session.add(Enrollment(center_id=center.id, course_id=course.id, user_id=teacher.id,
                                   role=CourseRole.TEACHER))
-        db.session.add_all(Enrollment(center_id=center.id, course_id=course.id, user_id=p.id,
-                                      role=CourseRole.STUDENT) for p in people[:size])
+        db.session.add_all(Enrollment(center_id=center.id, course_id=course.id,
+                                      user_id=people[n].id, role=CourseRole.STUDENT)
+                           for n in room.members)
         db.session.flush()
         thread = services.ensure_class_thread(course)
         db.session.commit()
-        with current_app.test_request_context("/"):
-            first = services.post_message(teacher, thread, f"Welcome: fanout-{size}-0")
-        data.classes[size] = ClassRoom(size, thread.id, teacher.id, [p.id for p in people[:size]],
-                                       first.id)
+        room.thread_id, room.teacher_id = thread.id, teacher.id
+        if not key.startswith("S"):  # the senders' classes are never subscribed to
+            with current_app.test_request_context("/"):
+                room.welcome_id = services.post_message(
+                    teacher, thread, f"Welcome: {room.welcome_token}").id
+        data.rooms[key] = room
     return data
 
 

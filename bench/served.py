@@ -1,0 +1,52 @@
+"""The app as the realtime bench serves it: ``gunicorn bench.served:app`` is wsgi.py plus a
+commit stamp, so latency can be taken from the instant a chat message is committed.
+
+A SQLAlchemy ``after_commit`` listener, placed first (before the app's after-commit callbacks
+publish anything), notes the wall-clock time of a commit whose flush inserted a chat message;
+an ``after_request`` hook returns it as ``X-Bench-Committed-At`` (seconds since the epoch, this
+machine's clock, which the bench's clients share). The app itself is unchanged.
+"""
+from __future__ import annotations
+
+import time
+
+from flask import g, has_request_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from app import create_app
+from app.chat.models import Message
+
+COMMIT_HEADER = "X-Bench-Committed-At"
+_FLAG = "bench_message_flushed"
+
+app = create_app()
+
+
+@event.listens_for(Session, "after_flush")
+def _note_message_insert(session, flush_context):
+    if any(isinstance(obj, Message) for obj in session.new):
+        session.info[_FLAG] = True
+
+
+def _stamp_commit(session):
+    if session.info.pop(_FLAG, False) and has_request_context():
+        g.bench_committed_at = time.time()
+
+
+# insert=True: before app/after_commit.py's listener runs the publishes.
+event.listen(Session, "after_commit", _stamp_commit, insert=True)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session, previous_transaction):
+    if previous_transaction.parent is None:
+        session.info.pop(_FLAG, None)
+
+
+@app.after_request
+def _commit_header(response):
+    committed_at = g.get("bench_committed_at")
+    if committed_at is not None:
+        response.headers[COMMIT_HEADER] = repr(committed_at)
+    return response
