@@ -75,7 +75,8 @@ class InvitePersonForm(FlaskForm):
 
     name = StringField("Name", validators=[Optional(), Length(max=120), PersonName()],
                        description="Suggested on their sign-up page; they can change it.")
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    email = EmailField("Email", validators=[DataRequired(), Email(check_deliverability=False),
+                                            Length(max=254)])
     role = SelectField("Role", choices=INVITE_ROLE_CHOICES)
     message = TextAreaField("Message (optional)", validators=[Optional(), Length(max=2000)])
 
