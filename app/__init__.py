@@ -7,7 +7,7 @@ from flask import Flask
 
 from app.config import load_config
 from app.extensions import csrf, db, htmx, limiter, login_manager, migrate, sock
-from app.redis_conn import limiter_storage_uri, start_embedded_redis
+from app.redis_conn import init_redis_health, limiter_storage_uri, start_embedded_redis
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     limiter.init_app(app)
+    init_redis_health(app)
     sock.init_app(app)
 
     from app import models  # noqa: F401  (registers every domain's models with SQLAlchemy)
@@ -67,12 +68,12 @@ def create_app(config: dict | None = None) -> Flask:
     from app.invites.views import bp as invites_bp
 
     app.register_blueprint(invites_bp)
-    chat_realtime.register()
     from app.accounts.password_views import bp as passwords_bp
     from app.invites.invitation_views import bp as invitations_bp
 
     app.register_blueprint(invitations_bp)
     app.register_blueprint(passwords_bp)
+    chat_realtime.register()
     notifications_realtime.register()
     app.register_blueprint(notifications_bp)
     app.register_blueprint(chat_bp)

@@ -25,4 +25,9 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = Htmx()
 sock = Sock()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], strategy="moving-window")
+# Rate limits live in Redis. While Redis is away the limits are kept in this process's memory
+# (logged, "falling back to in-memory storage") and anything else Flask-Limiter cannot do is
+# logged and skipped: an outage must not turn every login and message into a 500.
+limiter = Limiter(key_func=get_remote_address, default_limits=[], strategy="moving-window",
+                  in_memory_fallback_enabled=True, swallow_errors=True,
+                  storage_options={"socket_timeout": 2, "socket_connect_timeout": 1})

@@ -11,9 +11,9 @@ from flask import current_app
 from rq import Callback, Queue, Retry
 from rq.job import Job
 
-from app.after_commit import run_after_commit
+from app.after_commit import redis_after_commit
 from app.extensions import db
-from app.redis_conn import get_redis
+from app.redis_conn import get_redis, web_redis
 
 log = logging.getLogger(__name__)
 
@@ -27,23 +27,36 @@ def get_queue(name: str = "default", app=None) -> Queue:
     return Queue(name, connection=get_redis(app or current_app))
 
 
+def _web_queue(name: str, app) -> Queue:
+    """Queues for enqueueing from web requests, kept per process: RQ asks a new Queue for the
+    server's version (a round trip) before its first enqueue."""
+    queues = app.extensions.setdefault("classhub_web_queues", {})
+    if name not in queues:
+        queues[name] = Queue(name, connection=web_redis(app))
+    return queues[name]
+
+
 def enqueue_after_commit(func, *args, queue: str = "default", at: datetime | None = None,
                          center_id: int | None = None, retry: Retry | None = DEFAULT_RETRY,
                          **job_options) -> None:
     """Queue ``func(*args)`` when the current DB transaction commits; nothing if it rolls back.
-    ``at``: run then (the worker's scheduler moves it to the queue)."""
+    ``at``: run then (the worker's scheduler moves it to the queue). The job goes out in the
+    commit's one Redis pipeline; if Redis is down then, the job's durable row (its reason to
+    exist in the database) is what its sweep queues again."""
+    if queue not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {queue!r}")
     app = current_app._get_current_object()
     options = dict(job_options, retry=retry, on_failure=Callback(record_failure),
                    meta={"center_id": center_id}, description=_describe(func, args))
 
-    def enqueue():
-        target = get_queue(queue, app)
+    def enqueue(pipeline):
+        target = _web_queue(queue, app)
         if at is not None:
-            target.enqueue_at(at, func, *args, **options)
+            target.enqueue_at(at, func, *args, pipeline=pipeline, **options)
         else:
-            target.enqueue(func, *args, **options)
+            target.enqueue(func, *args, pipeline=pipeline, **options)
 
-    run_after_commit(db.session(), enqueue)
+    redis_after_commit(db.session(), app, enqueue)
 
 
 def _describe(func, args) -> str:
@@ -87,9 +100,10 @@ def register_cron(scheduler) -> None:
     """The periodic work, run by `python worker.py` (one cron scheduler per deployment; a
     duplicate tick is harmless, every effect is keyed by a unique row)."""
     from app.invites.tasks import sweep_outbox
-    from app.notifications.tasks import sweep_reminders
+    from app.notifications.tasks import sweep_pushes, sweep_reminders
 
     scheduler.register(sweep_reminders, queue_name="high", interval=60)
+    scheduler.register(sweep_pushes, queue_name="high", interval=60)
     scheduler.register(sweep_outbox, queue_name="low", interval=300)
     from app.invites.invitations import expire_invitations
     scheduler.register(expire_invitations, queue_name="low", interval=300)

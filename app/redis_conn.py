@@ -6,12 +6,21 @@ REDIS_URL by the launcher, so they all share one server.
 """
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 import redis
-from flask import current_app
+from flask import current_app, g, has_request_context
+
+log = logging.getLogger(__name__)
 
 _embedded_servers: dict[str, object] = {}
+# A web request never waits long on Redis: what it does there (publish, enqueue, rate limits)
+# can be recovered or done without, while a hung request holds a worker and the user.
+WEB_SOCKET_TIMEOUT = 2.0
+WEB_CONNECT_TIMEOUT = 1.0
+HEALTH_RECHECK_SECONDS = 3.0
 
 
 def start_embedded_redis(directory: Path) -> str:
@@ -38,6 +47,67 @@ def get_redis(app=None) -> redis.Redis:
         client = redis.Redis.from_url(redis_url(app))
         app.extensions["classhub_redis"] = client
     return client
+
+
+def web_redis(app=None) -> redis.Redis:
+    """The client for work done on behalf of a web request (after-commit publishes and
+    enqueues, health checks): short timeouts. Not for blocking reads (RQ's worker, pub/sub)."""
+    app = app or current_app
+    client = app.extensions.get("classhub_web_redis")
+    if client is None:
+        client = redis.Redis.from_url(redis_url(app), socket_timeout=WEB_SOCKET_TIMEOUT,
+                                      socket_connect_timeout=WEB_CONNECT_TIMEOUT)
+        app.extensions["classhub_web_redis"] = client
+    return client
+
+
+# --- Redis health: say what is degraded while Redis is away ------------------------------------
+
+def _health(app) -> dict:
+    return app.extensions.setdefault("classhub_redis_health",
+                                     {"ok": True, "checked": 0.0, "since": None})
+
+
+def mark_redis_unavailable(app, detail: str) -> None:
+    """Something that needed Redis could not reach it. Logged; the request carries on."""
+    state = _health(app)
+    if state["ok"]:
+        state["since"] = time.time()
+    state.update(ok=False, checked=time.monotonic())
+    log.warning("Redis unavailable (live updates paused; sweeps recover queued work): %s", detail)
+    if has_request_context():
+        g.redis_unavailable = True
+
+
+def mark_redis_available(app) -> None:
+    state = _health(app)
+    if not state["ok"]:
+        log.warning("Redis is reachable again (it was away for %.0f s)",
+                    time.time() - (state["since"] or time.time()))
+    state.update(ok=True, checked=time.monotonic(), since=None)
+
+
+def redis_degraded(app=None) -> bool:
+    """Whether Redis is away (pages say that live updates are paused). Known from the last
+    Redis call this process made, checked again with a PING at most every few seconds."""
+    app = app or current_app
+    if has_request_context() and g.get("redis_unavailable"):
+        return True
+    state = _health(app)
+    if time.monotonic() - state["checked"] > HEALTH_RECHECK_SECONDS:
+        try:
+            web_redis(app).ping()
+        except redis.RedisError as exc:
+            if state["ok"]:  # logged when it goes away, not on every page while it is away
+                mark_redis_unavailable(app, f"health check: {type(exc).__name__}: {exc}")
+            state["checked"] = time.monotonic()
+        else:
+            mark_redis_available(app)
+    return not state["ok"]
+
+
+def init_redis_health(app) -> None:
+    app.add_template_global(lambda: redis_degraded(app), "redis_degraded")
 
 
 def limiter_storage_uri(url: str) -> str:

@@ -91,7 +91,8 @@ class Message(db.Model):
     __table_args__ = (Index("ix_messages_thread_id_id", "thread_id", "id"),
                       # One row per composed message: a retried POST (the browser resending
                       # after a worker died mid-request) carries the same key and finds it.
-                      UniqueConstraint("thread_id", "sender_id", "client_key"))
+                      Index("uq_messages_thread_sender_client_key", "thread_id", "sender_id",
+                            "client_key", unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     center_id: Mapped[int] = mapped_column(ForeignKey("centers.id"), index=True)

@@ -2,10 +2,13 @@
 search. The only code that changes chat state; it publishes realtime events after commit."""
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, User
@@ -335,10 +338,36 @@ def ensure_session_thread(session) -> Thread:
 
 # --- messages ----------------------------------------------------------------------------------
 
-def post_message(user: User, thread: Thread, body: str, uploads=()) -> Message:
+_CLIENT_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def new_client_key() -> str:
+    """A key for one composed message (the composer's hidden field, without JavaScript too)."""
+    return secrets.token_urlsafe(16)
+
+
+def sent_with_key(user: User, thread: Thread, client_key: str) -> Message | None:
+    return db.session.scalar(select(Message).where(Message.thread_id == thread.id,
+                                                   Message.sender_id == user.id,
+                                                   Message.client_key == client_key))
+
+
+def post_message(user: User, thread: Thread, body: str, uploads=(),
+                 client_key: str | None = None) -> Message:
+    """Store and announce a message. ``client_key`` (made by the composer for each message it
+    sends, kept when it sends again) makes posting idempotent: the same key from the same
+    person in the same thread returns the message already stored (no second row, no second
+    notification), e.g. when a web worker died after the commit and the browser retried."""
     refusal = post_refusal(user, thread)
     if refusal:
         raise PermissionDenied(refusal)
+    if client_key is not None and not _CLIENT_KEY.fullmatch(client_key):
+        raise ValidationError({"body": "This message could not be sent (its draft key is "
+                                       "malformed). Reload the page and send it again."})
+    if client_key:
+        already = sent_with_key(user, thread, client_key)
+        if already is not None:
+            return already
     body = (body or "").strip()
     uploads = [u for u in uploads if u and u.filename]
     errors = {}
@@ -358,7 +387,8 @@ def post_message(user: User, thread: Thread, body: str, uploads=()) -> Message:
     if errors:
         raise ValidationError(errors)
     message = Message(center_id=thread.center_id, thread_id=thread.id, sender_id=user.id,
-                      kind=MessageKind.TEXT, body=body, body_html=render_message_html(body))
+                      kind=MessageKind.TEXT, body=body, body_html=render_message_html(body),
+                      client_key=client_key or None)
     stored = []
     try:
         for item in checked:
@@ -379,6 +409,16 @@ def post_message(user: User, thread: Thread, body: str, uploads=()) -> Message:
         _announce_thread(thread, [m.user_id for m in thread.members])
         _notify_new_message(user, thread, message)
         db.session.commit()
+    except IntegrityError:
+        # The same key arrived twice at once (a retry while the first try was still running):
+        # the first one's row won; answer with it.
+        db.session.rollback()
+        for key in stored:
+            files.discard(key)
+        already = sent_with_key(user, thread, client_key) if client_key else None
+        if already is None:
+            raise
+        return already
     except Exception:
         db.session.rollback()
         for key in stored:
@@ -440,6 +480,10 @@ def mark_read(user: User, thread: Thread, up_to_message_id: int | None = None) -
     member.last_read_message_id = target
     publish(f"thread:{thread.id}", "thread.read", thread_id=thread.id, user_id=user.id)
     _announce_thread(thread, [user.id], activity=False)
+    from app.chat import signals  # notifications about the thread are read with it
+
+    signals.thread_read.send(thread, user=user, up_to_message_id=target,
+                             to_the_end=target >= (thread.last_message_id or 0))
     db.session.commit()
     return True
 

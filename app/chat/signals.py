@@ -7,3 +7,5 @@ _signals = Namespace()
 
 members_added = _signals.signal("chat.members-added")
 message_posted = _signals.signal("chat.message-posted")
+# Someone read a thread up to ``up_to_message_id`` (``to_the_end``: its latest message).
+thread_read = _signals.signal("chat.thread-read")

@@ -17,6 +17,8 @@ from app.extensions import db, limiter
 from app.web import navigate_to, render_page, wants_fragment
 
 bp = Blueprint("chat", __name__, url_prefix="/chat")
+# Every composer the app renders (page, answer, refusal) carries a fresh key unless given one.
+bp.add_app_template_global(services.new_client_key, "new_client_key")
 
 
 def _thread_or_404(thread_id) -> Thread:
@@ -86,6 +88,7 @@ def _too_fast(request_limit):
         return None  # the generic 429: never a composer for a thread they cannot see
     return make_response(render_template(
         "chat/_composer.html", thread=thread, body=request.form.get("body", ""),
+        client_key=request.form.get("client_key"),
         errors={"body": "You are sending messages too fast. Wait a moment; "
                         "your text is still here."}), 429)
 
@@ -107,15 +110,18 @@ def _rate_limited(error):
 def post_message(thread_id):
     thread = _thread_or_404(thread_id)
     body = request.form.get("body", "")
+    # The composer's key for this message (see services.post_message): sent again unchanged
+    # when the browser retries, so a retry never stores the message twice.
+    client_key = request.form.get("client_key") or None
     try:
         message = services.post_message(current_user, thread, body,
-                                         request.files.getlist("files"))
+                                         request.files.getlist("files"), client_key=client_key)
     except ValidationError as exc:
         return render_template("chat/_composer.html", thread=thread, body=body,
-                               errors=exc.errors), 422
+                               client_key=client_key, errors=exc.errors), 422
     except PermissionDenied as exc:
         return render_template("chat/_composer.html", thread=thread, body=body,
-                               errors={"body": str(exc)}), 403
+                               client_key=client_key, errors={"body": str(exc)}), 403
     if not wants_fragment():
         return navigate_to(url_for("chat.thread", thread_id=thread.id))
     # The new message rides along (appended once: realtime.js drops a second copy by id).

@@ -95,6 +95,10 @@ def deliver(notification_id: int) -> dict:
     notification = db.session.get(Notification, notification_id)
     if notification is None:
         return {"sent": 0, "skipped": "notification gone"}
+    if notification.push_due_at is not None:
+        # Taken by a worker: the push sweep leaves it to this job and RQ's retries from now on.
+        notification.push_due_at = None
+        db.session.commit()
     if is_reading(notification):
         return {"sent": 0, "skipped": "the recipient is reading the thread"}
     subscriptions = list(db.session.scalars(select(PushSubscription).where(

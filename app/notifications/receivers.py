@@ -4,7 +4,7 @@ from __future__ import annotations
 from app.chat import signals as chat_signals
 from app.chat.formatting import preview_text
 from app.notifications.models import NotificationType
-from app.notifications.services import notify
+from app.notifications.services import mark_thread_read, notify
 from app.scheduling.signals import session_changed
 
 
@@ -28,6 +28,13 @@ def _new_message(thread, sender=None, message=None, **_):
         by_title.setdefault(title, []).append(user)
     for title, users in by_title.items():
         notify(users, NotificationType.NEW_MESSAGE, title, body, link, tag=f"thread-{thread.id}")
+
+
+@chat_signals.thread_read.connect
+def _thread_read(thread, user=None, to_the_end=False, **_):
+    # Read to its latest message: what the bell and the list say about the thread is read too.
+    if to_the_end:
+        mark_thread_read(user, thread.id)
 
 
 @chat_signals.members_added.connect

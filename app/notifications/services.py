@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from flask import url_for
+from sqlalchemy import and_, func, or_, select, update
 
 from app.accounts.models import User
 from app.accounts.services import ValidationError
@@ -23,6 +24,8 @@ from app.notifications.models import (HIGH_PRIORITY, Notification, NotificationP
 from app.realtime.events import publish
 
 PAGE_SIZE = 30
+# Counted by the Chats badge (unread messages), not by the bell; still listed in the center.
+NOT_ON_THE_BELL = (NotificationType.NEW_MESSAGE,)
 HIGH_PRIORITY_TTL = 15 * 60  # a reminder or a call is useless an hour late
 NORMAL_TTL = 24 * 3600
 
@@ -110,46 +113,121 @@ def notify(recipients, type_: NotificationType, title: str, body: str = "", link
     if not recipients:
         return []
     priority = Priority.HIGH if type_ in HIGH_PRIORITY else Priority.NORMAL
-    created = []
+    ids = [r.id for r in recipients]
+    prefs = preferences_for(ids)
+    with_devices = set(db.session.scalars(
+        select(PushSubscription.user_id).where(PushSubscription.user_id.in_(ids),
+                                               PushSubscription.active.is_(True))))
+    quiet = {q.user_id: q for q in db.session.scalars(
+        select(QuietHours).where(QuietHours.user_id.in_(ids), QuietHours.enabled.is_(True)))}
+    now = utcnow()
+    created, push_due = [], {}
     for user in recipients:
+        due = None
+        if user.id in with_devices and wants_push(prefs, user.id, type_):
+            held_until = None if priority == Priority.HIGH else \
+                quiet_until(quiet.get(user.id), user, now)
+            due = held_until or now
+            push_due[user.id] = held_until
+        # push_due_at is written with the row (one batched INSERT): the push stays owed until
+        # a worker takes it, even if Redis is down when this transaction commits.
         notification = Notification(center_id=user.center_id, user_id=user.id, type=type_,
                                     priority=priority, title=title[:200], body=body[:1000],
-                                    link=link[:500], tag=tag[:100])
+                                    link=link[:500], tag=tag[:100], push_due_at=due)
         db.session.add(notification)
         created.append(notification)
     db.session.flush()
-    prefs = preferences_for(r.id for r in recipients)
-    with_devices = set(db.session.scalars(
-        select(PushSubscription.user_id).where(PushSubscription.user_id.in_([r.id for r in recipients]),
-                                               PushSubscription.active.is_(True))))
-    quiet = {q.user_id: q for q in db.session.scalars(
-        select(QuietHours).where(QuietHours.user_id.in_([r.id for r in recipients]),
-                                 QuietHours.enabled.is_(True)))}
-    now = utcnow()
-    from app.notifications import tasks
-
     for user, notification in zip(recipients, created):
-        publish(f"user:{user.id}", "notification.created", notification_id=notification.id)
+        if type_ not in NOT_ON_THE_BELL:  # the bell would show the same number again
+            publish(f"user:{user.id}", "notification.created", notification_id=notification.id)
         if wants_email(prefs, user.id, type_):
             from app.invites.services import queue_notification_email
 
             queue_notification_email(notification)
-        if user.id not in with_devices or \
-                not wants_push(prefs, user.id, type_):
-            continue
-        queue = "high" if priority == Priority.HIGH else "default"
-        held_until = None if priority == Priority.HIGH else quiet_until(quiet.get(user.id), user, now)
-        # center_id: a push that fails for good is shown to that center's admins (/admin/jobs).
-        enqueue_after_commit(tasks.send_push, notification.id, queue=queue, at=held_until,
-                             center_id=user.center_id)
+        if user.id in push_due:
+            queue_push(notification, held_until=push_due[user.id])
     return created
+
+
+def push_job_id(notification_id: int) -> str:
+    # One job id per notification: the push sweep can tell a job still waiting in Redis from
+    # one that never got there (RQ job ids allow [A-Za-z0-9_-] only).
+    return f"push-{notification_id}"
+
+
+def queue_push(notification: Notification, held_until: datetime | None = None) -> None:
+    from app.notifications import tasks
+
+    queue = "high" if notification.priority == Priority.HIGH else "default"
+    # center_id: a push that fails for good is shown to that center's admins (/admin/jobs).
+    enqueue_after_commit(tasks.send_push, notification.id, queue=queue, at=held_until,
+                         center_id=notification.center_id, job_id=push_job_id(notification.id))
+
+
+PUSH_STALE_AFTER = timedelta(minutes=2)
+PUSH_SWEEP_BATCH = 1000
+
+
+def requeue_owed_pushes(now: datetime | None = None) -> dict:
+    """The push sweep (every minute): queue again the pushes whose job never reached a worker
+    (Redis was down when their transaction committed, or the job was lost). A job still waiting
+    in Redis is left alone; pushes too old to matter are given up."""
+    from rq.job import Job, JobStatus
+
+    from app.redis_conn import get_redis
+
+    now = now or utcnow()
+    given_up = db.session.execute(update(Notification).where(
+        Notification.push_due_at.is_not(None),
+        or_(Notification.push_due_at < now - timedelta(seconds=NORMAL_TTL),
+            and_(Notification.priority == Priority.HIGH,
+                 Notification.push_due_at < now - timedelta(seconds=HIGH_PRIORITY_TTL))))
+        .values(push_due_at=None)).rowcount or 0
+    db.session.commit()
+    owed = list(db.session.scalars(
+        select(Notification).where(Notification.push_due_at <= now - PUSH_STALE_AFTER)
+        .order_by(Notification.push_due_at).limit(PUSH_SWEEP_BATCH)))
+    if not owed:
+        return {"queued": 0, "waiting": 0, "given_up": given_up}
+    jobs = Job.fetch_many([push_job_id(n.id) for n in owed], connection=get_redis())
+    waiting_states = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED,
+                      JobStatus.DEFERRED}
+    again = [n for n, job in zip(owed, jobs)
+             if job is None or job.get_status(refresh=False) not in waiting_states]
+    for notification in again:
+        queue_push(notification)
+    db.session.commit()  # runs the enqueues (after commit, in one pipeline)
+    return {"queued": len(again), "waiting": len(owed) - len(again), "given_up": given_up}
 
 
 # --- the notification center ----------------------------------------------------------------------
 
 def unread_count(user: User) -> int:
+    """The bell's number. New chat messages are left out: the Chats badge counts them already
+    (as unread messages), and counting them twice made the bell a second chat counter."""
     return db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user.id, Notification.read_at.is_(None)))
+        Notification.user_id == user.id, Notification.read_at.is_(None),
+        Notification.type.not_in(NOT_ON_THE_BELL)))
+
+
+def mark_thread_read(user: User, thread_id: int) -> int:
+    """Someone read a chat thread to its end: its notifications (new messages, added to the
+    group...) are read too. One UPDATE; the bell updates live when it changed."""
+    result = db.session.execute(update(Notification).where(
+        Notification.user_id == user.id, Notification.tag == f"thread-{thread_id}",
+        Notification.read_at.is_(None)).values(read_at=utcnow()))
+    if result.rowcount:
+        publish(f"user:{user.id}", "notification.read")
+    return result.rowcount or 0
+
+
+def destination(notification: Notification) -> str:
+    """Where opening a notification goes: always a path on this site (``/\\host`` and
+    ``//host`` are other sites to a browser)."""
+    link = notification.link or ""
+    if link.startswith("/") and not link.startswith("//") and "\\" not in link:
+        return link
+    return url_for("accounts.dashboard")
 
 
 def notifications_page(user: User, page: int = 1, per_page: int = PAGE_SIZE):

@@ -8,3 +8,9 @@ def send_push(notification_id: int) -> dict:
 
 def sweep_reminders() -> dict:
     return reminders.sweep()
+
+
+def sweep_pushes() -> dict:
+    from app.notifications.services import requeue_owed_pushes
+
+    return requeue_owed_pushes()

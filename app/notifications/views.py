@@ -21,6 +21,7 @@ from app.notifications.vapid import app_keys
 from app.web import navigate_to, page_arg, referrer_or, render_page
 
 bp = Blueprint("notifications", __name__)
+bp.add_app_template_global(services.destination, "notification_destination")
 
 
 @bp.route("/notifications")
@@ -45,15 +46,17 @@ def _own_notification_or_404(notification_id) -> Notification:
     return notification
 
 
-@bp.route("/notifications/<notification_id>/open")
+@bp.route("/notifications/<notification_id>/open", methods=["GET", "POST"])
 @login_required
 def open_notification(notification_id):
-    """A click: mark it read and go where it points (always a path on this site)."""
+    """Opening a notification from the list: the page POSTs (htmx, CSRF-checked), which marks it
+    read and navigates where it points. A GET only goes there: following a link (a prefetch,
+    a crawler, an old page) changes nothing."""
     notification = _own_notification_or_404(notification_id)
-    services.mark_read(current_user, notification)
-    link = notification.link if notification.link.startswith("/") and \
-        not notification.link.startswith("//") else url_for("accounts.dashboard")
-    return redirect(link)
+    if request.method == "POST":
+        services.mark_read(current_user, notification)
+        return navigate_to(services.destination(notification))
+    return redirect(services.destination(notification))
 
 
 @bp.route("/notifications/<notification_id>/read", methods=["POST"])

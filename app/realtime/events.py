@@ -8,7 +8,7 @@ from typing import Callable
 
 from flask import current_app
 
-from app.after_commit import run_after_commit
+from app.after_commit import redis_after_commit
 from app.extensions import db
 from app.redis_conn import get_redis
 
@@ -126,4 +126,6 @@ def publish(topic: str, name: str, **data) -> None:
     about a row it cannot read yet, nor about one that was rolled back)."""
     app = current_app._get_current_object()
     event = Event(topic, name, data)
-    run_after_commit(db.session(), lambda: publish_now(event, app))
+    # In the commit's one Redis pipeline, with its other events and jobs (app/after_commit.py).
+    redis_after_commit(db.session(), app,
+                       lambda pipeline: pipeline.publish(channel_for(app), event.to_json()))

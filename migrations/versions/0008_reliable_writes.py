@@ -15,25 +15,22 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
-    with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('client_key', sa.String(length=64), nullable=True))
-        batch_op.create_unique_constraint(
-            batch_op.f('uq_messages_thread_id_sender_id_client_key'),
-            ['thread_id', 'sender_id', 'client_key'])
+# Plain ADD COLUMN and CREATE INDEX, no batch mode: SQLite supports both, and batch mode would
+# rebuild the messages table and drop its full-text search triggers (0003_chat).
 
-    with op.batch_alter_table('notifications', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('push_due_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.create_index(batch_op.f('ix_notifications_push_due_at'), ['push_due_at'],
-                              unique=False)
+def upgrade():
+    op.add_column('messages', sa.Column('client_key', sa.String(length=64), nullable=True))
+    op.create_index('uq_messages_thread_sender_client_key', 'messages',
+                    ['thread_id', 'sender_id', 'client_key'], unique=True)
+    op.add_column('notifications', sa.Column('push_due_at', sa.DateTime(timezone=True),
+                                             nullable=True))
+    op.create_index(op.f('ix_notifications_push_due_at'), 'notifications', ['push_due_at'],
+                    unique=False)
 
 
 def downgrade():
-    with op.batch_alter_table('notifications', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_notifications_push_due_at'))
-        batch_op.drop_column('push_due_at')
-
-    with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('uq_messages_thread_id_sender_id_client_key'),
-                                 type_='unique')
-        batch_op.drop_column('client_key')
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35+ too): no table rebuild, the triggers stay.
+    op.drop_index(op.f('ix_notifications_push_due_at'), table_name='notifications')
+    op.drop_column('notifications', 'push_due_at')
+    op.drop_index('uq_messages_thread_sender_client_key', table_name='messages')
+    op.drop_column('messages', 'client_key')

@@ -36,6 +36,7 @@
     else { scrollToBottom(box); }
     var composer = document.querySelector("[data-composer]");
     if (composer && window.matchMedia("(min-width: 761px)").matches) composer.focus({ preventScroll: true });
+    markRead(); // opening a thread (a GET) changes nothing: the page says what it has shown
   }
   document.addEventListener("DOMContentLoaded", openThread);
   document.addEventListener("htmx:afterSettle", openThread);
@@ -114,6 +115,16 @@
   // puts its text back, with anything queued behind it, unsent.
   // Keyed by the composer's id: the form that sent is not the form that the answer brings.
   var inFlight = {}, queued = {}, typedMeanwhile = {}, carry = {}, sendWhenSettled = {};
+  // Each composed message has its own key (the hidden client_key field). The server stores a
+  // key once, so the same message sent again after a failure (the worker died after saving it,
+  // the network dropped the answer) is never stored twice. The next message gets a new key as
+  // soon as this one is on its way; a failed one gets its key back with its text.
+  var inFlightKey = {};
+  function newClientKey() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
   function composerOf(evt) {
     var elt = evt.detail && evt.detail.elt;
     return elt && elt.matches && elt.matches("form.composer") ? elt : null;
@@ -142,6 +153,11 @@
     if (!form) return;
     var box = form.querySelector("[data-composer]");
     inFlight[form.id] = box.value; // htmx has already taken the form's values
+    var keyField = form.querySelector("[data-client-key]");
+    if (keyField) {
+      inFlightKey[form.id] = keyField.value;
+      keyField.value = newClientKey();
+    }
     box.value = carry[form.id] || "";
     delete carry[form.id];
     grow(box);
@@ -159,6 +175,7 @@
     var id = form.id, typed = typedMeanwhile[id] || "", waiting = queued[id] || [];
     delete typedMeanwhile[id];
     delete inFlight[id];
+    delete inFlightKey[id];
     delete queued[id];
     if (box.value) {
       // Refused (the answer holds the text and says why): nothing behind it is sent either.
@@ -183,9 +200,16 @@
     var form = composerOf(evt);
     if (!form || !(form.id in inFlight)) return;
     var box = textBox(form.id) || form.querySelector("[data-composer]");
-    box.value = joinTexts([inFlight[form.id]].concat(queued[form.id] || [], [box.value]));
+    var sentText = inFlight[form.id];
+    box.value = joinTexts([sentText].concat(queued[form.id] || [], [box.value]));
+    // The same text goes out again under the same key. Text joined with more typed since is a
+    // new message: under the old key it would be answered with the first part alone (if that
+    // was stored after all) and the rest lost.
+    var keyField = box.form && box.form.querySelector("[data-client-key]");
+    if (keyField && inFlightKey[form.id] && box.value === sentText) keyField.value = inFlightKey[form.id];
     grow(box);
     delete inFlight[form.id];
+    delete inFlightKey[form.id];
     delete queued[form.id];
   }
   document.addEventListener("htmx:sendError", restoreUnsent);

@@ -23,10 +23,11 @@ HTMX = {"HX-Request": "true"}
 def bulk_notifications(user, count: int, start=None) -> list[Notification]:
     """``count`` notifications, one a minute, oldest first (inserted directly: fast)."""
     start = start or utcnow() - timedelta(minutes=count)
+    # Session notifications: new chat messages are counted by the Chats badge, not the bell.
     made = [Notification(center_id=user.center_id, user_id=user.id,
-                         type=NotificationType.NEW_MESSAGE, priority=Priority.NORMAL,
-                         title=f"Message {n}", body=f"body {n}", link=f"/chat/threads/1?at={n}",
-                         tag="thread-1", created_at=start + timedelta(minutes=n))
+                         type=NotificationType.SESSION_SCHEDULED, priority=Priority.NORMAL,
+                         title=f"Session {n}", body=f"body {n}", link=f"/sessions/1?n={n}",
+                         tag="session-1", created_at=start + timedelta(minutes=n))
             for n in range(count)]
     db.session.add_all(made)
     db.session.commit()
@@ -139,32 +140,52 @@ def test_logged_out_visitors_are_sent_to_login(client):
 # --- opening and reading -----------------------------------------------------------------------------
 
 def test_opening_marks_read_and_goes_to_the_deep_link(school, as_user):
+    """The list's link POSTs (htmx) to open: read, then HX-Location to the deep link. A plain
+    POST gets the 302. A GET of the same address only goes there and changes nothing."""
     s1 = school.students[0]
-    [notification] = services.notify([s1], NotificationType.NEW_MESSAGE, "Terry",
-                                     "See you", "/chat/threads/5?at=9")
+    [notification] = services.notify([s1], NotificationType.SESSION_SCHEDULED, "Maths",
+                                     "Monday", "/sessions/5?at=9")
     db.session.commit()
     browser = as_user(s1)
+    page = browser.get("/notifications").get_data(as_text=True)
+    assert f'href="/sessions/5?at=9" hx-post="/notifications/{notification.id}/open"' in page
+
     response = browser.get(f"/notifications/{notification.id}/open")
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/chat/threads/5?at=9"
+    assert response.status_code == 302 and response.headers["Location"] == "/sessions/5?at=9"
+    db.session.expire_all()
+    assert db.session.get(Notification, notification.id).read_at is None  # a GET is harmless
+    assert browser.post(f"/notifications/{notification.id}/open").status_code == 400  # no CSRF
+
+    response = browser.post(f"/notifications/{notification.id}/open",
+                            data={"csrf_token": browser.csrf}, headers=HTMX)
+    assert response.status_code == 204
+    assert json.loads(response.headers["HX-Location"])["path"] == "/sessions/5?at=9"
     db.session.expire_all()
     assert db.session.get(Notification, notification.id).read_at is not None
     assert services.unread_count(s1) == 0
     # Opening it again keeps the first read time and still goes there.
     read_at = db.session.get(Notification, notification.id).read_at
-    assert browser.get(f"/notifications/{notification.id}/open").status_code == 302
+    response = browser.post(f"/notifications/{notification.id}/open",
+                            data={"csrf_token": browser.csrf})
+    assert response.status_code == 302 and response.headers["Location"] == "/sessions/5?at=9"
     db.session.expire_all()
     assert db.session.get(Notification, notification.id).read_at == read_at
 
 
 @pytest.mark.parametrize("link", ["https://evil.example/phish", "//evil.example/phish",
-                                  "javascript:alert(1)"])
+                                  "/\\evil.example/phish", "javascript:alert(1)"])
 def test_opening_never_leaves_the_site(school, as_user, link):
     s1 = school.students[0]
     [notification] = services.notify([s1], NotificationType.NEW_MESSAGE, "x", "", link)
     db.session.commit()
-    response = as_user(s1).get(f"/notifications/{notification.id}/open")
+    browser = as_user(s1)
+    response = browser.get(f"/notifications/{notification.id}/open")
     assert response.status_code == 302 and response.headers["Location"] == "/"
+    response = browser.post(f"/notifications/{notification.id}/open",
+                            data={"csrf_token": browser.csrf})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert f'href="/" hx-post="/notifications/{notification.id}/open"' in \
+        browser.get("/notifications").get_data(as_text=True)
 
 
 def test_another_users_notification_is_404(school, make, as_user):
