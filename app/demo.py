@@ -103,12 +103,16 @@ def _demo_sessions(users: dict, today: date) -> list[dict]:
     courses = {c.name: c.id for c in db.session.scalars(
         select(Course).where(Course.center_id == center_id))}
     now_london = utcnow().astimezone(ZoneInfo("Europe/London"))
-    # The weekly class starts this week: today if 16:00 is still ahead, else tomorrow (the
-    # services start it on the first Monday or Thursday from there).
-    class_day = today if now_london.time() < time(15, 30) else today + timedelta(days=1)
+    from app.scheduling.services import first_day_on_weekdays
+
+    # The weekly class starts this week: on the first Monday or Thursday from today if 16:00 is
+    # still ahead, else from tomorrow (a weekly series starts on one of its days).
+    class_day = first_day_on_weekdays(
+        today if now_london.time() < time(15, 30) else today + timedelta(days=1), ["MO", "TH"])
     # Berlin changes clocks at the same instant as London.
     physics_change = _next_dst_change("Europe/London", today)
-    physics_start = max(physics_change - timedelta(weeks=3), today + timedelta(days=1))
+    physics_start = first_day_on_weekdays(
+        max(physics_change - timedelta(weeks=3), today + timedelta(days=1)), ["TU"])
 
     def ids(*emails):
         return [users[e].id for e in emails]

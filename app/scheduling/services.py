@@ -173,6 +173,48 @@ def occurrence_reason(occ: Occurrence) -> str:
     return ""
 
 
+# --- the dates scheduling accepts ----------------------------------------------------------
+
+SCHEDULING_WINDOW_YEARS = 10
+
+
+def _years_from(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a year that has none
+        return day.replace(year=day.year + years, day=28)
+
+
+def scheduling_window(today: date | None = None) -> tuple[date, date]:
+    """The first and last date anything may be scheduled on, moved to or shown in a calendar:
+    ten years either side of today. The one bound every scheduling entry point applies (the
+    dialog, edits, splits, moves, calendar navigation): a date beyond it is a typo, and years
+    such as 1 or 9999 overflow the datetime arithmetic of recurrence and time zones."""
+    today = today or utcnow().date()
+    return (_years_from(today, -SCHEDULING_WINDOW_YEARS),
+            _years_from(today, SCHEDULING_WINDOW_YEARS))
+
+
+def date_window_problem(day: date) -> str | None:
+    first, last = scheduling_window()
+    if first <= day <= last:
+        return None
+    return f"Pick a date between {first:%-d %b %Y} and {last:%-d %b %Y}."
+
+
+def dst_gap_problem(local: datetime, timezone_name: str) -> str | None:
+    """A wall-clock time that does not exist in the zone (the hour skipped when clocks go
+    forward): refused with the time it would become, rather than stored as a time the session
+    page would show differently from its occurrences."""
+    if not is_valid_timezone(timezone_name) or not recurrence.in_dst_gap(local, ZoneInfo(timezone_name)):
+        return None
+    shifted = recurrence.utc_to_local(recurrence.local_to_utc(local, ZoneInfo(timezone_name)),
+                                      ZoneInfo(timezone_name))
+    return (f"{local:%H:%M} does not exist on {local:%A %-d %B %Y} in "
+            f"{timezone_name.replace('_', ' ')}: the clocks go forward then. Pick "
+            f"{shifted:%H:%M} (the same moment) or another time.")
+
+
 # --- input ---------------------------------------------------------------------------------
 
 @dataclass
@@ -213,6 +255,8 @@ def validate_input(teacher: User, data: SessionInput, *, require_future: bool = 
         errors["timezone"] = "Pick a time zone from the list."
     if data.date is None:
         errors["date"] = "Pick a date."
+    elif date_window_problem(data.date):
+        errors["date"] = date_window_problem(data.date)
     if data.start_time is None:
         errors["start_time"] = "Pick a start time."
     if not data.duration_minutes or not 5 <= data.duration_minutes <= MAX_DURATION_MINUTES:
@@ -232,6 +276,8 @@ def validate_input(teacher: User, data: SessionInput, *, require_future: bool = 
         elif data.ends == "until":
             if data.until_date is None:
                 errors["until_date"] = "Pick the last date."
+            elif date_window_problem(data.until_date):
+                errors["until_date"] = date_window_problem(data.until_date)
             elif data.date and data.until_date < data.date:
                 errors["until_date"] = "The last date is before the first."
             elif data.date and data.until_date > data.date + timedelta(days=366 * MAX_SERIES_YEARS):
@@ -252,11 +298,13 @@ def validate_input(teacher: User, data: SessionInput, *, require_future: bool = 
         raise ValidationError(errors)
 
     start_local = datetime.combine(data.date, data.start_time.replace(second=0, microsecond=0))
-    if frequency == "WEEKLY":
-        # DTSTART must be an occurrence (RFC 5545 leaves it undefined otherwise): start the
-        # series on the first chosen weekday on or after the picked date.
-        while recurrence.WEEKDAY_CODES[start_local.weekday()] not in weekdays:
-            start_local += timedelta(days=1)
+    if dst_gap_problem(start_local, data.timezone):
+        raise ValidationError({"start_time": dst_gap_problem(start_local, data.timezone)})
+    if frequency == "WEEKLY" and recurrence.WEEKDAY_CODES[data.date.weekday()] not in weekdays:
+        # The date picked is the first occurrence (what the teacher reads back), and DTSTART
+        # must be an occurrence (RFC 5545 leaves it undefined otherwise): a start on a day
+        # that is not ticked is refused, not quietly moved to the next ticked day.
+        raise ValidationError({"weekdays": unticked_start_message(data.date, weekdays)})
     schedule = Schedule(timezone=data.timezone, start_local=start_local,
                         duration_minutes=data.duration_minutes, frequency=frequency,
                         weekdays=weekdays, count=count, until_local=until_local)
@@ -266,6 +314,27 @@ def validate_input(teacher: User, data: SessionInput, *, require_future: bool = 
     if require_future and recurrence.local_to_utc(start_local, schedule.tz) < utcnow() - timedelta(minutes=5):
         raise ValidationError({"date": "That time has already passed."})
     return schedule, participants
+
+
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def first_day_on_weekdays(day: date, weekdays) -> date:
+    """The first date on or after ``day`` that falls on one of ``weekdays`` (codes "MO"...)."""
+    wanted = {recurrence.WEEKDAY_CODES.index(code) for code in weekdays}
+    if not wanted:
+        return day
+    while day.weekday() not in wanted:
+        day += timedelta(days=1)
+    return day
+
+
+def unticked_start_message(day: date, weekdays) -> str:
+    name = WEEKDAY_NAMES[day.weekday()]
+    first = first_day_on_weekdays(day, weekdays)
+    return (f"The first session is on the date picked, {name} {day:%-d %b}, but {name} is not "
+            f"ticked. Tick {name} too, or pick a date on a ticked day "
+            f"(the next is {WEEKDAY_NAMES[first.weekday()]} {first:%-d %b}).")
 
 
 def _resolve_participants(teacher: User, data: SessionInput) -> tuple[list[User], str | None]:
@@ -481,7 +550,11 @@ def move_occurrence(actor: User, session: VideoSession, original_start_local: da
     errors = {}
     if new_duration_minutes is not None and not 5 <= new_duration_minutes <= MAX_DURATION_MINUTES:
         errors["duration_minutes"] = f"Between 5 minutes and {MAX_DURATION_MINUTES // 60} hours."
-    if recurrence.local_to_utc(new_start_local, session.tz) < utcnow() - timedelta(minutes=5):
+    if date_window_problem(new_start_local.date()):
+        errors["date"] = date_window_problem(new_start_local.date())
+    elif dst_gap_problem(new_start_local, session.timezone):
+        errors["start_time"] = dst_gap_problem(new_start_local, session.timezone)
+    elif recurrence.local_to_utc(new_start_local, session.tz) < utcnow() - timedelta(minutes=5):
         errors["date"] = "That time has already passed."
     if errors:
         raise ValidationError(errors)

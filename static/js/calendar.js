@@ -102,6 +102,56 @@
     }
   });
 
+  // A weekly series starts on the date picked (the server refuses a date whose weekday is
+  // not ticked), so picking a date ticks its weekday. A day ticked that way, and not touched
+  // since, follows the date when it changes again ("every Monday" becomes "every Tuesday");
+  // days the person ticked or unticked themselves stay as they set them.
+  var WEEKDAY_CODES = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
+
+  function weekdayOf(value) {
+    var match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value || "");
+    if (!match) return null;
+    var day = new Date(Date.UTC(+match[1], +match[2] - 1, +match[3]));
+    return isNaN(day) ? null : WEEKDAY_CODES[(day.getUTCDay() + 6) % 7];
+  }
+
+  function weekdayBox(form, code) {
+    return code ? form.querySelector("input[name=weekdays][value=" + code + "]") : null;
+  }
+
+  function followDate(dateInput) {
+    var form = dateInput.form;
+    if (!form || !form.querySelector("input[name=weekdays]")) return;
+    var previous = form.dataset.lastDate !== undefined ? form.dataset.lastDate : dateInput.defaultValue;
+    if (form.dataset.autoWeekday === undefined) {
+      // As served: the only ticked day, on the served date, counts as ticked for the date.
+      var served = weekdayBox(form, weekdayOf(previous));
+      var ticked = form.querySelectorAll("input[name=weekdays]:checked");
+      form.dataset.autoWeekday = served && served.checked && ticked.length === 1 ? served.value : "";
+    }
+    var code = weekdayOf(dateInput.value);
+    if (!code) return;
+    form.dataset.lastDate = dateInput.value;
+    var auto = weekdayBox(form, form.dataset.autoWeekday);
+    if (auto && auto.value !== code && auto.checked) auto.checked = false;
+    var box = weekdayBox(form, code);
+    if (!box.checked) {
+      box.checked = true;
+      form.dataset.autoWeekday = code;
+    } else if (!auto || auto.value !== code) {
+      form.dataset.autoWeekday = "";
+    }
+  }
+
+  document.addEventListener("change", function (evt) {
+    var target = evt.target;
+    if (target.matches && target.matches("#session-form input[name=date]")) followDate(target);
+    if (target.matches && target.matches("#session-form input[name=weekdays]") &&
+        target.form && target.form.dataset.autoWeekday === target.value) {
+      target.form.dataset.autoWeekday = "";  // the person decided about this day themselves
+    }
+  });
+
   document.addEventListener("change", function (evt) {
     var box = evt.target;
     if (!box.matches || !box.matches(".picker-list input[type=checkbox]")) return;

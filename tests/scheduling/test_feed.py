@@ -140,7 +140,8 @@ def timetable(make, school):
 
     # Endless and weekly in London: crosses both DST changes within the year.
     clinic = schedule(teacher, title="Homework clinic", participant_ids=[sara.id],
-                      date=monday, start_time=time(17), frequency="WEEKLY", weekdays=["WE"],
+                      date=monday + timedelta(days=2), start_time=time(17),
+                      frequency="WEEKLY", weekdays=["WE"],
                       ends="never")
     c = originals(clinic, 6)
     data = replace(services.input_from_session(clinic), date=c[5].date(),
@@ -345,7 +346,9 @@ def test_feed_query_count_does_not_grow_with_sessions(client, school, count_quer
     def add(n, offset):
         for i in range(n):
             session = schedule(teacher, title=f"Lesson {offset + i}", course_id=school.course.id,
-                               date=monday + timedelta(days=offset + i), start_time=time(9),
+                               date=services.first_day_on_weekdays(
+                                   monday + timedelta(days=offset + i), ["TU"]),
+                               start_time=time(9),
                                frequency="WEEKLY", weekdays=["TU"], ends="count", count=6)
             services.cancel_occurrence(teacher, session, originals(session, 2)[1])
 

@@ -9,7 +9,7 @@ from app.accounts.services import PermissionDenied, ValidationError
 from app.db_types import utcnow
 from app.extensions import db
 from app.scheduling import services
-from app.scheduling.models import ParticipantRole, SessionStatus
+from app.scheduling.models import ParticipantRole, SessionStatus, VideoSession
 from app.scheduling.recurrence import local_to_utc
 
 
@@ -43,13 +43,34 @@ def test_teacher_schedules_weekly_series_with_participants(school):
     assert db.session.scalar(select(AuditLog).where(AuditLog.action == "session.scheduled"))
 
 
-def test_weekly_series_starts_on_first_chosen_weekday(school):
-    # Picked a Monday but only Wednesdays: the series begins that Wednesday (DTSTART is an
-    # occurrence, as RFC 5545 requires).
+def test_weekly_series_refuses_a_start_date_on_a_day_not_ticked(school):
+    # Picked Monday but ticked only Wednesday: the series used to begin that Wednesday, two
+    # days after the date the teacher read back. Now it says so and saves nothing.
+    monday = future_monday()
+    with pytest.raises(ValidationError) as caught:
+        services.schedule_session(school.teacher, weekly_input(school.students,
+                                                               date=monday, weekdays=["WE"]))
+    message = caught.value.errors["weekdays"]
+    assert f"Monday {monday:%-d %b}" in message and "Monday is not ticked" in message
+    assert f"the next is Wednesday {monday + timedelta(days=2):%-d %b}" in message
+    assert db.session.scalar(select(VideoSession)) is None
+
+
+def test_weekly_series_first_occurrence_is_the_date_picked(school):
+    # Wednesday 3rd picked with Monday and Wednesday ticked: the 3rd is the first, then Monday.
+    wednesday = future_monday() + timedelta(days=2)
     session = services.schedule_session(school.teacher, weekly_input(
-        school.students, weekdays=["WE"]))
-    assert session.start_local.weekday() == 2
-    assert session.start_local.date() == future_monday() + timedelta(days=2)
+        school.students, date=wednesday, weekdays=["MO", "WE"], count=3))
+    assert session.start_local.date() == wednesday
+    starts = [o.start.astimezone(session.tz).date() for o in services.next_occurrences(session)]
+    assert starts == [wednesday, wednesday + timedelta(days=5), wednesday + timedelta(days=7)]
+
+
+def test_first_day_on_weekdays():
+    monday = date(2027, 3, 1)
+    assert services.first_day_on_weekdays(monday, ["MO"]) == monday
+    assert services.first_day_on_weekdays(monday, ["WE", "SU"]) == date(2027, 3, 3)
+    assert services.first_day_on_weekdays(monday + timedelta(days=6), ["MO"]) == date(2027, 3, 8)
 
 
 def test_whole_course_adds_its_students(school):

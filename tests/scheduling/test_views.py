@@ -194,6 +194,25 @@ def test_scheduling_from_the_dialog_refreshes_the_calendar(client, school):
     assert "Quadratics" in calendar
 
 
+def test_a_weekly_start_on_a_day_not_ticked_is_refused_in_the_dialog(client, school):
+    # Monday picked, only Wednesday ticked: a clear 422 by the weekdays (nothing saved), not a
+    # series that silently begins two days later.
+    login(client, school.teacher)
+    monday = winter_monday(1)
+    response = post(client, "/sessions", form(school, frequency="WEEKLY", weekdays=["WE"],
+                                               date=monday.isoformat()), headers=HTMX)
+    assert response.status_code == 422
+    page = html(response)
+    assert (f"The first session is on the date picked, Monday {monday:%-d %b}, but Monday is "
+            "not ticked.") in page
+    assert 'id="f-weekdays-error"' in page and re.search(r'value="WE" checked', page)
+    assert session_count() == 0
+    # The dialog opened on a day ticks that day.
+    dialog = html(client.get(f"/sessions/new?date={monday.isoformat()}", headers=HTMX))
+    assert re.search(r'value="MO" checked', dialog)
+    assert not re.search(r'value="(TU|WE|TH|FR|SA|SU)" checked', dialog)
+
+
 def test_invalid_input_is_422_and_keeps_everything_typed(client, school):
     login(client, school.teacher)
     data = form(school, title="My typed title", date="", duration_minutes="999",
@@ -551,11 +570,11 @@ def test_overlapping_sessions_share_the_week_day_side_by_side(client, school):
     page = html(client.get(f"/calendar?view=week&date={monday.isoformat()}"))
     assert 'class="wk-grid lanes-2"' in page
     # 10:00 from a 07:00 grid is quarter-hour row 13; 10:30 is row 15; an hour spans 4 rows.
-    assert re.search(r'ev-block rs-13 span-4 lane-1" href="[^"]+">\s*<span class="ev-time">10:00',
+    assert re.search(r'ev-block rs-13 span-4 lane-1" href="[^"]+"[^>]*>\s*<span class="ev-time">10:00',
                      page)
-    assert re.search(r'ev-block rs-15 span-4 lane-2" href="[^"]+">\s*<span class="ev-time">10:30',
+    assert re.search(r'ev-block rs-15 span-4 lane-2" href="[^"]+"[^>]*>\s*<span class="ev-time">10:30',
                      page)
-    assert re.search(r'ev-block rs-29 span-4 lane-0" href="[^"]+">\s*<span class="ev-time">14:00',
+    assert re.search(r'ev-block rs-29 span-4 lane-0" href="[^"]+"[^>]*>\s*<span class="ev-time">14:00',
                      page)
 
 
