@@ -83,7 +83,8 @@ class InvitePersonForm(FlaskForm):
 
 class EditPersonForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=120), PersonName()])
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    email = EmailField("Email", validators=[DataRequired(), Email(check_deliverability=False),
+                                            Length(max=254)])
     role = SelectField("Role", choices=ROLE_CHOICES)
 
 
