@@ -6,10 +6,12 @@ from flask import render_template
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
+from app.accounts.tenancy import MAX_ID
 from app.chat import services
-from app.chat.models import Message, Thread, ThreadMember
+from app.chat.models import Message, Thread, ThreadKind, ThreadMember
 from app.extensions import db
-from app.realtime.events import Renderer, register_renderer, register_topic
+from app.realtime.events import (CatchUp, Renderer, register_catch_up, register_renderer,
+                                 register_topic)
 
 
 def _thread_key(thread_id: int):
@@ -50,22 +52,90 @@ def accept_message(event, state: dict) -> bool:
     return True
 
 
-def catch_up_thread(conn, user, thread_id: int, after: int | None) -> None:
-    """Send, in order and once, the messages after ``after`` (the last id the page has)."""
-    if after is None:
-        return
+MAX_HAVE = 500  # ids a page may list as already shown (realtime.js sends at most 200)
+
+
+def _ids_the_page_has(have) -> set[int]:
+    """The message ids a subscribing page says it shows (junk is ignored, never queried)."""
+    if not isinstance(have, list):
+        return set()
+    return {i for i in have[:MAX_HAVE]
+            if isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID}
+
+
+def catch_up_thread(conn, user, thread_id: int, since: CatchUp) -> None:
+    """Send, in order and once, the thread's messages the page lacks.
+
+    A page says what it has (``after``: everything up to that id; ``have``: the ids above it
+    it shows) and the server sends the rest, so a message of one's own shown from the HTTP answer
+    never hides someone else's lower-numbered one still on its way. After the hub lost Redis
+    (``since`` not from the client) the measure is what this connection was sent, and edits made
+    meanwhile are sent again too."""
     thread = db.session.get(Thread, thread_id)
     if thread is None:
         return
+    key = _thread_key(thread_id)
     with conn.lock:
-        delivered = conn.state.setdefault(_thread_key(thread_id), Delivered(after))
-        delivered.floor = max(delivered.floor, after)
-        previous = db.session.get(Message, after) if after else None
-        for message in services.messages_after(thread, after):
+        if since.from_client:
+            if since.after is None:  # the page shows none of it: live from here on
+                conn.state[key] = Delivered(thread.last_message_id or 0)
+                return
+            delivered = conn.state[key] = Delivered(since.after)
+            for message_id in _ids_the_page_has(since.have):
+                if message_id > since.after:
+                    delivered.add(message_id)
+        else:
+            delivered = conn.state.get(key)
+            if delivered is None:
+                return
+        previous = None
+        for message in services.messages_after(thread, delivered.floor):
             if not delivered.has(message.id):
+                if previous is None:
+                    previous = services.previous_message(message)
                 conn.send(render_message_frame(message, user, previous))
                 delivered.add(message.id)
             previous = message
+        if since.changed_since is not None:
+            for message in services.messages_changed_since(thread, since.changed_since):
+                if delivered.has(message.id):
+                    conn.send(render_template("chat/_message.html", message=message,
+                                              viewer=user, oob=True))
+        conn.send(render_template("chat/_seen_by.html", thread=thread,
+                                  seen=services.seen_by(thread), oob=True))
+
+
+def _rows_the_page_has(have) -> tuple[tuple[str, ...], dict[str, str]] | None:
+    """(kinds the page's list shows, {thread id: row version}) from a subscribing page."""
+    if not isinstance(have, dict) or not isinstance(have.get("rows"), dict) \
+            or not isinstance(have.get("kinds"), list):
+        return None
+    kinds = tuple(k for k in have["kinds"][:10] if isinstance(k, str))
+    rows = {str(k): v for k, v in list(have["rows"].items())[:MAX_HAVE] if isinstance(v, str)}
+    return kinds, rows
+
+
+def catch_up_thread_list(conn, user, user_id: int, since: CatchUp) -> None:
+    """The thread list again, when the page's rows differ from the database's (a reconnecting
+    page sends each row's version; one unchanged list costs no frame)."""
+    summaries = services.thread_summaries(user)
+    if since.from_client:
+        page = _rows_the_page_has(since.have)
+        if page is None:
+            return
+        kinds, rows = page
+        current = {str(s.thread.id): s.version for s in summaries
+                   if s.thread.kind.value in kinds}
+        if current == rows:
+            return
+    conn.send(render_template("chat/_thread_list_frame.html", summaries=summaries,
+                              viewer=user, active_id=None))
+
+
+def catch_up_unread(conn, user, user_id: int, since: CatchUp) -> None:
+    """Unread counts are recomputed on every (re)subscribe: changes made while the socket was
+    away (or between the page's render and its subscription) show at once."""
+    conn.send(_render_unread_badge(None, user, {}))
 
 
 def thread_viewers(users, thread_id: int) -> set[int]:
@@ -134,8 +204,11 @@ def _render_thread_removed(event, viewer, cache):
 
 
 def _render_unread_badge(event, viewer, cache):
-    return render_template("chat/_unread_badge.html", unread_total=services.unread_total(viewer),
-                           oob=True)
+    by_kind = services.unread_by_kind(viewer)
+    return render_template("chat/_unread_badge.html", unread_total=sum(by_kind.values()),
+                           oob=True) + \
+        render_template("chat/_sessions_unread.html", oob=True,
+                        unread_sessions=by_kind.get(ThreadKind.SESSION, 0))
 
 
 def _render_seen_by(event, viewer, cache):
@@ -158,7 +231,8 @@ def _render_typing(event, viewer, cache):
 def register() -> None:
     register_topic("thread", services.can_view_thread_id, catch_up_thread,
                    still_allowed=thread_viewers)
-    register_topic("threads", lambda user, user_id: user.id == user_id)
+    register_topic("threads", lambda user, user_id: user.id == user_id, catch_up_thread_list)
+    register_catch_up("user", catch_up_unread)
     register_renderer("message.created", Renderer(_render_created, _message_view_key,
                                                   accept=accept_message))
     register_renderer("message.updated", Renderer(_render_updated, _message_view_key))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -506,6 +507,29 @@ class ThreadSummary:
     unread: int
     other: User | None  # the other person of a DIRECT thread
 
+    @property
+    def version(self) -> str:
+        """A short digest of what the row shows: a reconnecting page sends the versions of the
+        rows it has, and is sent a new list only when one differs (realtime catch-up)."""
+        last = self.thread.last_message
+        shown = (self.thread.last_message_id, self.title, self.unread, self.member.muted,
+                 self.thread.archived_at, last.edited_at if last else None,
+                 last.deleted_at if last else None)
+        return hashlib.blake2s(repr(shown).encode(), digest_size=6).hexdigest()
+
+
+# Session threads are many (one per scheduled session) and mostly quiet: they have their own
+# filter, and the main list ("All") holds the conversations.
+LIST_FILTERS: dict[ThreadKind | None, tuple[ThreadKind, ...]] = {
+    None: (ThreadKind.DIRECT, ThreadKind.GROUP, ThreadKind.CLASS),
+    **{kind: (kind,) for kind in ThreadKind},
+}
+
+
+def listed_kinds(kind: ThreadKind | None) -> tuple[ThreadKind, ...]:
+    """The kinds of thread the list shows under a filter (None: "All")."""
+    return LIST_FILTERS[kind]
+
 
 def thread_title(thread: Thread, viewer: User) -> str:
     if thread.kind == ThreadKind.DIRECT:
@@ -514,18 +538,22 @@ def thread_title(thread: Thread, viewer: User) -> str:
     return thread.name
 
 
-def thread_summaries(user: User, kind: ThreadKind | None = None, thread_ids=None) -> list[ThreadSummary]:
-    """The user's threads, latest activity first, with unread counts: a fixed number of queries
-    however many threads there are."""
+def thread_summaries(user: User, kinds=None, thread_ids=None) -> list[ThreadSummary]:
+    """The user's threads of ``kinds`` (None: every kind), latest message first and threads
+    without messages last, with unread counts: a fixed number of queries however many threads
+    there are."""
     stmt = (select(Thread, ThreadMember)
             .join(ThreadMember, and_(ThreadMember.thread_id == Thread.id,
                                      ThreadMember.user_id == user.id))
             .where(Thread.center_id == user.center_id)
             .options(selectinload(Thread.members).joinedload(ThreadMember.user),
                      selectinload(Thread.last_message).joinedload(Message.sender))
-            .order_by(Thread.last_activity_at.desc(), Thread.id.desc()))
-    if kind is not None:
-        stmt = stmt.where(Thread.kind == kind)
+            # By the last message, not by creation: a session scheduled today must not push
+            # last week's real conversations down before anyone has written in it.
+            .order_by(Thread.last_message_id.is_(None), Thread.last_activity_at.desc(),
+                      Thread.id.desc()))
+    if kinds is not None:
+        stmt = stmt.where(Thread.kind.in_(list(kinds)))
     if thread_ids is not None:
         stmt = stmt.where(Thread.id.in_(thread_ids))
     rows = db.session.execute(stmt).unique().all()
@@ -557,6 +585,20 @@ def unread_total(user: User) -> int:
     return sum(unread_counts(user).values())
 
 
+def unread_by_kind(user: User) -> dict[ThreadKind, int]:
+    """Unread messages per kind of thread, in one query (the header badge shows the sum, the
+    Sessions filter its own share)."""
+    stmt = (select(Thread.kind, func.count(Message.id))
+            .join(ThreadMember, and_(ThreadMember.thread_id == Message.thread_id,
+                                     ThreadMember.user_id == user.id))
+            .join(Thread, Thread.id == Message.thread_id)
+            .where(Message.id > ThreadMember.last_read_message_id,
+                   or_(Message.sender_id.is_(None), Message.sender_id != user.id),
+                   Message.deleted_at.is_(None))
+            .group_by(Thread.kind))
+    return dict(db.session.execute(stmt).all())
+
+
 def _message_options():
     return (joinedload(Message.sender), selectinload(Message.attachments))
 
@@ -576,6 +618,14 @@ def messages_before(thread: Thread, before_id: int | None = None,
 def messages_after(thread: Thread, after_id: int, limit: int = 500) -> list[Message]:
     """What a reconnecting client missed, oldest first."""
     stmt = (select(Message).where(Message.thread_id == thread.id, Message.id > after_id)
+            .options(*_message_options()).order_by(Message.id).limit(limit))
+    return list(db.session.scalars(stmt).unique())
+
+
+def messages_changed_since(thread: Thread, since, limit: int = 500) -> list[Message]:
+    """Messages edited or deleted since ``since`` (a resync after lost events)."""
+    stmt = (select(Message).where(Message.thread_id == thread.id,
+                                  or_(Message.edited_at >= since, Message.deleted_at >= since))
             .options(*_message_options()).order_by(Message.id).limit(limit))
     return list(db.session.scalars(stmt).unique())
 

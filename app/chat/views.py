@@ -37,8 +37,11 @@ def _kind_filter() -> ThreadKind | None:
 
 def _list_context(active_id: int | None = None) -> dict:
     kind = _kind_filter()
-    return {"summaries": services.thread_summaries(current_user, kind), "kind": kind,
-            "active_id": active_id, "viewer": current_user._get_current_object()}
+    viewer = current_user._get_current_object()
+    kinds = services.listed_kinds(kind)
+    return {"summaries": services.thread_summaries(viewer, kinds), "kind": kind,
+            "listed_kinds": kinds, "active_id": active_id, "viewer": viewer,
+            "unread_sessions": services.unread_by_kind(viewer).get(ThreadKind.SESSION, 0)}
 
 
 @bp.route("/")
@@ -53,9 +56,9 @@ def thread(thread_id):
     thread = _thread_or_404(thread_id)
     member = services.membership(current_user, thread)
     first_unread_id = services.first_unread_id(current_user, thread, member)
-    # Read first, then load the page: mark_read commits, and a commit expires every row loaded
-    # before it (rendering would then reload each thread and message one query at a time).
-    services.mark_read(current_user, thread)
+    # Opening a thread changes nothing: the page tells the server what it has shown with a POST
+    # to mark_read (static/js/chat.js), so a link preview, a prefetch or a page another site
+    # opens never marks anything read.
     focus_id = parse_id(request.args.get("at"))
     messages, has_more = services.messages_around(thread, focus_id or first_unread_id)
     context = dict(_list_context(thread.id), thread=thread, member=member,

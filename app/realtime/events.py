@@ -40,8 +40,27 @@ class Event:
 # topic prefix -> authorize(user, key) -> bool. One permission function per resource, the same
 # the views use (e.g. chat's can_view_thread), registered by each domain.
 _topic_authorizers: dict[str, Callable] = {}
-# topic prefix -> catch_up(connection, user, key, after) sending what the client missed
-_catch_ups: dict[str, Callable] = {}
+# topic prefix -> catch_ups(connection, user, key, since: CatchUp) sending what the client missed
+# (several domains may share a topic: the user topic carries chat's badge and the bell)
+_catch_ups: dict[str, list[Callable]] = {}
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """What a catch-up is measured against.
+
+    From a subscribing page (``from_client``): ``after`` (the page has everything up to this id,
+    or None: nothing to measure against) and ``have`` (what it has beyond that, in the topic's
+    own shape, sent by static/js/realtime.js and checked by the domain). The server computes the
+    gap; the page never has to know which of its ids came from where.
+    From the hub after it lost Redis (not ``from_client``): measured against what the connection
+    was sent (its ``state``), plus what changed since ``changed_since`` (edits, read state).
+    """
+
+    after: int | None = None
+    have: object = None
+    changed_since: object = None  # datetime (aware, UTC) or None
+    from_client: bool = True
 # event name -> Renderer
 _renderers: dict[str, "Renderer"] = {}
 
@@ -68,9 +87,15 @@ def register_topic(prefix: str, authorize: Callable, catch_up: Callable | None =
                    still_allowed: Callable | None = None) -> None:
     _topic_authorizers[prefix] = authorize
     if catch_up is not None:
-        _catch_ups[prefix] = catch_up
+        register_catch_up(prefix, catch_up)
     if still_allowed is not None:
         _delivery_authorizers[prefix] = still_allowed
+
+
+def register_catch_up(prefix: str, catch_up: Callable) -> None:
+    """Add what a (re)subscribing connection is sent for topics with this prefix."""
+    if catch_up not in _catch_ups.setdefault(prefix, []):
+        _catch_ups[prefix].append(catch_up)
 
 
 def allowed_viewers(topic: str, users) -> set[int] | None:
@@ -83,7 +108,15 @@ def allowed_viewers(topic: str, users) -> set[int] | None:
 
 
 def catch_up_for(topic: str) -> Callable | None:
-    return _catch_ups.get(topic.partition(":")[0])
+    catch_ups = _catch_ups.get(topic.partition(":")[0])
+    if not catch_ups:
+        return None
+
+    def run_all(conn, user, key, since):
+        for catch_up in catch_ups:
+            catch_up(conn, user, key, since)
+
+    return run_all
 
 
 def register_renderer(event_name: str, renderer: Renderer) -> None:

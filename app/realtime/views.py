@@ -1,20 +1,25 @@
 """The one websocket endpoint. The page opens it with htmx's ws extension; static/js/realtime.js
-sends the subscriptions (and, after a reconnect, the last id it has per topic)."""
+sends the subscriptions, each with what the page already has for that topic; the server sends
+the difference (see events.CatchUp)."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 
+import redis
 from flask import Blueprint, current_app, request
 from flask_login import current_user
 from simple_websocket import ConnectionClosed
 
 from app.accounts.tenancy import MAX_ID
 from app.extensions import db, sock
-from app.realtime import presence
-from app.realtime.events import Event, can_subscribe, catch_up_for, publish_now
-from app.realtime.hub import Connection, hub
+from app.realtime import presence, sessions  # noqa: F401  (sessions: closes revoked sockets)
+from app.realtime.events import CatchUp, Event, can_subscribe, catch_up_for, publish_now
+from app.realtime.hub import CLOSE_POLICY, SESSION_ENDED, Connection, hub, session_valid
+
+log = logging.getLogger(__name__)
 
 MAX_TOPICS = 20
 PRESENCE_REFRESH = 25  # seconds
@@ -44,7 +49,7 @@ def websocket(ws):
     user_id = current_user.id
     app = current_app._get_current_object()
     hub.ensure_listening(app)
-    conn = Connection(ws, user_id)
+    conn = Connection(ws, user_id, session_id=current_user.get_id())
     hub.add(conn)
     hub.subscribe(conn, f"user:{user_id}")
     sender = threading.Thread(target=conn.sender_loop, name=f"ws-send-{user_id}", daemon=True)
@@ -69,15 +74,24 @@ def websocket(ws):
     finally:
         for topic in list(conn.topics):
             if topic.startswith("thread:"):
-                presence.mark_absent(app, topic, conn.user_id, conn.id)
+                _presence(presence.mark_absent, app, topic, conn)
         hub.remove(conn)
         conn.close()
+
+
+def _presence(mark, app, topic: str, conn: Connection) -> None:
+    """Presence only decides whether a push goes out to someone already looking: while Redis
+    is away it is skipped (it ages out on its own), never a reason to drop the socket."""
+    try:
+        mark(app, topic, conn.user_id, conn.id)
+    except redis.RedisError:
+        log.warning("presence not updated: Redis unavailable")
 
 
 def refresh_presence(app, conn: Connection) -> None:
     for topic in list(conn.topics):
         if topic.startswith("thread:"):
-            presence.mark_present(app, topic, conn.user_id, conn.id)
+            _presence(presence.mark_present, app, topic, conn)
 
 
 def handle_client_message(conn: Connection, raw: str | bytes) -> None:
@@ -91,26 +105,47 @@ def handle_client_message(conn: Connection, raw: str | bytes) -> None:
     if kind == "subscribe":
         topics = message.get("topics")
         after = message.get("after") or {}
-        if not isinstance(topics, list) or not isinstance(after, dict):
+        have = message.get("have") or {}
+        if not isinstance(topics, list) or not isinstance(after, dict) \
+                or not isinstance(have, dict):
             return
         for topic in topics[:MAX_TOPICS]:
             if isinstance(topic, str):
-                subscribe(conn, topic, after.get(topic))
+                if not subscribe(conn, topic, after.get(topic), have.get(topic)) \
+                        and conn.closed.is_set():
+                    return
     elif kind == "unsubscribe" and isinstance(message.get("topic"), str):
         if not message["topic"].startswith("user:"):
             hub.unsubscribe(conn, message["topic"])
             if message["topic"].startswith("thread:"):
-                presence.mark_absent(current_app, message["topic"], conn.user_id, conn.id)
+                _presence(presence.mark_absent, current_app, message["topic"], conn)
     elif kind == "typing" and isinstance(message.get("topic"), str):
-        # Never stored: a transient event for the others on the topic.
+        # Never stored: a transient event for the others on the topic (lost while Redis is away).
         if message["topic"] in conn.topics:
-            publish_now(Event(message["topic"], "typing", {"user_id": conn.user_id}))
+            try:
+                publish_now(Event(message["topic"], "typing", {"user_id": conn.user_id}))
+            except redis.RedisError:
+                log.warning("typing notice dropped: Redis unavailable")
 
 
-def subscribe(conn: Connection, topic: str, after) -> bool:
+def _client_id(value) -> int | None:
+    """An id the client sent, or None for junk (which must not reach the database)."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 0 <= number <= MAX_ID else None
+
+
+def subscribe(conn: Connection, topic: str, after, have=None) -> bool:
     from app.accounts.models import User
 
     user = db.session.get(User, conn.user_id)
+    if user is not None and user.is_active and not session_valid(user, conn.session_id):
+        conn.close(CLOSE_POLICY, SESSION_ENDED)  # signed out since the socket opened
+        return False
     if user is None or not user.is_active or not can_subscribe(user, topic):
         conn.send(f'<div id="realtime-denied" hx-swap-oob="true" hidden data-topic="{_attr(topic)}"></div>')
         return False
@@ -121,16 +156,11 @@ def subscribe(conn: Connection, topic: str, after) -> bool:
     with conn.lock:
         hub.subscribe(conn, topic)
         if topic.startswith("thread:"):
-            presence.mark_present(current_app, topic, conn.user_id, conn.id)
+            _presence(presence.mark_present, current_app, topic, conn)
         catch_up = catch_up_for(topic)
         if catch_up is not None:
-            try:
-                after_id = int(after) if after is not None else None
-            except (TypeError, ValueError, OverflowError):
-                after_id = None
-            if after_id is not None and not 0 <= after_id <= MAX_ID:
-                after_id = None  # junk from the client: no catch-up rather than a DB error
-            catch_up(conn, user, int(topic.partition(":")[2]), after_id)
+            catch_up(conn, user, int(topic.partition(":")[2]),
+                     CatchUp(after=_client_id(after) if after is not None else None, have=have))
     return True
 
 

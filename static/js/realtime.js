@@ -16,17 +16,38 @@
     return topics;
   }
 
-  // The newest message id the page has for a thread: the server sends what came after it.
-  function lastIdFor(topic) {
-    if (topic.indexOf("thread:") !== 0) return null;
-    var box = document.getElementById("messages-" + topic.slice(7));
-    if (!box) return null;
-    var last = 0;
-    box.querySelectorAll("[data-message-id]").forEach(function (el) {
-      var id = parseInt(el.getAttribute("data-message-id"), 10);
-      if (id > last) last = id;
-    });
-    return last;
+  // What the page has for a topic; the server sends the rest (app/realtime/events.py, CatchUp).
+  // A thread: the ids of the messages it shows (the newest MAX_HAVE) and a floor below them.
+  // Not "after the newest": one's own message, shown from the HTTP answer, may be newer than
+  // someone else's still on its way. The thread list: each row's version and the kinds shown.
+  var MAX_HAVE = 200;
+  function pageState(topic) {
+    var kind = topic.slice(0, topic.indexOf(":"));
+    if (kind === "thread") {
+      var box = document.getElementById("messages-" + topic.slice(7));
+      if (!box) return null;
+      var ids = [];
+      box.querySelectorAll("[id^='message-']").forEach(function (el) {
+        var id = parseInt(el.id.slice(8), 10);
+        if (id > 0) ids.push(id);
+      });
+      ids.sort(function (a, b) { return b - a; });
+      ids = ids.slice(0, MAX_HAVE);
+      return { after: ids.length ? ids[ids.length - 1] : 0, have: ids };
+    }
+    if (kind === "threads") {
+      var list = document.getElementById("thread-list");
+      if (!list) return null;
+      var rows = {};
+      list.querySelectorAll(".thread-item[data-version]").forEach(function (row) {
+        rows[row.getAttribute("data-thread-id")] = row.getAttribute("data-version");
+      });
+      return { have: { kinds: listedKinds(list), rows: rows } };
+    }
+    return null;
+  }
+  function listedKinds(list) {
+    return (list.getAttribute("data-kinds") || "").split(" ").filter(Boolean);
   }
 
   function send(message) {
@@ -42,16 +63,17 @@
         delete subscribed[topic];
       }
     });
-    var add = [], after = {};
+    var add = [], after = {}, have = {};
     wanted.forEach(function (topic) {
       if (everything || !subscribed[topic]) {
         add.push(topic);
-        var last = lastIdFor(topic);
-        if (last !== null) after[topic] = last;
+        var state = pageState(topic);
+        if (state && state.after !== undefined) after[topic] = state.after;
+        if (state && state.have !== undefined) have[topic] = state.have;
       }
     });
     if (add.length) {
-      send({ type: "subscribe", topics: add, after: after });
+      send({ type: "subscribe", topics: add, after: after, have: have });
       add.forEach(function (topic) { subscribed[topic] = true; });
     }
   }
@@ -120,6 +142,41 @@
   });
   document.addEventListener("htmx:afterSettle", function () { sync(false); });
 
+  // A live frame must not replace an element whose own request is on its way: htmx keeps that
+  // request's state on the element (for a boosted link, "put this address in the bar"), and a
+  // swap cleans it off, so the answer would show the next page at the old address. Such parts
+  // wait until the request is over, then apply to whatever has their target's id by then.
+  var busy = [], held = [];
+  document.addEventListener("htmx:beforeSend", function (evt) {
+    var elt = evt.detail.elt, xhr = evt.detail.xhr;
+    if (!elt || !xhr) return;
+    busy.push(elt);
+    xhr.addEventListener("loadend", function () {
+      var at = busy.indexOf(elt);
+      if (at >= 0) busy.splice(at, 1);
+      if (held.length) setTimeout(releaseHeld, 0); // after htmx has swapped the answer
+    });
+  });
+  function holdsBusy(target) {
+    return busy.some(function (elt) { return target === elt || target.contains(elt); });
+  }
+  function releaseHeld() {
+    if (!held.length) return;
+    var html = guard(held.splice(0).join(""), false);
+    if (!html.trim()) return;
+    htmx.swap(document.body, html, { swapStyle: "none" });
+    document.body.dispatchEvent(new CustomEvent("htmx:wsAfterMessage", { detail: { message: html } }));
+  }
+
+  // Rows a list's filter leaves out (frames carry rows of every kind).
+  function dropUnlisted(el, list) {
+    var kinds = listedKinds(list);
+    if (!kinds.length) return;
+    Array.prototype.slice.call(el.querySelectorAll(".thread-item[data-kind]")).forEach(function (row) {
+      if (kinds.indexOf(row.getAttribute("data-kind")) < 0) row.remove();
+    });
+  }
+
   // Frames are all out-of-band swaps. Drop the parts whose target is not on this page (htmx
   // would log an error) and messages the page already has (exactly once, whatever the path).
   function guard(html, onlyOob) {
@@ -134,12 +191,17 @@
       var colon = oob.indexOf(":");
       var style = colon >= 0 ? oob.slice(0, colon) : oob;
       var selector = colon >= 0 ? oob.slice(colon + 1) : (el.id ? "#" + CSS.escape(el.id) : null);
-      if (!selector || !document.querySelector(selector)) { el.remove(); return; }
-      if (style === "beforeend") {
+      var target = selector && document.querySelector(selector);
+      if (!target) { el.remove(); return; }
+      if (onlyOob === false && holdsBusy(target)) { held.push(el.outerHTML); el.remove(); return; }
+      if (target.id === "thread-list") dropUnlisted(el, target);
+      if (style === "beforeend" && target.id.indexOf("messages-") === 0) {
         Array.prototype.slice.call(el.children).forEach(function (child) {
           if (child.id && document.getElementById(child.id)) child.remove();
         });
         if (!el.children.length) el.remove();
+      } else if ((style === "beforeend" || style === "afterbegin") && !el.children.length) {
+        el.remove(); // every row it brought is of a kind this list leaves out
       }
     });
     return template.innerHTML;

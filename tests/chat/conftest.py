@@ -42,6 +42,15 @@ def send(browser, thread_id, body="", files=(), htmx=True):
                         headers=HTMX if htmx else {}, content_type="multipart/form-data")
 
 
+def open_and_read(browser, thread_id):
+    """Open a thread as a person does: the page (a GET, which changes nothing), then the read
+    receipt its script posts for what it shows (static/js/chat.js). The page's HTML."""
+    page = browser.get(f"/chat/threads/{thread_id}")
+    assert page.status_code == 200
+    assert hx_post(browser, f"/chat/threads/{thread_id}/read").status_code == 204
+    return page
+
+
 def fresh(obj):
     """Re-read a row the test holds after requests (their own sessions) may have changed it."""
     db.session.refresh(obj)

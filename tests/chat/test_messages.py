@@ -12,8 +12,8 @@ from app.chat.models import Attachment, Message, ThreadMember
 from app.db_types import utcnow
 from app.extensions import db
 from tests.chat.conftest import (attachment_path, bulk_messages, elements, fresh, header_badge,
-                                 hx_post, listed_thread_ids, message_article, message_ids, send,
-                                 text_of, unread_in_list)
+                                 hx_post, listed_thread_ids, message_article, message_ids,
+                                 open_and_read, send, text_of, unread_in_list)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 
@@ -152,7 +152,7 @@ def test_unread_counts_per_thread_and_in_the_header(chat, as_user):
     for browser, threads in ((s1, (chat.group, chat.direct, chat.class_thread)),
                              (s2, (chat.group, chat.class_thread))):
         for thread in threads:
-            browser.get(f"/chat/threads/{thread.id}")
+            open_and_read(browser, thread.id)
     assert header_badge(s1.get("/chat/").get_data(as_text=True)) == 0
     teacher = as_user(chat.teacher)
     send(s2, chat.group.id, "a question from Ben")
@@ -178,8 +178,11 @@ def test_unread_counts_per_thread_and_in_the_header(chat, as_user):
     assert header_badge(s2.get("/chat/").get_data(as_text=True)) == 0
     assert header_badge(s1.get("/chat/").get_data(as_text=True)) == 7
 
-    # Opening a thread reads it.
+    # Opening a thread changes nothing (a GET); the page's read receipt reads it.
     page = s1.get(f"/chat/threads/{chat.direct.id}").get_data(as_text=True)
+    assert 'id="first-unread"' in page
+    assert unread_in_list(s1.get("/chat/").get_data(as_text=True), chat.direct.id) == 2
+    page = open_and_read(s1, chat.direct.id).get_data(as_text=True)
     assert 'id="first-unread"' in page
     listing = s1.get("/chat/").get_data(as_text=True)
     assert unread_in_list(listing, chat.direct.id) == 0
@@ -225,17 +228,20 @@ def test_seen_by_on_the_last_message(chat, as_user):
     send(teacher, chat.group.id, "Did everyone get this?")
     assert _seen_line(teacher.get(f"/chat/threads/{chat.group.id}").get_data(as_text=True),
                       chat.group.id) == ""
-    s1.get(f"/chat/threads/{chat.group.id}")
+    s1.get(f"/chat/threads/{chat.group.id}")  # opening alone is not reading
+    assert _seen_line(teacher.get(f"/chat/threads/{chat.group.id}").get_data(as_text=True),
+                      chat.group.id) == ""
+    open_and_read(s1, chat.group.id)
     assert _seen_line(teacher.get(f"/chat/threads/{chat.group.id}").get_data(as_text=True),
                       chat.group.id) == "Seen by Sara Student"
-    s2.get(f"/chat/threads/{chat.group.id}")
+    open_and_read(s2, chat.group.id)
     assert _seen_line(teacher.get(f"/chat/threads/{chat.group.id}").get_data(as_text=True),
                       chat.group.id) == "Seen by Ben Student, Sara Student"
     # A newer message resets it; its sender is never listed.
     send(s2, chat.group.id, "Got it")
     assert _seen_line(s2.get(f"/chat/threads/{chat.group.id}").get_data(as_text=True),
                       chat.group.id) == ""
-    teacher.get(f"/chat/threads/{chat.group.id}")
+    open_and_read(teacher, chat.group.id)
     line = _seen_line(s2.get(f"/chat/threads/{chat.group.id}").get_data(as_text=True),
                       chat.group.id)
     assert line == "Seen by Terry Teacher"
@@ -269,7 +275,7 @@ def test_load_earlier_pages_back_without_repeats(chat, as_user):
 
 def test_opening_at_the_first_unread_message(chat, as_user):
     student = as_user(chat.s1)
-    student.get(f"/chat/threads/{chat.group.id}")
+    open_and_read(student, chat.group.id)
     made = bulk_messages(chat.group, chat.teacher, 120, "lesson")
     # 120 unread: the page opens at the first one (with a little context), not at the latest.
     page = student.get(f"/chat/threads/{chat.group.id}").get_data(as_text=True)
@@ -277,7 +283,10 @@ def test_opening_at_the_first_unread_message(chat, as_user):
     assert made[0].id in ids and 'id="first-unread"' in page
     assert page.index('id="first-unread"') < page.index(f'id="message-{made[0].id}"')
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    # Opened again without reading (a GET changes nothing): still at the first unread.
+    assert message_ids(student.get(f"/chat/threads/{chat.group.id}").get_data(as_text=True)) == ids
     # Read now: the next visit opens at the latest.
+    open_and_read(student, chat.group.id)
     page = student.get(f"/chat/threads/{chat.group.id}").get_data(as_text=True)
     assert message_ids(page)[-1] == made[-1].id and 'id="first-unread"' not in page
 

@@ -12,8 +12,8 @@ from app.chat.models import (Attachment, MemberRole, Message, MessageKind, Threa
                              ThreadMember)
 from app.db_types import utcnow
 from app.extensions import db
-from tests.chat.conftest import listed_thread_ids, message_ids
-from tests.conftest import login
+from tests.chat.conftest import listed_thread_ids, message_ids, open_and_read
+from tests.conftest import csrf_token, login
 
 BOUND = 20  # statements per page, whatever its size (16 at the time of writing)
 
@@ -139,6 +139,9 @@ def test_chat_pages_run_a_bounded_number_of_statements(new_client, count_queries
         assert len(listing_ids := listed_thread_ids(listing)) == expected, len(listing_ids)
         page = clients[1].get(f"/chat/threads/{large.big_thread.id}").get_data(as_text=True)
         assert len(message_ids(page)) >= 50  # unread: from the first unread one on
+        for client, world in zip(clients, (small, large)):
+            client.csrf = csrf_token(client, "/account")
+            open_and_read(client, world.big_thread.id)
         page = clients[1].get(f"/chat/threads/{large.big_thread.id}").get_data(as_text=True)
         assert len(message_ids(page)) == 50  # read: the latest page
         assert page.count("/chat/attachments/") >= 75
@@ -154,7 +157,7 @@ def test_chat_pages_run_a_bounded_number_of_statements(new_client, count_queries
                                   last=world.big_thread.last_message_id)
                 counts.append(_statements(client, count_queries, url, htmx))
             table[(who, path, htmx)] = counts
-        # Opening a thread with unread messages (the usual case) marks them read: a write.
+        # Opening a thread with unread messages (the usual case): from the first unread on.
         counts = []
         for world, client in zip((small, large), clients):
             reader = getattr(world, who)
@@ -162,5 +165,13 @@ def test_chat_pages_run_a_bounded_number_of_statements(new_client, count_queries
                                       f"/chat/threads/{world.big_thread.id}",
                                       before=lambda w=world, r=reader: _new_messages(w, r)))
         table[(who, "/chat/threads/{thread} with unread", False)] = counts
+        # ...and the read receipt the page then posts: the write.
+        counts = []
+        for world, client in zip((small, large), clients):
+            with count_queries() as counter:
+                assert client.post(f"/chat/threads/{world.big_thread.id}/read",
+                                   data={"csrf_token": client.csrf}).status_code == 204
+            counts.append(counter.count)
+        table[(who, "POST /chat/threads/{thread}/read", False)] = counts
     flat = {k: v for k, v in table.items() if v[0] != v[1] or v[1] > BOUND}
     assert not flat, f"query counts grow with size or exceed {BOUND}: {flat} (all: {table})"

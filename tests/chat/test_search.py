@@ -9,7 +9,7 @@ import re
 from app.chat import search as chat_search
 from app.chat import services
 from app.db_types import utcnow
-from tests.chat.conftest import bulk_messages, elements, message_ids
+from tests.chat.conftest import bulk_messages, elements, message_ids, open_and_read
 
 
 def _results(browser, q) -> str:
@@ -98,7 +98,7 @@ def test_a_hit_opens_the_thread_at_the_message(chat, as_user):
     old = services.post_message(chat.teacher, chat.group, "The exam covers thermodynamics")
     bulk_messages(chat.group, chat.teacher, 150, "later chatter", start=utcnow())
     s1 = as_user(chat.s1)
-    s1.get(f"/chat/threads/{chat.group.id}")  # read: the page would open at the latest
+    open_and_read(s1, chat.group.id)  # read: the page would open at the latest
     assert old.id not in message_ids(s1.get(f"/chat/threads/{chat.group.id}")
                                       .get_data(as_text=True))
     links = re.findall(r'href="([^"]+)"', _results(s1, "thermodynamics"))

@@ -1,0 +1,31 @@
+"""Sockets end with the login session they were opened in.
+
+Whatever invalidates a user's sessions (a password change, a deactivation, a logout that
+revokes) does so by changing ``User.session_version`` or ``is_active`` (see
+accounts.load_user_for_session). Watching those two attributes here, rather than calling the hub
+from each of those services, covers every path that changes them, present and future: once the
+change commits, an event on the user's topic makes every process check that user's sockets
+against their session (hub.dispatch) and close those that no longer stand. The same check runs
+on every subscribe and delivery, so a lost event only delays the close until the next one.
+"""
+from __future__ import annotations
+
+from sqlalchemy import event, inspect
+
+from app.accounts.models import User
+from app.realtime.events import Renderer, publish, register_renderer
+
+SESSION_REVOKED = "session.revoked"
+
+
+def _sessions_changed(target: User, value, oldvalue, initiator) -> None:
+    state = inspect(target)
+    if target.id is None or not state.persistent or value == oldvalue:
+        return
+    publish(f"user:{target.id}", SESSION_REVOKED)
+
+
+event.listen(User.session_version, "set", _sessions_changed)
+event.listen(User.is_active_flag, "set", _sessions_changed)
+# Nothing is sent to sockets whose session still stands (the hub closes the others first).
+register_renderer(SESSION_REVOKED, Renderer(lambda event, viewer, cache: None))
