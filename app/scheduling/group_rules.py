@@ -302,7 +302,10 @@ def next_allowed_starts(rules: Rules, duration_minutes: int, now: datetime,
     tz = rules.tz
     earliest = earliest_start(rules, now)
     if not rules.slots:
-        count = 1
+        # Any time will do (across midnight too): the earliest quarter hour the notice allows.
+        # (Zones' offsets are whole quarter hours, so a UTC quarter hour is a local one.)
+        step = SUGGESTION_STEP_MINUTES * 60
+        return [datetime.fromtimestamp(-(-earliest.timestamp() // step) * step, timezone.utc)]
     local = earliest.astimezone(tz)
     first_day = local.date()
     earliest_minute = local.hour * 60 + local.minute + (1 if local.second or local.microsecond else 0)

@@ -362,10 +362,12 @@ def _render_session_form(form: SessionForm, mode: str, *, session: VideoSession 
              "frequency", "weekdays", "ends", "count", "until_date"}
     groups = []
     if mode == "new":
-        shown |= {"participant_ids", "course_id", "group_id"}
+        shown |= {"participant_ids", "course_id"}
         from app.chat.services import teacher_groups
 
         groups = teacher_groups(current_user)
+        if groups:  # without groups the field is not shown: its error goes to the top
+            shown.add("group_id")
     context = dict(form=form, mode=mode, session=session, occurrence=occurrence,
                    conflicts=conflicts or [], students=students, courses=courses, action=action,
                    groups=groups,
