@@ -120,11 +120,19 @@ class Socket:
         while time.monotonic() < deadline and self.closed_with is None:
             self._receive(max(0.01, deadline - time.monotonic()))
 
-    def subscribe(self, *topics: str, after: dict | None = None) -> None:
+    def subscribe(self, *topics: str, after: dict | None = None, have: dict | None = None) -> None:
         """Subscribe and wait until the server has handled it (see the module docstring)."""
         marker = f"sync:{next(_sync_ids)}"
-        self.send(type="subscribe", topics=[*topics, marker], after=after or {})
+        self.send(type="subscribe", topics=[*topics, marker], after=after or {}, have=have or {})
         self.wait_for(lambda f: f'data-topic="{marker}"' in f)
+
+    def wait_closed(self, timeout: float = TIMEOUT) -> tuple:
+        """Read until the server closes the socket; its (code, reason)."""
+        deadline = time.monotonic() + timeout
+        while self.closed_with is None and time.monotonic() < deadline:
+            self._receive(max(0.01, deadline - time.monotonic()))
+        assert self.closed_with is not None, f"still open; got {[f[:120] for f in self.frames]}"
+        return self.closed_with
 
     def appended_ids(self, thread_id: int) -> list[int]:
         """Ids of the messages appended to the thread, in the order their frames came."""
@@ -544,3 +552,147 @@ def test_deleting_a_group_updates_every_members_badge(realtime):
     for sock in sockets.values():
         frame = sock.wait_for(lambda f: 'id="chat-unread-badge"' in f)
         assert _badge(frame) == 0
+
+
+# --- (f) catch-up measured against what the page has (issue 9, item 2) ---------------------------
+
+def test_ones_own_newer_message_does_not_hide_anothers_missed_one(realtime):
+    """Sara's socket stalls (the test stops reading it: frames are held, then lost with it).
+    Terry posts; then Sara posts, and her page shows her message from the HTTP answer, so the
+    newest id on her page is her own, above Terry's. She reconnects saying what her page has:
+    Terry's message comes, once; hers is not sent again."""
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    gid, topic = chat.group.id, f"thread:{chat.group.id}"
+    sara, terry = Person(a, chat.s1), Person(b, chat.teacher)
+    sock = realtime.connect(a, sara)
+    sock.subscribe(topic)
+    first = terry.post_message(gid, "before the stall")
+    sock.wait_for(_has_message(first))
+
+    theirs = terry.post_message(gid, "from Terry while Sara's socket is held")
+    mine = sara.post_message(gid, "from Sara, shown from her HTTP answer")
+    assert theirs < mine
+    sock.close()  # whatever it held is gone
+
+    page_has = [mine, first]  # what realtime.js sends: the ids on the page, newest first
+    sock = realtime.connect(a, sara)
+    sock.subscribe(topic, after={topic: first}, have={topic: page_has})
+    assert sock.appended_ids(gid) == [theirs]
+    later = terry.post_message(gid, "live again")
+    sock.wait_for(_has_message(later))
+    sock.settle(0.3)
+    assert sock.appended_ids(gid) == [theirs, later]
+
+
+def test_a_gap_below_the_pages_newest_messages_is_filled_once(realtime):
+    """Ids are handed out at insert and published at commit: a page can hold messages on both
+    sides of one it never got. Whatever the page lists is not sent; every gap is, in order."""
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    gid, topic = chat.group.id, f"thread:{chat.group.id}"
+    terry = Person(b, chat.teacher)
+    ids = [terry.post_message(gid, f"message {n}") for n in range(6)]
+    page_has = [ids[5], ids[3], ids[2], ids[0]]  # missing 1 and 4
+    sock = realtime.connect(a, Person(a, chat.s1))
+    sock.subscribe(topic, after={topic: ids[0]}, have={topic: page_has})
+    assert sock.appended_ids(gid) == [ids[1], ids[4]]
+    # The seen-by line comes with every catch-up (read receipts missed meanwhile).
+    assert any(f'id="seen-by-{gid}"' in f for f in sock.frames)
+    # Junk in what the page says it has is ignored, never an error.
+    junk = realtime.connect(a, Person(a, chat.s2))
+    junk.subscribe(topic, after={topic: ids[3]},
+                   have={topic: ["x", None, -1, 10**40, True, 2.5, {"a": 1}, ids[5]]})
+    assert junk.appended_ids(gid) == [ids[4]]
+    junk.subscribe(f"threads:{chat.s2.id}", have={f"threads:{chat.s2.id}": [1, 2]})
+    junk.subscribe(f"threads:{chat.s2.id}", have={f"threads:{chat.s2.id}": {"kinds": "x",
+                                                                              "rows": []}})
+    assert junk.closed_with is None
+
+
+# --- (g) sockets end with their login session (issue 9, item 6) ----------------------------------
+
+NEW_PASSWORD = "a brand new password 2026"
+
+
+def test_a_password_change_ends_the_sockets_of_the_sessions_it_signs_out(realtime):
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    gid, topic = chat.group.id, f"thread:{chat.group.id}"
+    laptop, phone = Person(a, chat.s1), Person(b, chat.s1)  # Sara on two devices
+    on_laptop, on_phone = realtime.connect(a, laptop), realtime.connect(b, phone)
+    on_laptop.subscribe(topic)
+    on_phone.subscribe(topic)
+    bystander = realtime.connect(a, Person(a, chat.s2))
+    bystander.subscribe(topic)
+
+    response = phone.http.post(f"{b.url}/account/password", timeout=TIMEOUT,
+                               data={"current_password": PASSWORD, "new_password": NEW_PASSWORD,
+                                     "confirm_password": NEW_PASSWORD, "csrf_token": phone.csrf},
+                               allow_redirects=False)
+    assert response.status_code in (200, 204, 302), response.text[:300]
+    # Both sockets were opened in sessions the change ended (the phone's page gets a new
+    # session with the answer, and reconnects with it).
+    assert on_laptop.wait_closed() == (1008, "session ended")
+    assert on_phone.wait_closed() == (1008, "session ended")
+
+    terry = Person(b, chat.teacher)
+    message_id = terry.post_message(gid, "after the password change")
+    bystander.wait_for(_has_message(message_id))
+    assert not any(_has_message(message_id)(f) for f in on_laptop.frames + on_phone.frames)
+    # The laptop's cookie is refused; the phone's renewed session is served.
+    assert _close_frame(a, {"Cookie": laptop.cookie, "Origin": a.url}) == (1008, "log in first")
+    renewed = realtime.connect(b, phone)
+    renewed.subscribe(topic, after={topic: message_id - 1})
+    assert renewed.appended_ids(gid) == [message_id]
+
+
+def test_logout_and_deactivation_end_open_sockets(realtime):
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    sara = Person(a, chat.s1)
+    sock = realtime.connect(a, sara)
+    sock.subscribe(f"thread:{chat.group.id}")
+    response = sara.http.post(f"{a.url}/logout", data={"csrf_token": sara.csrf},
+                              allow_redirects=False, timeout=TIMEOUT)
+    assert response.status_code == 302
+    assert sock.wait_closed() == (1008, "session ended")
+
+    ben = Person(b, chat.s2)
+    sock = realtime.connect(b, ben)
+    sock.subscribe(f"thread:{chat.group.id}")
+    admin = Person(a, chat.admin)
+    response = admin.http.post(f"{a.url}/admin/users/{chat.s2.id}/active",
+                               data={"active": "0", "csrf_token": admin.csrf},
+                               allow_redirects=False, timeout=TIMEOUT)
+    assert response.status_code in (200, 204, 302)
+    assert sock.wait_closed()[0] == 1008
+
+
+def _bump_session_version_quietly(user) -> None:
+    """Invalidate the user's sessions the way no service does: a bare UPDATE, which announces
+    nothing, so only the checks made on subscribe and on delivery can notice."""
+    from sqlalchemy import update
+
+    from app.accounts.models import User
+
+    db.session.execute(update(User).where(User.id == user.id)
+                       .values(session_version=User.session_version + 1))
+    db.session.commit()
+
+
+def test_subscribe_and_delivery_check_the_session_each_time(realtime):
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    gid, topic = chat.group.id, f"thread:{chat.group.id}"
+    terry = Person(b, chat.teacher)
+    before = terry.post_message(gid, "before the sign-out")
+    subscribing = realtime.connect(a, Person(a, chat.s1))
+    subscribing.subscribe(f"user:{chat.s1.id}")
+    listening = realtime.connect(b, Person(b, chat.s1))
+    listening.subscribe(topic)
+
+    _bump_session_version_quietly(chat.s1)
+    # Subscribing (with a catch-up that would send ``before``) is refused: the socket is closed.
+    subscribing.send(type="subscribe", topics=[topic], after={topic: before - 1})
+    assert subscribing.wait_closed() == (1008, "session ended")
+    assert not any(_has_message(before)(f) for f in subscribing.frames)
+    # The socket already subscribed gets nothing more: the next delivery closes it.
+    message_id = terry.post_message(gid, "after the sign-out")
+    assert listening.wait_closed() == (1008, "session ended")
+    assert not any(_has_message(message_id)(f) for f in listening.frames)
