@@ -18,6 +18,8 @@ def _session_changed(session, actor=None, change=None, **details):
         services.invite_occurrence_moved(session, details["override"])
     elif change == "occurrence_cancelled":
         services.cancel_occurrence(session, details["override"])
+    elif change == "occurrence_restored":
+        services.invite_occurrence_restored(session, details["original_start_local"])
     elif change == "cancelled":
         services.cancel_series(session, session.participants)
     elif change == "participants_added":

@@ -215,6 +215,24 @@ def cancel_occurrence(session, override) -> None:
                 when_utc=start, ics=ics_for(participant), with_rsvp=False)
 
 
+def invite_occurrence_restored(session, original_start_local) -> None:
+    """A cancelled occurrence takes place after all: a REQUEST for that instance (calendars
+    put it back; a moved one comes back at its own time)."""
+    ics_for = _IcsPerRecipient(session, "REQUEST", original_start_local=original_start_local)
+    override = next((o for o in session.overrides
+                     if o.original_start_local == original_start_local), None)
+    start = recurrence.local_to_utc(override.new_start_local if override and
+                                    override.new_start_local else original_start_local,
+                                    session.tz)
+    for participant in session.participants:
+        _outbox(session, participant, method="REQUEST",
+                scope=f"occ-{original_start_local.isoformat()}",
+                subject=f"Back on: {session.title} · {_when(start, participant.user)}",
+                headline=f"One {session.title} session is back on.",
+                detail="It had been cancelled; it takes place after all.",
+                when_utc=start, ics=ics_for(participant), with_rsvp=True)
+
+
 def cancel_series(session, participants, *, removed: bool = False) -> None:
     """A cancelled series to its participants; with ``removed``, a CANCEL to people just taken
     off it (``participants`` then holds objects with .user and .user_id)."""

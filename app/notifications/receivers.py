@@ -92,6 +92,14 @@ def _session_event(session, actor=None, change=None, **details):
             notify([user], NotificationType.SESSION_CANCELLED,
                    f"{session.title} on {_when(start, user)} is cancelled",
                    override.reason or "The rest of the series goes ahead.", link, tag=tag)
+    elif change == "occurrence_restored":
+        from app.scheduling.services import find_occurrence
+
+        occurrence = find_occurrence(session, details["original_start_local"])
+        for user in people:
+            notify([user], NotificationType.SESSION_RESCHEDULED,
+                   f"{session.title} on {_when(occurrence.start, user)} is back on",
+                   "It had been cancelled; it takes place after all.", link, tag=tag)
     elif change == "cancelled":
         notify(people, NotificationType.SESSION_CANCELLED, f"{session.title} is cancelled",
                session.cancel_reason or "All its occurrences are cancelled.", link, tag=tag)

@@ -622,6 +622,73 @@ def cancel_occurrence(actor: User, session: VideoSession, original_start_local: 
     return override
 
 
+def restore_occurrence(actor: User, session: VideoSession, original_start_local: datetime, *,
+                       allow_conflicts: bool = False) -> Occurrence:
+    """Undo the cancellation of one occurrence: it takes place again at the time it had (its
+    own, if it had been moved). Participants get it back (an iTIP REQUEST for that instance)
+    and are told. Refused for an occurrence that is not cancelled, already over, or of a
+    cancelled series; checked for conflicts like a move, as the time may have been taken since."""
+    _require_manage(actor, session)
+    if session.is_cancelled:
+        raise ValidationError({"session": "The whole series is cancelled: its occurrences "
+                                          "cannot come back one by one."})
+    override = next((o for o in session.overrides
+                     if o.original_start_local == original_start_local), None)
+    if (override is None or not override.cancelled
+            or find_occurrence(session, original_start_local) is None):
+        raise ValidationError({"occurrence": "That occurrence is not cancelled."})
+    local = override.new_start_local or original_start_local
+    minutes = override.new_duration_minutes or session.duration_minutes
+    start = recurrence.local_to_utc(local, session.tz)
+    if start + timedelta(minutes=minutes) <= utcnow():
+        raise ValidationError({"occurrence": "That occurrence is over: it cannot be restored."})
+    if session.group_id is not None:
+        from app.scheduling import group_services
+
+        group_services.check_moved_occurrence(session, start, start + timedelta(minutes=minutes),
+                                              None)
+    if not allow_conflicts:
+        single = Schedule(timezone=session.timezone, start_local=local, duration_minutes=minutes)
+        conflicts = find_conflicts(single, [p.user for p in session.participants],
+                                   center_id=session.center_id, exclude_session_id=session.id)
+        if conflicts:
+            raise ConflictsFound(conflicts)
+    if override.new_start_local is None and override.new_duration_minutes is None:
+        # Nothing else was special about it: the rule alone describes it again (no EXDATE).
+        session.overrides.remove(override)
+    else:
+        override.cancelled = False
+        override.reason = ""  # the cancellation's reason no longer applies
+        override.sequence += 1
+    session.sequence += 1
+    refresh_bounds(session)
+    db.session.flush()
+    record_audit(actor, "session.occurrence_restored", "session", session.id,
+                 original=original_start_local.isoformat(), start=local.isoformat())
+    session_changed.send(session, actor=actor, change="occurrence_restored",
+                         original_start_local=original_start_local)
+    db.session.commit()
+    return find_occurrence(session, original_start_local)
+
+
+def continuations(viewer: User, session: VideoSession) -> list[VideoSession]:
+    """The series that "this and following" edits split off ``session`` (it continues as
+    them), the ones ``viewer`` may see, in time order. One query."""
+    return list(db.session.scalars(
+        select(VideoSession).where(*visible_sessions_filter(viewer),
+                                   VideoSession.split_from_id == session.id,
+                                   VideoSession.status.notin_(PROPOSAL_STATUSES))
+        .order_by(VideoSession.first_start_utc, VideoSession.id)))
+
+
+def continued_from(viewer: User, session: VideoSession) -> VideoSession | None:
+    """The series ``session`` was split from, if ``viewer`` may see it."""
+    if session.split_from_id is None:
+        return None
+    return db.session.scalar(select(VideoSession).where(
+        *visible_sessions_filter(viewer), VideoSession.id == session.split_from_id))
+
+
 def cancel_series(actor: User, session: VideoSession, reason: str = "") -> None:
     _require_manage(actor, session)
     if session.status == SessionStatus.COMPLETED:

@@ -6,5 +6,6 @@ from blinker import Namespace
 _signals = Namespace()
 
 # sender: the VideoSession; kwargs: actor, change ("scheduled", "updated", "participants",
-# "occurrence_moved", "occurrence_cancelled", "cancelled", "split"), plus details.
+# "occurrence_moved", "occurrence_cancelled", "occurrence_restored" (with
+# original_start_local), "cancelled", "split"), plus details.
 session_changed = _signals.signal("scheduling.session-changed")

@@ -521,6 +521,30 @@ def cancel_occurrence(session_id, original):
                  else f"“{session.title}” was cancelled.", _session_url(session))
 
 
+@bp.route("/sessions/<session_id>/occurrences/<original>/restore", methods=["GET", "POST"])
+@login_required
+def restore_occurrence(session_id, original):
+    """Undo the cancellation of one occurrence (GET: confirm; POST: restore)."""
+    session = _managed_session(session_id)
+    occurrence = _occurrence_or_404(session, original)
+    context = dict(session=session, occurrence=occurrence, back_url=_session_url(session),
+                   heading="Restore this occurrence", form=ReasonForm(),
+                   action=url_for("scheduling.restore_occurrence", session_id=session.id,
+                                  original=_occurrence_key(occurrence)))
+    if request.method == "GET":
+        return _render_small_form("scheduling/_restore_form.html", **context)
+    try:
+        services.restore_occurrence(current_user, session, occurrence.original_start_local,
+                                    allow_conflicts=request.form.get("allow_conflicts") == "1")
+    except ValidationError as exc:
+        context["form"].errors = exc.errors
+        return _render_small_form("scheduling/_restore_form.html", 422, **context)
+    except services.ConflictsFound as exc:
+        return _render_small_form("scheduling/_restore_form.html", 422,
+                                  conflicts=exc.conflicts, **context)
+    return _done("The occurrence was restored; participants were told.", _session_url(session))
+
+
 @bp.route("/sessions/<session_id>/cancel", methods=["GET", "POST"])
 @login_required
 def cancel_session(session_id):
@@ -602,6 +626,9 @@ def _render_session_page(session: VideoSession, status: int = 200, participant_e
         participants=participants, candidates=candidates, role_labels=ROLE_LABELS,
         schedule_text=_describe_schedule(session), occurrence_key=_occurrence_key,
         participant_error=participant_error, viewer_tz=user.tz,
+        occurrence_note=occurrence_note,
+        continuations=services.continuations(user, session),
+        continued_from=services.continued_from(user, session),
         SessionStatus=SessionStatus), status
 
 
