@@ -96,9 +96,9 @@ def build(session: VideoSession, base_url: str, mail_from: str, *, method: str,
         if instance is None:
             # An instance with no VEVENT of its own (a cancelled one): name it at its original
             # time, as the series defined it.
-            start_utc = recurrence.local_to_utc(original_start_local, tz)
             instance = ical.session_event(session, base_url, start=wanted,
-                                   end=ical.instance_end(start_utc, session.duration_minutes, tz),
+                                   end=ical.local_end(original_start_local,
+                                                      session.duration_minutes, tz),
                                    stamp=stamp, description=ical.event_description(session),
                                    with_attendees=False, recurrence_id=wanted)
         events = [instance]

@@ -23,7 +23,7 @@ instance as stale. The series' counter never goes backwards for any instance.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vCalAddress, vDuration, vRecur
@@ -58,11 +58,22 @@ def instance_end(start_utc: datetime, minutes: int, tz: ZoneInfo) -> datetime:
     """DTEND of an instance that lasts exactly ``minutes``. Written in the session's zone unless
     that wall-clock time does not name the end instant unambiguously (it falls in the second
     pass of a fall-back hour): then in UTC, which RFC 5545 allows for DTEND."""
-    end = start_utc + timedelta(minutes=minutes)
-    local = end.astimezone(tz).replace(tzinfo=None)
+    end = recurrence.shifted(start_utc, timedelta(minutes=minutes))
+    local = recurrence.utc_to_local(end, tz)
     if recurrence.local_to_utc(local, tz) == end:
         return _local(local, tz)
     return end
+
+
+def local_end(local: datetime, minutes: int, tz: ZoneInfo) -> datetime:
+    """DTEND of an instance starting at the wall-clock time ``local``: ``instance_end`` of its
+    instant, or, for a row from before dates were bounded whose instant is past what datetime
+    holds (9999-12-31 in New York is year 10000 in UTC), the wall-clock end."""
+    try:
+        start_utc = local.replace(tzinfo=tz, fold=0).astimezone(timezone.utc)
+    except OverflowError:
+        return _local(recurrence.shifted(local, timedelta(minutes=minutes)), tz)
+    return instance_end(start_utc, minutes, tz)
 
 
 def _organizer(session: VideoSession) -> vCalAddress:
@@ -120,9 +131,8 @@ def series_events(session: VideoSession, base_url: str, *, stamp: datetime | Non
     stamp = stamp or utcnow()
     tz = session.tz
     schedule = schedule_of(session)
-    start_utc = recurrence.local_to_utc(session.start_local, tz)
     master = session_event(session, base_url, start=_local(session.start_local, tz),
-                    end=instance_end(start_utc, session.duration_minutes, tz), stamp=stamp,
+                    end=local_end(session.start_local, session.duration_minutes, tz), stamp=stamp,
                     description=event_description(session), with_attendees=with_attendees)
     if not session.is_recurring:
         return [master]
@@ -147,7 +157,7 @@ def series_events(session: VideoSession, base_url: str, *, stamp: datetime | Non
         note = f"Moved: {override.reason}" if override.reason else ""
         events.append(session_event(
             session, base_url, start=_local(local, tz),
-            end=instance_end(recurrence.local_to_utc(local, tz), minutes, tz), stamp=stamp,
+            end=local_end(local, minutes, tz), stamp=stamp,
             description=event_description(session, note), with_attendees=with_attendees,
             recurrence_id=_local(override.original_start_local, tz)))
     return events
@@ -169,8 +179,8 @@ def add_timezones(calendar: Calendar, sessions) -> None:
     """The VTIMEZONE of every TZID the calendar uses, with transitions from a year before the
     earliest session (a full history since 1970 would triple the size of a small feed)."""
     starts = [s.start_local.date() for s in sessions]
-    first = date(min(starts).year - 1, 1, 1) if starts else date(1970, 1, 1)
-    calendar.add_missing_timezones(first_date=max(first, date(1970, 1, 1)))
+    first = date(max(min(starts).year - 1, 1970), 1, 1) if starts else date(1970, 1, 1)
+    calendar.add_missing_timezones(first_date=first)
 
 
 def feed_calendar(user, sessions, base_url: str) -> Calendar:

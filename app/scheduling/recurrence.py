@@ -70,6 +70,9 @@ class Occurrence:
     end: datetime  # aware, UTC
     cancelled: bool = False
     moved: bool = False
+    # Its wall-clock start does not exist that day (the hour skipped when clocks go forward):
+    # it starts at the same instant RFC 5545 clients give it, later on the clock (see top).
+    dst_shifted: bool = False
     session: object = field(default=None, repr=False, compare=False)
 
     @property
@@ -81,14 +84,43 @@ class Occurrence:
         return int((self.end - self.start).total_seconds() // 60)
 
 
+# New dates are bounded (services.scheduling_window); what follows only keeps rows written
+# before that bound (an occurrence moved to 9999-12-31) from overflowing when they are shown,
+# moved back or cancelled. A wall-clock time whose UTC instant datetime cannot hold is placed a
+# couple of days inside the range, which leaves room for the windows and durations around it.
+_FIRST_INSTANT = (datetime.min + timedelta(days=2)).replace(tzinfo=timezone.utc)
+_LAST_INSTANT = (datetime.max - timedelta(days=2)).replace(tzinfo=timezone.utc)
+
+
+def shifted(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta``, held at the ends of the datetime range instead of overflowing."""
+    try:
+        return moment + delta
+    except OverflowError:
+        end = datetime.max if delta > timedelta(0) else datetime.min
+        return end.replace(tzinfo=moment.tzinfo)
+
+
 def local_to_utc(local: datetime, tz: ZoneInfo) -> datetime:
     if local.tzinfo is not None:
         raise ValueError("expected a naive wall-clock datetime")
-    return local.replace(tzinfo=tz, fold=0).astimezone(timezone.utc)
+    try:
+        return local.replace(tzinfo=tz, fold=0).astimezone(timezone.utc)
+    except OverflowError:  # within a day of year 1 or year 9999
+        return _LAST_INSTANT if local.year > 1 else _FIRST_INSTANT
 
 
 def utc_to_local(instant: datetime, tz: ZoneInfo) -> datetime:
-    return instant.astimezone(tz).replace(tzinfo=None)
+    try:
+        return instant.astimezone(tz).replace(tzinfo=None)
+    except OverflowError:
+        return (datetime.max if instant.year > 1 else datetime.min)
+
+
+def in_dst_gap(local: datetime, tz: ZoneInfo) -> bool:
+    """True for a wall-clock time the zone skips (spring forward: 02:30 when clocks jump from
+    02:00 to 03:00). Read with fold=0 it names an instant whose own wall-clock time differs."""
+    return utc_to_local(local_to_utc(local, tz), tz) != local
 
 
 def build_rule(schedule: Schedule) -> rrule | None:
@@ -132,10 +164,13 @@ def original_starts_between(schedule: Schedule, lo_local: datetime,
     if rule is None:
         return [schedule.start_local] if lo_local <= schedule.start_local <= hi_local else []
     starts = []
-    for start in rule.xafter(lo_local, inc=True):
-        if start > hi_local or len(starts) >= MAX_EXPANSION:
-            break
-        starts.append(start)
+    try:
+        for start in rule.xafter(lo_local, inc=True):
+            if start > hi_local or len(starts) >= MAX_EXPANSION:
+                break
+            starts.append(start)
+    except (ValueError, OverflowError):
+        pass  # the rule ran past year 9999: there is nothing after that
     return starts
 
 
@@ -151,10 +186,13 @@ def all_original_starts(schedule: Schedule) -> list[datetime]:
     if rule is None:
         return [schedule.start_local]
     starts = []
-    for start in rule:
-        starts.append(start)
-        if len(starts) >= MAX_EXPANSION:
-            break
+    try:
+        for start in rule:
+            starts.append(start)
+            if len(starts) >= MAX_EXPANSION:
+                break
+    except (ValueError, OverflowError):
+        pass  # the rule ran past year 9999: there is nothing after that
     return starts
 
 
@@ -168,8 +206,8 @@ def expand(schedule: Schedule, changes: dict[datetime, Change], window_start: da
     """
     tz = schedule.tz
     # Local bounds with a day of margin either side: UTC offsets are always under a day.
-    lo = utc_to_local(window_start, tz) - timedelta(days=1)
-    hi = utc_to_local(window_end, tz) + timedelta(days=1)
+    lo = shifted(utc_to_local(window_start, tz), -timedelta(days=1))
+    hi = shifted(utc_to_local(window_end, tz), timedelta(days=1))
     found: list[Occurrence] = []
 
     def add(original: datetime, change: Change | None):
@@ -179,8 +217,9 @@ def expand(schedule: Schedule, changes: dict[datetime, Change], window_start: da
         start = local_to_utc(local, tz)
         if window_start <= start < window_end:
             found.append(Occurrence(
+                dst_shifted=utc_to_local(start, tz) != local,
                 session_id=session_id, original_start_local=original, start=start,
-                end=start + timedelta(minutes=minutes),
+                end=shifted(start, timedelta(minutes=minutes)),
                 cancelled=series_cancelled or bool(change and change.cancelled),
                 moved=bool(change and change.new_start_local and change.new_start_local != original),
                 session=session))
@@ -208,11 +247,11 @@ def bounds(schedule: Schedule, changes: dict[datetime, Change]) -> tuple[datetim
         last_change = changes.get(last)
         minutes = (last_change.new_duration_minutes if last_change and
                    last_change.new_duration_minutes else schedule.duration_minutes)
-        ends.append(local_to_utc(last, tz) + timedelta(minutes=minutes))
+        ends.append(shifted(local_to_utc(last, tz), timedelta(minutes=minutes)))
     for change in changes.values():
         start = local_to_utc(change.new_start_local or change.original_start_local, tz)
-        ends.append(start + timedelta(minutes=change.new_duration_minutes
-                                      or schedule.duration_minutes))
+        ends.append(shifted(start, timedelta(minutes=change.new_duration_minutes
+                                             or schedule.duration_minutes)))
         if change.new_start_local is not None:
             first = min(first, start)
     return first, (max(ends) if schedule.is_finite else None)

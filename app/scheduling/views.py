@@ -40,9 +40,10 @@ AGENDA_DAYS = 30
 MONTH_VISIBLE = 3  # sessions a month cell lists before "+N more"
 WEEK_FIRST_HOUR, WEEK_LAST_HOUR = 7, 21  # the week grid's span, widened to fit any session
 MAX_LANES = 4  # side-by-side columns for overlapping sessions in a week-day
-# How far from today a calendar may be opened: beyond that a date is a typo, and expanding
-# endless series to it would cost time for nothing.
-MAX_YEARS_AWAY = 10
+# How far from today a calendar may be opened (services.scheduling_window, the one bound for
+# every scheduling date): beyond that a date is a typo, and expanding endless series to it would
+# cost time for nothing.
+MAX_YEARS_AWAY = services.SCHEDULING_WINDOW_YEARS
 # The sessions' occurrences a session page lists.
 NEXT_OCCURRENCES = 8
 # The events the calendar (and calendar.js) listen to after the dialog saved something.
@@ -126,8 +127,8 @@ def _calendar_day(raw: str | None, today: date) -> date:
     day = parse_date(raw)
     if day is None:
         abort(400, "That date is not one the calendar can show: use YYYY-MM-DD.")
-    if abs(day.year - today.year) > MAX_YEARS_AWAY:
-        abort(400, f"Pick a date within {MAX_YEARS_AWAY} years of today.")
+    if services.date_window_problem(day):
+        abort(400, services.date_window_problem(day))
     return day
 
 
