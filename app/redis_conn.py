@@ -55,8 +55,9 @@ def web_redis(app=None) -> redis.Redis:
     app = app or current_app
     client = app.extensions.get("classhub_web_redis")
     if client is None:
-        client = redis.Redis.from_url(redis_url(app), socket_timeout=WEB_SOCKET_TIMEOUT,
-                                      socket_connect_timeout=WEB_CONNECT_TIMEOUT)
+        client = redis.Redis.from_url(
+            redis_url(app), socket_connect_timeout=WEB_CONNECT_TIMEOUT,
+            socket_timeout=app.config.get("REDIS_SOCKET_TIMEOUT", WEB_SOCKET_TIMEOUT))
         app.extensions["classhub_web_redis"] = client
     return client
 
@@ -106,8 +107,24 @@ def redis_degraded(app=None) -> bool:
     return not state["ok"]
 
 
+class _RateLimitStorageWatch(logging.Handler):
+    """Flask-Limiter reports that its Redis storage failed (and that it fell back to memory)
+    on its own logger, which has only a NullHandler: pass that on as Redis being away, so it is
+    logged and pages say so."""
+
+    def __init__(self, app):
+        super().__init__(logging.WARNING)
+        self.app = app
+
+    def emit(self, record: logging.LogRecord) -> None:
+        mark_redis_unavailable(self.app, f"rate limits: {record.getMessage()}")
+
+
 def init_redis_health(app) -> None:
+    from app.extensions import limiter
+
     app.add_template_global(lambda: redis_degraded(app), "redis_degraded")
+    limiter.logger.addHandler(_RateLimitStorageWatch(app))
 
 
 def limiter_storage_uri(url: str) -> str:
