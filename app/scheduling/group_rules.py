@@ -295,12 +295,14 @@ def zone_label(rules: Rules) -> str:
 
 
 def next_allowed_starts(rules: Rules, duration_minutes: int, now: datetime,
-                        count: int = SUGGESTIONS) -> list[datetime]:
+                        count: int = SUGGESTIONS, after: datetime | None = None) -> list[datetime]:
     """The earliest allowed start in each of the next ``count`` allowed slots (UTC instants,
-    quarter-hour aligned on the group's clock) for a session of ``duration_minutes``. Without
-    slots, only the earliest start the notice allows."""
+    quarter-hour aligned on the group's clock) for a session of ``duration_minutes``, from
+    ``after`` on (never before the notice allows). Without slots, only the earliest start."""
     tz = rules.tz
     earliest = earliest_start(rules, now)
+    if after is not None and after > earliest:
+        earliest = after
     if not rules.slots:
         # Any time will do (across midnight too): the earliest quarter hour the notice allows.
         # (Zones' offsets are whole quarter hours, so a UTC quarter hour is a local one.)
@@ -350,7 +352,10 @@ def occurrence_violation(rules: Rules, start: datetime, end: datetime, now: date
             f"{rules.describe_notice()} of notice. " + _suggestion_text(rules, suggestions),
             suggestions)
     if not fits_slots(rules, start, end):
-        suggestions = next_allowed_starts(rules, duration, now)
+        # Near what was asked for: the allowed slots from that day on.
+        day_start = recurrence.local_to_utc(
+            datetime.combine(start.astimezone(rules.tz).date(), datetime.min.time()), rules.tz)
+        suggestions = next_allowed_starts(rules, duration, now, after=day_start)
         local_start, local_end = start.astimezone(rules.tz), end.astimezone(rules.tz)
         return RuleViolation(
             RULE_SLOTS,

@@ -132,9 +132,11 @@ def test_every_occurrence_is_judged_like_the_minute_by_minute_oracle(rules, plan
 
 @PROPERTY_SETTINGS
 @given(rules=rule_sets(), now=st.sampled_from(NOWS),
-       duration=st.sampled_from([15, 30, 60, 90, 120]))
-def test_suggested_starts_are_allowed_ordered_and_come_first(rules, now, duration):
-    suggestions = next_allowed_starts(rules, duration, now)
+       duration=st.sampled_from([15, 30, 60, 90, 120]),
+       after_hours=st.one_of(st.none(), st.integers(0, 24 * 30)))
+def test_suggested_starts_are_allowed_ordered_and_come_first(rules, now, duration, after_hours):
+    after = None if after_hours is None else now + timedelta(hours=after_hours)
+    suggestions = next_allowed_starts(rules, duration, now, after=after)
     assert suggestions == sorted(suggestions)
     assert len(suggestions) <= (3 if rules.restricts_times else 1)
     for start in suggestions:
@@ -144,7 +146,8 @@ def test_suggested_starts_are_allowed_ordered_and_come_first(rules, now, duratio
         check_schedule(rules, single, now)  # raises if a suggestion is not allowed
     if suggestions:
         # Nothing on the quarter-hour grid before the first suggestion is allowed.
-        earliest = now + timedelta(hours=rules.min_notice_hours)
+        earliest = max([now + timedelta(hours=rules.min_notice_hours)] + ([after] if after else []))
+        assert suggestions[0] >= earliest
         probe = earliest.replace(minute=earliest.minute // 15 * 15, second=0, microsecond=0)
         steps = 0
         while probe < suggestions[0] and steps < 4 * 24 * 3:
