@@ -1,19 +1,20 @@
 """Center admin pages: people, CSV import, courses and enrollments, the audit log."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
+from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from app.accounts import services
+from app.accounts import imports, services
 from app.accounts.audit import describe_entries
 from app.accounts.forms import CourseForm, CsvImportForm, EditPersonForm, InvitePersonForm
 from app.accounts.models import AuditLog, Course, CourseRole, Enrollment, Role, User
 from app.accounts.permissions import admin_required
 from app.accounts.tenancy import get_scoped_or_404, parse_id, scoped
 from app.extensions import db, limiter
-from app.web import form_errors_into, navigate_to, page_arg, referrer_or, render_page
+from app.web import (form_errors_into, navigate_to, page_arg, referrer_or, render_page,
+                     wants_fragment)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -97,18 +98,48 @@ def set_active(user_id):
 @bp.route("/users/import", methods=["GET", "POST"])
 @admin_required
 def import_users():
+    """Upload a people CSV. A file that cannot be read as a whole is refused at once; otherwise
+    the import runs as a background job and the page follows its progress to the report."""
     form = CsvImportForm()
-    report = None
     status = 200
     if form.validate_on_submit():
-        report = services.import_users_csv(current_user, form.file.data.read(),
-                                           max_rows=current_app.config["CSV_IMPORT_MAX_ROWS"])
-        if report.error or report.count("error"):
-            status = 422
-    elif request.method == "POST":
+        data = form.file.data.read()
+        problem = services.people_csv_problem(data)
+        if problem is None:
+            try:
+                import_id = imports.start_import(current_user, data)
+            except imports.ImportUnavailable:
+                problem, status = ("The import could not start: the background job service is "
+                                   "not reachable. Try again in a minute."), 503
+            else:
+                url = url_for("admin.import_status", import_id=import_id)
+                if wants_fragment():
+                    return render_template("admin/_import_progress.html", status_url=url,
+                                           state={"state": "queued", "done": 0, "total": 0})
+                return navigate_to(url)
+        form.file.errors = [problem]
+    if request.method == "POST" and status == 200:
         status = 422
     return render_page("admin/import.html", "admin/_import_report.html", status=status,
-                       form=form, report=report)
+                       form=form, report=None)
+
+
+@bp.route("/users/import/<import_id>")
+@admin_required
+def import_status(import_id):
+    """An import's progress (polled by the page) and then its report, kept for a day."""
+    state = imports.import_state(import_id, current_user.center_id)
+    if state is None:
+        abort(404)
+    url = url_for("admin.import_status", import_id=import_id)
+    if state["state"] not in ("done", "failed"):
+        return render_page("admin/import.html", "admin/_import_progress.html",
+                           form=CsvImportForm(formdata=None), state=state, status_url=url)
+    report = state.get("report")
+    status = 422 if report is None or report.error or report.count("error") else 200
+    return render_page("admin/import.html", "admin/_import_report.html", status=status,
+                       form=CsvImportForm(formdata=None), report=report,
+                       failure=state.get("error"), status_url=url)
 
 
 @bp.route("/courses", methods=["GET", "POST"])
