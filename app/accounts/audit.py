@@ -71,7 +71,7 @@ class _Names:
             details = entry.details or {}
             if entry.target_id is not None:
                 wanted[entry.target_type].add(entry.target_id)
-            for key in ("user_id", "invited_by"):
+            for key in ("user_id", "invited_by", "proposer_id"):
                 if isinstance(details.get(key), int):
                     wanted["user"].add(details[key])
             for key in ("user_ids", "members"):
@@ -140,6 +140,20 @@ def _sentence(entry: AuditLog, names: _Names) -> str:
         "session.status": lambda: f"marked {session} as {(d.get('status') or '').lower()}",
         "session.rsvp": lambda: (f"{'accepted' if d.get('answer') == 'ACCEPTED' else 'declined'} "
                                  f"the invitation to {session}"),
+        "session.proposed": lambda: f"proposed {session} {describe_rrule(d.get('rrule'))}",
+        "session.proposal_approved": lambda: (f"approved {names.people([d.get('proposer_id')])}"
+                                              f"’s proposal {session}"),
+        "session.proposal_declined": lambda: (f"declined {names.people([d.get('proposer_id')])}"
+                                              f"’s proposal {session}{reason}"),
+        "session.occurrence_restored": lambda: (f"restored {session} of "
+                                                f"{_local(d.get('original'))}"),
+        "group.session_rules_updated": lambda: f"changed the session rules of the group {group}",
+        "user.updated": lambda: f"changed {person}’s " + _and([
+            f"{field} from {old} to {new}" for field, (old, new) in (d.get("changes") or {}).items()
+        ]) if d.get("changes") else f"edited {person}",
+        "user.password_reset_sent": lambda: f"sent {person} a link to set a new password",
+        "user.password_reset_requested": lambda: "asked for a link to set a new password",
+        "user.password_reset": lambda: "set a new password from an emailed link",
         "calendar.feed_reset": lambda: "reset their calendar feed address",
         "chat.group_created": lambda: f"created the group {group} with {names.people(d.get('members'))}",
         "chat.group_updated": lambda: f"renamed or described the group {group}",
@@ -165,9 +179,11 @@ def _sentence(entry: AuditLog, names: _Names) -> str:
     return describe()
 
 
-def _who(entry: AuditLog) -> str:
+def _who(entry: AuditLog, names: _Names) -> str:
     if entry.actor is not None:
         return entry.actor.name
+    if entry.action == "user.password_reset_requested":  # "Forgot password": not signed in
+        return names.users.get(entry.target_id, "Someone")
     # No account acted: someone answering an invitation by email, or the system itself.
     return (entry.details or {}).get("email") or "The system"
 
@@ -176,4 +192,4 @@ def describe_entries(entries: list[AuditLog]) -> dict[int, tuple[str, str]]:
     """Each entry's (who, what), by entry id: ("Tom Baker", "scheduled ‘GCSE Maths’ weekly on
     Mon and Thu"). Entries come with their actor loaded (joinedload)."""
     names = _Names(entries)
-    return {entry.id: (_who(entry), _sentence(entry, names)) for entry in entries}
+    return {entry.id: (_who(entry, names), _sentence(entry, names)) for entry in entries}
