@@ -696,3 +696,46 @@ def test_subscribe_and_delivery_check_the_session_each_time(realtime):
     message_id = terry.post_message(gid, "after the sign-out")
     assert listening.wait_closed() == (1008, "session ended")
     assert not any(_has_message(message_id)(f) for f in listening.frames)
+
+
+# --- (h) badges, bell and thread list on every (re)subscribe (issue 9, item 4) -------------------
+
+def _rows_of(listing_html: str) -> dict:
+    """What realtime.js sends for the thread list: each row's version and the kinds shown."""
+    kinds = re.search(r'<ul id="thread-list"[^>]*data-kinds="([^"]*)"', listing_html).group(1)
+    rows = dict(re.findall(r'<li id="thread-item-\d+"[^>]*data-thread-id="(\d+)"[^>]*'
+                           r'data-version="([^"]+)"', listing_html))
+    return {"kinds": kinds.split(), "rows": rows}
+
+
+def test_every_subscribe_resyncs_the_badge_the_bell_and_a_stale_thread_list(realtime):
+    chat, a, b = realtime.chat, realtime.a, realtime.b
+    sara = Person(a, chat.s1)
+    for thread in (chat.group, chat.direct):
+        sara.read(thread.id)
+    user_topic, list_topic = f"user:{chat.s1.id}", f"threads:{chat.s1.id}"
+    page = sara.http.get(f"{a.url}/chat/", timeout=TIMEOUT).text
+    shown = _rows_of(page)
+    assert shown["rows"] and shown["kinds"] == ["DIRECT", "GROUP", "CLASS"]
+
+    sock = realtime.connect(a, sara)
+    sock.subscribe(user_topic, list_topic, have={list_topic: shown})
+    assert _badge(next(f for f in sock.frames if 'id="chat-unread-badge"' in f)) == 0
+    assert any('id="notification-count"' in f for f in sock.frames)
+    assert not any('id="thread-list"' in f for f in sock.frames)  # the page is up to date
+    sock.close()
+
+    # Away: Terry writes to Sara directly.
+    Person(b, chat.teacher).post_message(chat.direct.id, "while your page was offline")
+    sock = realtime.connect(a, sara)
+    sock.subscribe(user_topic, list_topic, have={list_topic: shown})
+    assert _badge(next(f for f in sock.frames if 'id="chat-unread-badge"' in f)) == 1
+    listing = next(f for f in sock.frames if 'id="thread-list"' in f)
+    assert 'hx-swap-oob="innerHTML"' in listing
+    assert re.findall(r'<li id="thread-item-(\d+)"', listing)[0] == str(chat.direct.id)
+    assert "while your page was offline" in listing
+    # The page shows the new list: subscribing with it again sends no list.
+    fresh_page = _rows_of(sara.http.get(f"{a.url}/chat/", timeout=TIMEOUT).text)
+    again = realtime.connect(a, sara)
+    again.subscribe(user_topic, list_topic, have={list_topic: fresh_page})
+    assert not any('id="thread-list"' in f for f in again.frames)
