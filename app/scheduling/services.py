@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.accounts.models import Course, CourseRole, Enrollment, Role, User
@@ -862,11 +863,22 @@ def set_status(actor: User, session: VideoSession, status: SessionStatus) -> Non
 # --- the personal calendar feed -----------------------------------------------------------------
 
 def feed_token_for(user: User, *, reset: bool = False) -> str:
+    """The user's feed token, made on first use (the calendar page shows it); ``reset`` gives
+    a new one, so the old address stops working (audited)."""
     feed = db.session.scalar(select(CalendarFeed).where(CalendarFeed.user_id == user.id))
     if feed is None:
-        feed = CalendarFeed(center_id=user.center_id, user_id=user.id)
-        db.session.add(feed)
-        reset = True
+        feed = CalendarFeed(center_id=user.center_id, user_id=user.id,
+                            token=secrets.token_urlsafe(32))
+        try:
+            with db.session.begin_nested():
+                db.session.add(feed)
+        except IntegrityError:
+            # Two first visits at once (two tabs): the other one made it; use theirs.
+            return db.session.scalar(select(CalendarFeed.token)
+                                     .where(CalendarFeed.user_id == user.id))
+        db.session.commit()
+        if not reset:
+            return feed.token
     if reset:
         feed.token = secrets.token_urlsafe(32)
         record_audit(user, "calendar.feed_reset", "user", user.id)

@@ -266,7 +266,21 @@ def calendar():
     cal.update(view=view, day=day, today=today, self_url=_nav(view, day),
                today_url=_nav(view, today), can_schedule=can_schedule,
                views=[(v, v.capitalize(), _nav(v, day)) for v in VIEWS])
-    return render_page("scheduling/calendar.html", "scheduling/_calendar.html", cal=cal)
+    # The personal feed panel is part of the page, not of the calendar region that navigation
+    # swaps (so a partial never makes or reads the token).
+    feed = None if wants_fragment() else _feed_addresses(user)
+    return render_page("scheduling/calendar.html", "scheduling/_calendar.html", cal=cal,
+                       feed=feed)
+
+
+def _feed_addresses(user) -> dict:
+    """The personal feed's address as calendar apps want it: https:// to paste (Google,
+    Outlook) and webcal:// to open (Apple Calendar and Outlook subscribe on a click)."""
+    from app.scheduling.feed_views import feed_url
+
+    https_url = feed_url(services.feed_token_for(user))
+    return {"https": https_url, "webcal": "webcal://" + https_url.split("://", 1)[1],
+            "reset": url_for("feed.reset_feed")}
 
 
 # --- loading sessions and occurrences ------------------------------------------------------------
