@@ -90,7 +90,11 @@ def center_invitations():
 
 def _managed_invitation(invitation_id) -> Invitation:
     invitation = get_scoped_or_404(Invitation, invitation_id)
-    if not service.can_invite(current_user, service.target_of(invitation)):
+    try:
+        target = service.target_of(invitation)
+    except service.LinkProblem:
+        abort(404)  # its session or group was deleted
+    if not service.can_invite(current_user, target):
         abort(404)  # someone else's invitation: as if it did not exist
     return invitation
 
@@ -143,8 +147,12 @@ def revoke(invitation_id):
 # --- the invitee's page ------------------------------------------------------------------------------
 
 def _problem_page(problem: service.LinkProblem, token: str):
-    invitation = problem.invitation
-    target = service.target_of(invitation) if invitation is not None else None
+    invitation, target = problem.invitation, None
+    if invitation is not None:
+        try:
+            target = service.target_of(invitation)
+        except service.LinkProblem:
+            invitation = None  # its session or group is gone: say only what the problem says
     return render_template("invites/accept.html", problem=problem, invitation=invitation,
                            target=target, token=token), problem.status
 

@@ -132,12 +132,22 @@ def center_target(center: Center) -> Target:
 
 
 def target_of(invitation: Invitation) -> Target:
+    """What the invitation is for (LinkProblem when that session or group is gone: SQLite
+    does not enforce the foreign keys' ON DELETE CASCADE here)."""
     center = db.session.get(Center, invitation.center_id)
     if invitation.kind == InvitationKind.SESSION:
-        return Target(invitation.kind, center, session=db.session.get(VideoSession,
-                                                                      invitation.session_id))
+        session = db.session.get(VideoSession, invitation.session_id) \
+            if invitation.session_id else None
+        if session is None:
+            raise LinkProblem(410, "This session no longer exists",
+                              "It was deleted: there is nothing to join.")
+        return Target(invitation.kind, center, session=session)
     if invitation.kind == InvitationKind.GROUP:
-        return Target(invitation.kind, center, thread=db.session.get(Thread, invitation.thread_id))
+        thread = db.session.get(Thread, invitation.thread_id) if invitation.thread_id else None
+        if thread is None:
+            raise LinkProblem(410, "This group no longer exists",
+                              "It was deleted: there is nothing to join.")
+        return Target(invitation.kind, center, thread=thread)
     return Target(invitation.kind, center)
 
 

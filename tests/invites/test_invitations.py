@@ -494,3 +494,56 @@ def test_inviting_many_costs_the_same_statements_as_inviting_a_few(school, sessi
     few = invite_queries("c0@example.org c1@example.org")
     many = invite_queries(" ".join(f"d{i}@example.org" for i in range(20)))
     assert many == few
+
+
+def test_link_to_a_deleted_group_says_so_instead_of_failing(school, smtp, deliver, as_user,
+                                                            new_client):
+    from app.chat import services as chat
+
+    group = chat.create_group(school.teacher, "Short-lived", "", [school.students[0].id])
+    teacher = as_user(school.teacher)
+    invite(teacher, f"/groups/{group.id}/invitations", "late@example.org")
+    link = accept_link(one_to(deliver(), "late@example.org"))
+    row = invitation_for("late@example.org")
+    chat.delete_group(school.teacher, group)
+
+    page = new_client().get(link)
+    assert page.status_code in (404, 410)  # 404 where the database cascaded the delete
+    assert press(new_client(), link, "accept", name="Late", password=NEW_PASSWORD,
+                 confirm=NEW_PASSWORD).status_code in (404, 410)
+    assert teacher.post(f"/invitations/{row.id}/resend",
+                        data={"csrf_token": teacher.csrf}).status_code == 404
+    assert db.session.scalar(select(User).where(User.email == "late@example.org")) is None
+
+
+def test_center_invitation_opened_by_its_own_signed_in_account_just_closes(
+        school, smtp, deliver, as_user):
+    from app.accounts.models import Center
+
+    report = service.invite(school.admin, service.center_target(
+        db.session.get(Center, school.center.id)), "later@example.org", role="STUDENT")
+    db.session.commit()
+    link = accept_link(one_to(deliver(), "later@example.org"))
+    # The account was made another way meanwhile (a CSV import, say).
+    later = User(center_id=school.center.id, email="later@example.org", name="Later",
+                 role=Role.STUDENT, password_hash=school.admin.password_hash)
+    db.session.add(later)
+    db.session.commit()
+    browser = as_user(later)
+    page = browser.get(link).get_data(as_text=True)
+    assert "You already have your account here" in page
+    done = press(browser, link, "accept")
+    assert done.status_code == 302
+    row = invitation_for("later@example.org")
+    assert (row.status, row.accepted_user_id) == (InvitationStatus.ACCEPTED, later.id)
+    assert report.count("invited") == 1
+    # Someone else signed in (another address) is told to log out; nothing changes.
+    other = as_user(school.students[0])
+    report = service.invite(school.admin, service.center_target(
+        db.session.get(Center, school.center.id)), "third@example.org", role="TEACHER")
+    db.session.commit()
+    third = accept_link(one_to(deliver(), "third@example.org"))
+    assert "log out first" in other.get(third).get_data(as_text=True)
+    refused = press(other, third, "accept")
+    assert refused.status_code == 422
+    assert invitation_for("third@example.org").status == InvitationStatus.PENDING
