@@ -19,7 +19,21 @@ MESSAGES = {
 }
 
 
+def _discard_failed_transaction() -> None:
+    """Roll the request's transaction back before rendering an error page. The page shows the
+    signed-in user (one query); after a failed statement PostgreSQL refuses every query in that
+    transaction ("current transaction is aborted"), so without this the error handler itself
+    failed, and a 4xx became a 500. Nothing a failed request did should be kept anyway."""
+    from app.extensions import db
+
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 (a broken connection: the pool replaces it)
+        db.session.remove()
+
+
 def render_error(code: int, detail: str | None = None):
+    _discard_failed_transaction()
     title, message = MESSAGES.get(code, MESSAGES[500])
     message = detail or message
     if request.htmx and not request.htmx.boosted:

@@ -8,12 +8,25 @@ def _has_nul(values) -> bool:
     return any("\x00" in key or "\x00" in value for key, value in values.items(multi=True))
 
 
+def _json_has_nul(value) -> bool:
+    """A NUL anywhere in a parsed JSON body (keys and strings, at any depth)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_json_has_nul(k) or _json_has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_json_has_nul(v) for v in value)
+    return False
+
+
 def init_security_headers(app: Flask) -> None:
     @app.before_request
     def refuse_nul_characters():
         # PostgreSQL text cannot hold NUL (0x00): a search or a name carrying one fails inside the
         # query as a 500. No page of ours sends one, so refuse the request here with a 400.
-        if _has_nul(request.args) or (request.method != "GET" and _has_nul(request.form)):
+        if "\x00" in request.path or _has_nul(request.args) or (
+                request.method != "GET" and (_has_nul(request.form) or (
+                    request.is_json and _json_has_nul(request.get_json(silent=True))))):
             abort(400, "The request contains a NUL character (0x00); nothing was changed.")
 
     @app.after_request

@@ -145,6 +145,9 @@ def complete_reset(reset: PasswordReset, password: str, confirm: str) -> User:
                        .values(used_at=now).execution_options(synchronize_session=False))
     user.set_password(password)
     user.session_version += 1  # every session signed in with the old password ends
+    from app.scheduling.services import revoke_feed_address
+
+    revoke_feed_address(user)  # the feed address is a credential too (issue 9, item 10)
     user.last_login_at = now
     record_audit(user, "user.password_reset", "user", user.id,
                  by_admin=reset.requested_by_id is not None)

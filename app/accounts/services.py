@@ -196,7 +196,9 @@ def update_profile(user: User, name: str, timezone: str) -> None:
     db.session.commit()
 
 
-def change_password(user: User, current: str, new: str, confirm: str) -> None:
+def change_password(user: User, current: str, new: str, confirm: str) -> bool:
+    """Change the password, sign out every other device and give the calendar feed a new
+    address. Returns whether there was a feed (its old address stopped working)."""
     errors = {}
     if not user.check_password(current or ""):
         errors["current_password"] = "Your current password is not correct."
@@ -209,8 +211,12 @@ def change_password(user: User, current: str, new: str, confirm: str) -> None:
         raise ValidationError(errors)
     user.set_password(new)
     user.session_version += 1  # sign out every other device
+    from app.scheduling.services import revoke_feed_address
+
+    feed_reset = revoke_feed_address(user)
     record_audit(user, "user.password_changed", "user", user.id)
     db.session.commit()
+    return feed_reset
 
 
 # --- users (admin) ---------------------------------------------------------------------------

@@ -148,12 +148,17 @@ def change_password():
     form = PasswordForm()
     if form.validate_on_submit():
         try:
-            services.change_password(user, form.current_password.data, form.new_password.data,
-                                     form.confirm_password.data)
+            feed_reset = services.change_password(user, form.current_password.data,
+                                                  form.new_password.data,
+                                                  form.confirm_password.data)
             # The version bump signed out every session, this one included: sign it back in.
             had_remember = current_app.config["REMEMBER_COOKIE_NAME"] in request.cookies
             login_user(user, remember=had_remember)
             flash("Your password was changed. Other devices have been signed out.", "success")
+            if feed_reset:
+                flash("Your calendar feed has a new address (the old one could have been "
+                      "copied with your old password): subscribe again from the Calendar page.",
+                      "info")
             return navigate_to(url_for("accounts.profile"), reload=True)
         except services.ValidationError as exc:
             form_errors_into(form, exc.errors)

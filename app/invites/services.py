@@ -39,22 +39,29 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=RSVP_SALT)
 
 
-def rsvp_token(participant: SessionParticipant, answer: Rsvp) -> str:
-    """A signed, single-purpose link token: this participant, this session, this answer."""
-    return _serializer().dumps({"p": participant.id, "s": participant.session_id,
-                                "a": answer.value})
+def rsvp_token(participant: SessionParticipant, answer: Rsvp,
+               occurrence: datetime | None = None) -> str:
+    """A signed, single-purpose link token: this participant, this session, this answer (and,
+    in the email about one occurrence, that occurrence: a link stops working once it is
+    cancelled)."""
+    data = {"p": participant.id, "s": participant.session_id, "a": answer.value}
+    if occurrence is not None:
+        data["o"] = occurrence.isoformat()
+    return _serializer().dumps(data)
 
 
 class RsvpLinkError(Exception):
-    def __init__(self, message: str, expired: bool = False):
+    def __init__(self, message: str, expired: bool = False, closed: bool = False):
         super().__init__(message)
         self.expired = expired
+        self.closed = closed
 
 
 @dataclass
 class RsvpRequest:
     participant: SessionParticipant
     answer: Rsvp
+    occurrence: datetime | None = None
 
 
 def read_rsvp_token(token: str) -> RsvpRequest:
@@ -73,10 +80,36 @@ def read_rsvp_token(token: str) -> RsvpRequest:
     if participant is None or participant.session_id != data.get("s") or \
             answer not in (Rsvp.ACCEPTED, Rsvp.DECLINED, Rsvp.TENTATIVE):
         raise RsvpLinkError("This invitation no longer applies to you.")
-    return RsvpRequest(participant, answer)
+    occurrence = None
+    if data.get("o"):
+        try:
+            occurrence = datetime.fromisoformat(str(data["o"]))
+        except ValueError:
+            raise RsvpLinkError("This link is not valid.") from None
+    return RsvpRequest(participant, answer, occurrence)
 
 
-def record_rsvp(participant: SessionParticipant, answer: Rsvp) -> None:
+def rsvp_closed_reason(participant: SessionParticipant,
+                       occurrence: datetime | None = None) -> str | None:
+    """Why there is nothing to answer any more (the session, or the occurrence the link is
+    about, was cancelled), or None. The one rule for the email's links and the session page."""
+    session = participant.session
+    if session.is_cancelled:
+        return f"{session.title} was cancelled, so there is nothing to answer."
+    if occurrence is not None:
+        from app.scheduling.services import find_occurrence
+
+        found = find_occurrence(session, occurrence)
+        if found is None or found.cancelled:
+            return "That session was cancelled, so there is nothing to answer."
+    return None
+
+
+def record_rsvp(participant: SessionParticipant, answer: Rsvp,
+                occurrence: datetime | None = None) -> None:
+    reason = rsvp_closed_reason(participant, occurrence)
+    if reason:
+        raise RsvpLinkError(reason, closed=True)
     participant.rsvp, participant.rsvp_at = answer, utcnow()
     record_audit(participant.user, "session.rsvp", "session", participant.session_id,
                  answer=answer.value)
@@ -105,12 +138,13 @@ def describe_repeat(session: VideoSession) -> str:
 
 
 def _outbox(session, participant, *, method: str, scope: str, subject: str, headline: str,
-            detail: str, when_utc: datetime | None, ics: str, with_rsvp: bool) -> None:
+            detail: str, when_utc: datetime | None, ics: str, with_rsvp: bool,
+            rsvp_occurrence: datetime | None = None) -> None:
     user = participant.user
     url = f"{base_url()}/sessions/{session.id}"
     rsvp = None
     if with_rsvp and participant.user_id != session.teacher_id:
-        rsvp = {answer: f"{base_url()}/rsvp/{rsvp_token(participant, answer)}"
+        rsvp = {answer: f"{base_url()}/rsvp/{rsvp_token(participant, answer, rsvp_occurrence)}"
                 for answer in (Rsvp.ACCEPTED, Rsvp.DECLINED)}
     context = dict(session=session, user=user, headline=headline, detail=detail, url=url,
                    when=_when(when_utc, user) if when_utc else None,
@@ -198,7 +232,8 @@ def invite_occurrence_moved(session, override) -> None:
                 subject=f"Moved: {session.title} · {_when(new, user)}",
                 headline=f"One {session.title} session has a new time.",
                 detail=f"Was {_when(old, user)}." + (f" {override.reason}" if override.reason else ""),
-                when_utc=new, ics=ics_for(participant), with_rsvp=True)
+                when_utc=new, ics=ics_for(participant), with_rsvp=True,
+                rsvp_occurrence=override.original_start_local)
 
 
 def cancel_occurrence(session, override) -> None:

@@ -30,9 +30,13 @@ def rsvp(token):
             (410 if exc.expired else 400)
     participant = link.participant
     session = participant.session
+    closed = services.rsvp_closed_reason(participant, link.occurrence)
+    if closed:
+        return render_template("invites/rsvp.html", error=closed, closed=True,
+                               expired=False), 410
     done = False
     if request.method == "POST":
-        services.record_rsvp(participant, link.answer)
+        services.record_rsvp(participant, link.answer, link.occurrence)
         done = True
     return render_template("invites/rsvp.html", participant=participant, session=session,
                            answer=link.answer, done=done, error=None, Rsvp=Rsvp)
@@ -58,7 +62,10 @@ def answer_on_page(session_id):
         abort(400, "Answer yes or no.")
     if answer not in (Rsvp.ACCEPTED, Rsvp.DECLINED):
         abort(400, "Answer yes or no.")
-    services.record_rsvp(participant, answer)
+    try:
+        services.record_rsvp(participant, answer)
+    except services.RsvpLinkError as exc:
+        abort(400, str(exc))
     flash("Thanks, your answer is saved." if answer == Rsvp.ACCEPTED
           else "You declined; your teacher can see it.", "success")
     return navigate_to(url_for("scheduling.session_page", session_id=session.id))

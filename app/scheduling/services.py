@@ -862,6 +862,19 @@ def set_status(actor: User, session: VideoSession, status: SessionStatus) -> Non
 
 # --- the personal calendar feed -----------------------------------------------------------------
 
+def revoke_feed_address(user: User) -> bool:
+    """Give the user's feed a new address, if they have one (their password changed: a feed
+    address is a credential too, and whoever had the old password may have copied it). Adds
+    and flushes; the caller commits. True when there was a feed to reset."""
+    feed = db.session.scalar(select(CalendarFeed).where(CalendarFeed.user_id == user.id))
+    if feed is None:
+        return False
+    feed.token = secrets.token_urlsafe(32)
+    record_audit(user, "calendar.feed_reset", "user", user.id, reason="password_changed")
+    db.session.flush()
+    return True
+
+
 def feed_token_for(user: User, *, reset: bool = False) -> str:
     """The user's feed token, made on first use (the calendar page shows it); ``reset`` gives
     a new one, so the old address stops working (audited)."""
@@ -887,7 +900,10 @@ def feed_token_for(user: User, *, reset: bool = False) -> str:
 
 
 def user_for_feed_token(token: str) -> User | None:
-    if not token or len(token) > 64:
+    # Tokens are URL-safe base64 (secrets.token_urlsafe): anything else names no feed, and is
+    # not sent to the database (a NUL in it is an error there, not a miss).
+    if not token or len(token) > 64 or token.strip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                                    "qrstuvwxyz0123456789-_"):
         return None
     feed = db.session.scalar(select(CalendarFeed).where(CalendarFeed.token == token)
                              .options(joinedload(CalendarFeed.user)))
