@@ -17,6 +17,18 @@
   document.addEventListener("htmx:afterSettle", function () { syncMenu(false); });
   phone.addEventListener("change", function () { syncMenu(true); });
 
+  // htmx wires up what it swaps in only when the swap settles (20 ms later, much more on a
+  // busy machine). A form submitted in between (Enter right after a message went, or after a
+  // refusal) would be submitted by the browser itself: a full page load, not an htmx request.
+  // The submit event reaches the form after this capturing listener, so wiring the form up
+  // here lets htmx's own handler take it. htmx.process leaves a form it has wired alone.
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (window.htmx && form.matches && form.matches("[hx-post],[hx-get],[hx-put],[hx-patch],[hx-delete]")) {
+      htmx.process(form);
+    }
+  }, true);
+
   // Messages swapped into the flash region (errors from HTMX requests) must be seen.
   document.addEventListener("htmx:afterSwap", function (evt) {
     if (evt.detail.target && evt.detail.target.id === "flashes") {

@@ -177,6 +177,27 @@
     });
   }
 
+  // A thread stays in id order: a message that arrives after a newer one (someone else's
+  // caught up after one's own was shown from the HTTP answer) goes before the first newer one,
+  // under its own day's divider.
+  function messageNumber(el) { return parseInt(el.id.slice(8), 10); }
+  function keepInOrder(part, box) {
+    var article = part.querySelector("[id^='message-']");
+    if (!article) return;
+    var id = messageNumber(article), next = null;
+    Array.prototype.forEach.call(box.children, function (el) {
+      if (el.id && el.id.indexOf("message-") === 0 && messageNumber(el) > id &&
+          (!next || messageNumber(el) < messageNumber(next))) next = el;
+    });
+    if (!next) return;
+    var divider = part.querySelector(".day-divider");
+    var before = next.previousElementSibling;
+    var anchor = before && before.classList.contains("day-divider") &&
+      (!divider || divider.id !== before.id) ? before : next;
+    if (divider && document.getElementById(divider.id)) divider.remove();
+    part.setAttribute("hx-swap-oob", "beforebegin:#" + CSS.escape(anchor.id));
+  }
+
   // Frames are all out-of-band swaps. Drop the parts whose target is not on this page (htmx
   // would log an error) and messages the page already has (exactly once, whatever the path).
   function guard(html, onlyOob) {
@@ -200,6 +221,7 @@
           if (child.id && document.getElementById(child.id)) child.remove();
         });
         if (!el.children.length) el.remove();
+        else keepInOrder(el, target);
       } else if ((style === "beforeend" || style === "afterbegin") && !el.children.length) {
         el.remove(); // every row it brought is of a kind this list leaves out
       }
