@@ -53,7 +53,7 @@ from bench.common import (RUN_TAG, Row, Scale, cpu_seconds, database_kind, perce
                           rss_bytes, scale)
 
 ROOT = Path(__file__).resolve().parent.parent
-CONNECT_CONCURRENCY = 100
+CONNECT_CONCURRENCY = 50  # sockets opening (and subscribing) at once
 DELIVERY_TIMEOUT = 30.0  # seconds to wait for one message's frames
 EXTRA_QUIET = 0.25  # seconds of silence after the expected frames, to catch any extra
 WARM_UP_SOCKETS = 20
@@ -212,6 +212,7 @@ class Figures:
     opened_s: float = 0.0
     held: int = 0
     rss_per_socket: float = 0.0
+    failures: list[str] = field(default_factory=list)  # sockets that could not open/subscribe
     idle_cpu_percent: float = 0.0
     small: Messages | None = None
     big: Messages | None = None
@@ -221,20 +222,40 @@ class Figures:
 
 
 async def gather_limited(coroutines, limit: int = CONNECT_CONCURRENCY):
+    """Results in order; a failure (refused, timed out) is returned as its exception."""
     gate = asyncio.Semaphore(limit)
 
     async def one(coroutine):
         async with gate:
             return await coroutine
 
-    return await asyncio.gather(*(one(c) for c in coroutines))
+    return await asyncio.gather(*(one(c) for c in coroutines), return_exceptions=True)
+
+
+async def open_and_join(system, session, tracker, people, room, first: bool,
+                        failures: list[str]) -> list[Client]:
+    """Open a socket per person and subscribe it to ``room``; the ones that failed are left out
+    (and noted: a server that drops sockets under a burst shows up in the figures)."""
+    opened = await gather_limited(system.connect(session, person, tracker) for person in people)
+    clients = [c for c in opened if isinstance(c, Client)]
+    failures += [f"connect: {type(e).__name__} {e}".strip() for e in opened
+                 if not isinstance(e, Client)]
+    return await join_all(system, clients, room, first, failures)
+
+
+async def join_all(system, clients, room, first: bool, failures: list[str]) -> list[Client]:
+    joined = await gather_limited(system.join(client, room, first) for client in clients)
+    failed = [(c, e) for c, e in zip(clients, joined) if isinstance(e, BaseException)]
+    failures += [f"subscribe to {room.key}: {type(e).__name__} {e}".strip() for _, e in failed]
+    await asyncio.gather(*(c.close() for c, _ in failed), return_exceptions=True)
+    return [c for c, e in zip(clients, joined) if not isinstance(e, BaseException)]
 
 
 async def send_messages(system, session, tracker: Tracker, room, count: int,
-                        quiet: float) -> Messages:
-    """``count`` measured messages to ``room``, each after the previous one's frames."""
-    result = Messages(recipients=len(room.members))
-    members = set(room.members)
+                        quiet: float, members: set[int]) -> Messages:
+    """``count`` measured messages to ``room``, each after the previous one's frames reached
+    every subscribed member (``members``)."""
+    result = Messages(recipients=len(members))
     expected: dict[int, int] | None = None
     for number in range(count + 1):  # number 0 calibrates the frames each socket gets
         token = f"bench-{RUN_TAG}-{room.key}-{number}"
@@ -292,39 +313,40 @@ async def measure(system, worker: int, rooms: dict, sc: Scale) -> Figures:
     async with aiohttp.ClientSession(connector=connector, timeout=timeout,
                                      cookie_jar=aiohttp.DummyCookieJar()) as session:
         # Warm the worker up (its hub, Redis subscriber, templates, pools) before the baseline.
-        warm = await gather_limited(system.connect(session, person, tracker)
-                                    for person in rooms["B"].members[:WARM_UP_SOCKETS])
-        await gather_limited(system.join(client, rooms["B"], True) for client in warm)
+        warm = await open_and_join(system, session, tracker,
+                                   rooms["B"].members[:WARM_UP_SOCKETS], rooms["B"], True, [])
         await asyncio.gather(*(client.close() for client in warm), return_exceptions=True)
         await asyncio.sleep(min(2.0, sc.idle_cpu_seconds))
         rss_before = rss_bytes(worker)
 
         # 1. The idle sockets (the big class's members, on its quiet thread), open to the end.
         started = time.perf_counter()
-        idle = await gather_limited(system.connect(session, person, tracker)
-                                    for person in rooms["B"].members)
-        await gather_limited(system.join(client, rooms["B"], True) for client in idle)
+        idle = await open_and_join(system, session, tracker, rooms["B"].members, rooms["B"],
+                                   True, figures.failures)
         figures.opened_s = time.perf_counter() - started
         figures.sockets = len(idle)
         await tracker.quiet(sc.quiet_seconds)
         await asyncio.sleep(1)
-        figures.rss_per_socket = (rss_bytes(worker) - rss_before) / len(idle)
+        figures.rss_per_socket = (rss_bytes(worker) - rss_before) / max(1, len(idle))
         cpu_before = cpu_seconds(worker)
         await asyncio.sleep(sc.idle_cpu_seconds)
         figures.idle_cpu_percent = (cpu_seconds(worker) - cpu_before) / sc.idle_cpu_seconds * 100
         figures.held = sum(1 for client in idle if not client.closed)
+        if figures.failures:
+            print(f"  {system.name}: {len(figures.failures):,} sockets failed to open or "
+                  f"subscribe, e.g. {figures.failures[0]}")
         print(f"  {system.name}: {figures.sockets:,} sockets opened and subscribed in "
               f"{figures.opened_s:.1f} s; {figures.held:,} open after {sc.idle_cpu_seconds:.0f} s "
               f"idle; {figures.rss_per_socket / 1024:.0f} KiB each; idle CPU "
               f"{figures.idle_cpu_percent:.2f} % of a core")
 
         # 2. A small class while the others idle.
-        small = await gather_limited(system.connect(session, person, tracker)
-                                     for person in rooms["A"].members)
-        await gather_limited(system.join(client, rooms["A"], True) for client in small)
+        small = await open_and_join(system, session, tracker, rooms["A"].members, rooms["A"],
+                                    True, figures.failures)
         await tracker.quiet(sc.quiet_seconds)
         figures.small = await send_messages(system, session, tracker, rooms["A"],
-                                            sc.small_class_messages, sc.quiet_seconds)
+                                            sc.small_class_messages, sc.quiet_seconds,
+                                            {c.index for c in small})
         print(f"  {system.name}: class of {len(small)}, {figures.small.posted} messages: "
               f"p50 {percentile(figures.small.latencies_ms, 50):.1f} ms, p99 "
               f"{percentile(figures.small.latencies_ms, 99):.1f} ms")
@@ -340,19 +362,21 @@ async def measure(system, worker: int, rooms: dict, sc: Scale) -> Figures:
         # 4. The big class: every idle socket is a recipient.
         await tracker.quiet(sc.quiet_seconds)
         figures.big = await send_messages(system, session, tracker, rooms["B"],
-                                          sc.big_class_messages, sc.quiet_seconds)
+                                          sc.big_class_messages, sc.quiet_seconds,
+                                          {c.index for c in idle})
         print(f"  {system.name}: class of {len(idle):,}, {figures.big.posted} messages: p99 "
               f"{percentile(figures.big.latencies_ms, 99):.0f} ms, delivered "
               f"{figures.big.delivered:,} of {figures.big.expected:,}")
 
         # 5. Settling: part of them also open class C's thread.
-        by_person = {client.index: client for client in idle}
-        await gather_limited(system.join(by_person[person], rooms["C"], False)
-                             for person in rooms["C"].members)
+        in_c = set(rooms["C"].members)
+        settling = await join_all(system, [c for c in idle if c.index in in_c], rooms["C"],
+                                  False, figures.failures)
         await tracker.quiet(sc.quiet_seconds)
         figures.settle = await send_messages(system, session, tracker, rooms["C"],
-                                             sc.big_class_messages, sc.quiet_seconds)
-        print(f"  {system.name}: class of {len(rooms['C'].members):,}: settled in "
+                                             sc.big_class_messages, sc.quiet_seconds,
+                                             {c.index for c in settling})
+        print(f"  {system.name}: class of {len(settling):,}: settled in "
               f"{statistics.median(figures.settle.settled_ms):.0f} ms (median of "
               f"{figures.settle.posted}), {figures.settle.frames_per_recipient:.1f} frames per "
               f"recipient")
@@ -365,14 +389,13 @@ def rows(sc: Scale, ours: Figures, peer: Figures) -> list[Row]:
     def p(values, q):
         return percentile(values, q)
 
-    big_n = len(ours.big.latencies_ms) and ours.big.recipients
     return [
         Row(f"a message to a {sc.small_class}-member class while {sc.idle_sockets:,} other "
             "sockets idle, commit→client p50 / p99",
             f"{p(ours.small.latencies_ms, 50):.1f} / {p(ours.small.latencies_ms, 99):.1f} ms",
             f"{p(peer.small.latencies_ms, 50):.1f} / {p(peer.small.latencies_ms, 99):.1f} ms",
             p(ours.small.latencies_ms, 99), p(peer.small.latencies_ms, 99)),
-        Row(f"a message to {big_n or sc.idle_sockets:,} recipients, commit→client p99 "
+        Row(f"a message to {sc.idle_sockets:,} recipients, commit→client p99 "
             "(delivered)",
             f"{p(ours.big.latencies_ms, 99):,.0f} ms ({ours.big.delivered:,} of "
             f"{ours.big.expected:,})",
@@ -396,6 +419,9 @@ def rows(sc: Scale, ours: Figures, peer: Figures) -> list[Row]:
             ours.idle_cpu_percent, peer.idle_cpu_percent),
         Row("memory per idle socket (worker RSS)", f"{ours.rss_per_socket / 1024:.0f} KiB",
             f"{peer.rss_per_socket / 1024:.0f} KiB", ours.rss_per_socket, peer.rss_per_socket),
+        Row(f"sockets that failed to open or subscribe (of {sc.idle_sockets + sc.small_class:,}, "
+            f"{CONNECT_CONCURRENCY} at a time)", f"{len(ours.failures):,}",
+            f"{len(peer.failures):,}"),
     ]
 
 
