@@ -261,14 +261,15 @@ def calendar():
         view = "month"
     day = _calendar_day(request.args.get("date"), today)
     can_schedule = user.role == Role.TEACHER
+    # The personal feed panel is part of the page, not of the calendar region that navigation
+    # swaps (so a partial never makes or reads the token). First: making the token commits, and
+    # a commit after the calendar's rows were loaded would expire them all.
+    feed = None if wants_fragment() else _feed_addresses(user)
     build = {"month": _month, "week": _week, "agenda": _agenda}[view]
     cal = build(user, day, today, can_schedule)
     cal.update(view=view, day=day, today=today, self_url=_nav(view, day),
                today_url=_nav(view, today), can_schedule=can_schedule,
                views=[(v, v.capitalize(), _nav(v, day)) for v in VIEWS])
-    # The personal feed panel is part of the page, not of the calendar region that navigation
-    # swaps (so a partial never makes or reads the token).
-    feed = None if wants_fragment() else _feed_addresses(user)
     return render_page("scheduling/calendar.html", "scheduling/_calendar.html", cal=cal,
                        feed=feed)
 
