@@ -103,7 +103,8 @@ def group_for_scheduling(actor: User, teacher: User, group_id: int) -> GroupDeci
                              Thread.kind == ThreadKind.GROUP, Thread.archived_at.is_(None))
         .options(selectinload(Thread.members).joinedload(ThreadMember.user)))
     if group is None or owner_of(group) is None or owner_of(group).id != teacher.id:
-        raise ValidationError({"group_id": "Pick one of your groups."})
+        # The same answer (and field) as the dialog's own check of a "whole group".
+        raise ValidationError({"participant_ids": "Pick one of your groups."})
     rules = rules_for(group)
     role = group_rules.group_role(actor, group)
     group_rules.require_may_create(rules, role)
