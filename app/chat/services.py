@@ -285,6 +285,9 @@ def delete_group(actor: User, thread: Thread) -> None:
     message_ids = select(Message.id).where(Message.thread_id == thread.id)
     db.session.execute(delete(Attachment).where(Attachment.message_id.in_(message_ids)))
     db.session.execute(delete(Message).where(Message.thread_id == thread.id))
+    from app.scheduling.group_services import forget_group
+
+    forget_group(thread)  # its session rules go, its sessions stay (without a group)
     db.session.delete(thread)
     for user_id in member_ids:
         publish(f"threads:{user_id}", "thread.removed", thread_id=thread.id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.accounts.models import User
@@ -71,6 +71,15 @@ def save_rules(actor: User, thread: Thread, data: group_rules.RulesInput) -> Rul
                  timezone=rules.timezone)
     db.session.commit()
     return rules
+
+
+def forget_group(thread: Thread) -> None:
+    """A group is being deleted: its rules go and its sessions stay, no longer tied to it.
+    Explicitly, not by ON DELETE alone: SQLite enforces no foreign keys here and reuses the
+    highest rowid, so a new group could otherwise inherit the old one's rules and sessions."""
+    db.session.execute(delete(GroupSessionRules).where(GroupSessionRules.thread_id == thread.id))
+    db.session.execute(update(VideoSession).where(VideoSession.group_id == thread.id)
+                       .values(group_id=None))
 
 
 # --- scheduling for a group (called by services.schedule_session and the edit services) ----------

@@ -179,3 +179,21 @@ def test_a_proposal_whose_time_passed_cannot_be_approved(group_world, as_user):
     assert only_session().status == SessionStatus.PENDING
     assert "decline it instead" in owner.get(
         f"/groups/{world.group.id}/sessions").get_data(as_text=True)
+
+
+def test_deleting_the_group_drops_its_rules_and_keeps_its_sessions(group_world, as_user):
+    from app.chat import services as chat_services
+    from app.scheduling.models import GroupSessionRules
+
+    world = group_world
+    set_rules(world, scheduled_by="MEMBERS", slots=WEEKDAYS_15_19)
+    assert post_form(as_user(world.owner), f"/groups/{world.group.id}/sessions/new",
+                     session_form(monday_ahead(), "16:00")).status_code == 204
+    chat_services.delete_group(world.owner, world.group)
+    session = only_session()
+    assert session.group_id is None and session.status == SessionStatus.SCHEDULED
+    assert db.session.scalars(select(GroupSessionRules)).all() == []
+    # A new group (SQLite may give it the old id) starts from the defaults, with no sessions.
+    again = chat_services.create_group(world.owner, "Fresh", "", [world.s1.id])
+    page = as_user(world.owner).get(f"/groups/{again.id}/sessions").get_data(as_text=True)
+    assert "The owner only may create sessions" in page and "No upcoming sessions" in page
