@@ -84,7 +84,7 @@ def test_reading_costs_one_statement_more_not_one_per_notification(school, group
 # --- live, over the websocket --------------------------------------------------------------------
 
 def _bell(frame: str) -> str | None:
-    match = re.search(r'<span id="notification-count"([^>]*)>([^<]*)</span>', frame)
+    match = re.search(r'<span id="notification-count"([^>]*)>([^<]*)<', frame)
     if not match:
         return None
     return "hidden" if " hidden" in match.group(1) else match.group(2)
