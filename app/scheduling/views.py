@@ -91,7 +91,9 @@ class Item:
         """Everything a card may have to leave out (short sessions show only time and title)."""
         text = (f"{self.session.title}, {self.start:%H:%M}–{self.end:%H:%M} "
                 f"({self.minutes} min)")
-        return text + (f". {self.reason}" if self.reason else "")
+        status = self.reason or ("Cancelled" if self.occ.cancelled else
+                                 "Moved" if self.occ.moved else "")
+        return text + (f". {status}" if status else "")
 
 
 def occurrence_note(occ: Occurrence) -> str:

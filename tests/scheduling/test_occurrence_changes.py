@@ -72,6 +72,12 @@ def test_reasons_show_on_the_session_page_calendar_and_agenda(client, school, se
     agenda = client.get(f"/calendar?view=agenda&date={cancelled.date().isoformat()}").get_data(
         as_text=True)
     assert '<p class="ag-reason">Cancelled: Mock exams</p>' in agenda
+    # Without a reason, the tooltip still says what happened (a short card has no badge).
+    quiet = originals(series)[3]
+    services.cancel_occurrence(school.teacher, fresh(series), quiet)
+    week = client.get(f"/calendar?view=week&date={quiet.date().isoformat()}").get_data(
+        as_text=True)
+    assert '(60 min). Cancelled"' in week
 
 
 def test_reasons_reach_notifications_and_emails(school, series, deliver):  # noqa: F811
