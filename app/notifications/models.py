@@ -138,6 +138,7 @@ class PushSubscription(db.Model):
 
 class DeliveryStatus(str, enum.Enum):
     PENDING = "PENDING"
+    SENDING = "SENDING"  # claimed by a job (claimed_at); a stale claim is a job that died
     SENT = "SENT"
     GONE = "GONE"  # the push service says the subscription no longer exists
     FAILED = "FAILED"  # gave up after retries, or refused for good
@@ -161,6 +162,7 @@ class PushDelivery(db.Model):
     error: Mapped[str] = mapped_column(Text, default="")
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     sent_at = mapped_column(UTCDateTime, nullable=True)
+    claimed_at = mapped_column(UTCDateTime, nullable=True)
 
 
 class ReminderSent(db.Model):

@@ -1,18 +1,21 @@
 """Sending one notification to each of its recipient's devices (RFC 8030/8291/8292).
 
-Each (notification, device) pair has a PushDelivery row, committed after every attempt, so a
-retried or duplicated job skips what was already delivered. 404/410 mean the subscription is
+Each (notification, device) pair has a PushDelivery row, claimed by one job before it is sent,
+so a retried, duplicated or concurrent job never sends it twice. 404/410 mean the subscription is
 gone (deactivated); 429 and 5xx are temporary (the job raises and RQ retries it with backoff)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import requests
 from pywebpush import WebPusher
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, or_, select, update
 
 from app.db_types import utcnow
 from app.extensions import db
@@ -24,11 +27,38 @@ from app.notifications.vapid import app_keys
 
 MAX_PAYLOAD = 3000  # bytes of JSON before encryption; FCM's effective limit is ~2.7-4 KB
 DISABLE_AFTER_FAILURES = 5
+SEND_TIMEOUT = 10  # seconds for one push service request
+SEND_CONCURRENCY = 16  # pushes in flight at once from one job
+# A claim older than this belongs to a job that died mid-send: longer than any job can take
+# to send (SEND_TIMEOUT per request, SEND_CONCURRENCY at a time, 1,000 devices = ~11 min at
+# worst), so a live job's claim is never taken from it.
+CLAIM_TIMEOUT = timedelta(minutes=15)
 _local = threading.local()
+
+
+class Device(NamedTuple):
+    endpoint: str
+    p256dh: str
+    auth: str
+    failures: int
+    last_success_at: datetime | None
 
 
 class TemporaryPushError(Exception):
     """Some devices could not be reached for now: RQ retries the job (sent ones are skipped)."""
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _send_pool() -> ThreadPoolExecutor:
+    """The process's sending threads, kept across jobs so each keeps its keep-alive connections
+    (made anew in a forked child: threads do not survive a fork)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=SEND_CONCURRENCY,
+                                                 thread_name_prefix="push"))
+    return _pool[1]
 
 
 def http_session() -> requests.Session:
@@ -62,24 +92,6 @@ def topic_for(notification: Notification) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "", notification.tag or f"n{notification.id}")[:32] or "classhub"
 
 
-def _delivery_row(notification_id: int, subscription_id: int) -> PushDelivery:
-    row = db.session.scalar(select(PushDelivery).where(
-        PushDelivery.notification_id == notification_id,
-        PushDelivery.subscription_id == subscription_id))
-    if row is not None:
-        return row
-    try:
-        with db.session.begin_nested():
-            row = PushDelivery(notification_id=notification_id, subscription_id=subscription_id,
-                               status=DeliveryStatus.PENDING, attempts=0)
-            db.session.add(row)
-    except IntegrityError:  # a concurrent job made it first
-        row = db.session.scalar(select(PushDelivery).where(
-            PushDelivery.notification_id == notification_id,
-            PushDelivery.subscription_id == subscription_id))
-    return row
-
-
 def is_reading(notification: Notification) -> bool:
     """A new message to someone who has the thread open right now needs no push: they see it
     arrive. Checked when the job runs, the moment that matters."""
@@ -92,6 +104,14 @@ def is_reading(notification: Notification) -> bool:
 
 
 def deliver(notification_id: int) -> dict:
+    """Send one notification to each of its recipient's active devices, exactly once each.
+
+    Three statements whatever the number of devices: the delivery rows are inserted up front
+    (ON CONFLICT DO NOTHING), then claimed in one UPDATE … RETURNING and committed before
+    anything leaves, so a second job running at the same moment (a duplicate, the push sweep,
+    an RQ retry) finds nothing to claim; the sends run concurrently over pooled keep-alive
+    connections; the outcomes are written back in one batch. A claim left by a job that died
+    mid-send goes stale after CLAIM_TIMEOUT and is taken again (by a retry or the push sweep)."""
     notification = db.session.get(Notification, notification_id)
     if notification is None:
         return {"sent": 0, "skipped": "notification gone"}
@@ -101,51 +121,108 @@ def deliver(notification_id: int) -> dict:
         db.session.commit()
     if is_reading(notification):
         return {"sent": 0, "skipped": "the recipient is reading the thread"}
-    subscriptions = list(db.session.scalars(select(PushSubscription).where(
-        PushSubscription.user_id == notification.user_id, PushSubscription.active.is_(True))))
-    options = push_options(notification.type)
-    keys = app_keys()
-    payload = payload_for(notification)
+    # Plain values, read before the claim's commit expires the ORM objects: the sending threads
+    # must never touch the session (it belongs to this thread).
+    devices = {sub.id: Device(sub.endpoint, sub.p256dh, sub.auth, sub.failures,
+                              sub.last_success_at)
+               for sub in db.session.scalars(select(PushSubscription).where(
+                   PushSubscription.user_id == notification.user_id,
+                   PushSubscription.active.is_(True)))}
     summary = {"sent": 0, "gone": 0, "failed": 0, "skipped": 0, "temporary": 0}
-    temporary = []
-    for sub in subscriptions:
-        delivery = _delivery_row(notification.id, sub.id)
-        if delivery.status != DeliveryStatus.PENDING:
-            summary["skipped"] += 1
-            continue
-        delivery.attempts += 1
-        headers = {"Authorization": keys.authorization(sub.endpoint),
-                   "Urgency": options.urgency, "Topic": topic_for(notification)}
+    if not devices:
+        return summary
+    options = push_options(notification.type)
+    payload = payload_for(notification)
+    topic = topic_for(notification)
+    keys = app_keys()
+    claimed = _claim_deliveries(notification.id, list(devices))
+    db.session.commit()  # the claim is durable before anything is sent
+    summary["skipped"] = len(devices) - len(claimed)
+    if not claimed:
+        return summary
+
+    def send(subscription_id: int) -> tuple[int | None, str]:
+        device = devices[subscription_id]
+        headers = {"Authorization": keys.authorization(device.endpoint),
+                   "Urgency": options.urgency, "Topic": topic}
         try:
-            response = WebPusher({"endpoint": sub.endpoint,
-                                  "keys": {"p256dh": sub.p256dh, "auth": sub.auth}},
+            response = WebPusher({"endpoint": device.endpoint,
+                                  "keys": {"p256dh": device.p256dh, "auth": device.auth}},
                                  requests_session=http_session()).send(
-                payload, headers=headers, ttl=options.ttl, timeout=10,
+                payload, headers=headers, ttl=options.ttl, timeout=SEND_TIMEOUT,
                 content_encoding="aes128gcm")
-            code, text = response.status_code, (response.text or "")[:500]
+            return response.status_code, (response.text or "")[:500]
         except (requests.RequestException, ValueError) as exc:
-            code, text = None, f"{type(exc).__name__}: {exc}"[:500]
-        delivery.last_status_code = code
+            return None, f"{type(exc).__name__}: {exc}"[:500]
+
+    order = [subscription_id for _, subscription_id in claimed]
+    outcomes = [send(order[0])] if len(order) == 1 else list(_send_pool().map(send, order))
+
+    now = utcnow()
+    delivery_rows, subscription_rows = [], []
+    for (delivery_id, subscription_id), (code, text) in zip(claimed, outcomes):
+        device = devices[subscription_id]
+        row = {"id": delivery_id, "last_status_code": code, "sent_at": None}
         if code is not None and 200 <= code < 300:
-            delivery.status, delivery.sent_at, delivery.error = DeliveryStatus.SENT, utcnow(), ""
-            sub.last_success_at, sub.failures, sub.last_error = utcnow(), 0, ""
+            row.update(status=DeliveryStatus.SENT, sent_at=now, error="")
+            subscription_rows.append({"id": subscription_id, "last_success_at": now, "failures": 0,
+                                      "last_error": "", "active": True})
             summary["sent"] += 1
         elif code in (404, 410):
-            delivery.status, delivery.error = DeliveryStatus.GONE, text
-            sub.active, sub.last_error = False, f"{code}: subscription expired or unsubscribed"
+            row.update(status=DeliveryStatus.GONE, error=text)
+            subscription_rows.append({"id": subscription_id, "last_success_at": device.last_success_at,
+                                      "failures": device.failures, "active": False,
+                                      "last_error": f"{code}: subscription expired or unsubscribed"})
             summary["gone"] += 1
         elif code is None or code == 429 or code >= 500:
-            delivery.error = f"{code or 'network'}: {text}"
-            temporary.append(sub.endpoint)
+            # Back to PENDING: the RQ retry (TemporaryPushError below) claims it again.
+            row.update(status=DeliveryStatus.PENDING, error=f"{code or 'network'}: {text}")
             summary["temporary"] += 1
         else:  # 400, 401, 403, 413...: retrying the same request cannot help
-            delivery.status, delivery.error = DeliveryStatus.FAILED, f"{code}: {text}"
-            sub.failures += 1
-            sub.last_error = f"{code}: {text}"[:500]
-            if sub.failures >= DISABLE_AFTER_FAILURES:
-                sub.active = False
+            row.update(status=DeliveryStatus.FAILED, error=f"{code}: {text}")
+            failures = device.failures + 1
+            subscription_rows.append({"id": subscription_id, "last_success_at": device.last_success_at,
+                                      "failures": failures, "last_error": f"{code}: {text}"[:500],
+                                      "active": failures < DISABLE_AFTER_FAILURES})
             summary["failed"] += 1
-        db.session.commit()  # record every attempt before the next: a crash never resends
-    if temporary:
-        raise TemporaryPushError(f"{len(temporary)} device(s) to retry: {summary}")
+        delivery_rows.append(row)
+    # ORM bulk UPDATE by primary key: one executemany per table, however many devices.
+    db.session.execute(update(PushDelivery), delivery_rows)
+    if subscription_rows:
+        db.session.execute(update(PushSubscription), subscription_rows)
+    db.session.commit()
+    if summary["temporary"]:
+        raise TemporaryPushError(f"{summary['temporary']} device(s) to retry: {summary}")
     return summary
+
+
+def _claim_deliveries(notification_id: int, subscription_ids: list[int]) -> list[tuple[int, int]]:
+    """Insert the missing delivery rows and claim the ones still to send, in two statements.
+    Returns (delivery id, subscription id) pairs this job now owns."""
+    now = utcnow()
+    insert = _insert_ignoring_duplicates(PushDelivery).values([
+        {"notification_id": notification_id, "subscription_id": subscription_id,
+         "status": DeliveryStatus.PENDING, "attempts": 0, "error": "", "created_at": now}
+        for subscription_id in subscription_ids])
+    db.session.execute(insert.on_conflict_do_nothing(
+        index_elements=["notification_id", "subscription_id"]))
+    claim = (update(PushDelivery)
+             .where(PushDelivery.notification_id == notification_id,
+                    PushDelivery.subscription_id.in_(subscription_ids),
+                    or_(PushDelivery.status == DeliveryStatus.PENDING,
+                        and_(PushDelivery.status == DeliveryStatus.SENDING,
+                             PushDelivery.claimed_at < now - CLAIM_TIMEOUT)))
+             .values(status=DeliveryStatus.SENDING, claimed_at=now,
+                     attempts=PushDelivery.attempts + 1)
+             .returning(PushDelivery.id, PushDelivery.subscription_id)
+             .execution_options(synchronize_session=False))
+    return sorted((row.id, row.subscription_id) for row in db.session.execute(claim))
+
+
+def _insert_ignoring_duplicates(model):
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model)

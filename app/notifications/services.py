@@ -19,8 +19,9 @@ from app.db_types import utcnow
 from app.extensions import db
 from app.jobs import enqueue_after_commit
 from app.notifications import endpoints
-from app.notifications.models import (HIGH_PRIORITY, Notification, NotificationPreference,
-                                      NotificationType, Priority, PushSubscription, QuietHours)
+from app.notifications.models import (HIGH_PRIORITY, DeliveryStatus, Notification,
+                                      NotificationPreference, NotificationType, Priority,
+                                      PushDelivery, PushSubscription, QuietHours)
 from app.realtime.events import publish
 
 PAGE_SIZE = 30
@@ -187,6 +188,7 @@ def requeue_owed_pushes(now: datetime | None = None) -> dict:
     owed = list(db.session.scalars(
         select(Notification).where(Notification.push_due_at <= now - PUSH_STALE_AFTER)
         .order_by(Notification.push_due_at).limit(PUSH_SWEEP_BATCH)))
+    owed += _pushes_left_by_dead_jobs(now, exclude={n.id for n in owed})
     if not owed:
         return {"queued": 0, "waiting": 0, "given_up": given_up}
     jobs = Job.fetch_many([push_job_id(n.id) for n in owed], connection=get_redis())
@@ -198,6 +200,22 @@ def requeue_owed_pushes(now: datetime | None = None) -> dict:
         queue_push(notification)
     db.session.commit()  # runs the enqueues (after commit, in one pipeline)
     return {"queued": len(again), "waiting": len(owed) - len(again), "given_up": given_up}
+
+
+def _pushes_left_by_dead_jobs(now: datetime, exclude: set[int]) -> list[Notification]:
+    """Notifications whose deliveries a job claimed and never finished (the worker was killed
+    mid-send): their claims are stale, so a new job takes them again. Only within a day of the
+    claim (the longest push TTL); the push service drops what is older anyway."""
+    from app.notifications.push import CLAIM_TIMEOUT
+
+    stale = (select(PushDelivery.notification_id)
+             .where(PushDelivery.status == DeliveryStatus.SENDING,
+                    PushDelivery.claimed_at < now - CLAIM_TIMEOUT,
+                    PushDelivery.claimed_at > now - CLAIM_TIMEOUT - timedelta(seconds=NORMAL_TTL))
+             .distinct().limit(PUSH_SWEEP_BATCH))
+    return [notification for notification in db.session.scalars(
+        select(Notification).where(Notification.id.in_(stale)))
+        if notification.id not in exclude]
 
 
 # --- the notification center ----------------------------------------------------------------------
