@@ -168,7 +168,8 @@ def _month(user, day: date, today: date, can_schedule: bool) -> dict:
     following = (first + timedelta(days=32)).replace(day=1)
     return {"weeks": weeks, "title": f"{first:%B %Y}",
             "prev_url": _nav("month", previous), "next_url": _nav("month", following),
-            "prev_label": f"{previous:%B %Y}", "next_label": f"{following:%B %Y}"}
+            "prev_label": f"Previous month, {previous:%B %Y}",
+            "next_label": f"Next month, {following:%B %Y}"}
 
 
 def _place_in_week(days: list[Day]) -> tuple[int, int]:
