@@ -208,11 +208,29 @@ def update_group(actor: User, thread: Thread, name: str, description: str) -> No
     db.session.commit()
 
 
+def co_teacher_candidates_query(owner: User):
+    """The other teachers of the owner's center: a group may have them as co-teachers (members
+    whom the group's session rules may let schedule for it)."""
+    return (select(User).where(User.center_id == owner.center_id, User.role == Role.TEACHER,
+                               User.id != owner.id, User.is_active_flag.is_(True))
+            .order_by(func.lower(User.name)))
+
+
+def _group_people(owner: User, user_ids: list[int]) -> list[User]:
+    """Students enrolled in the owner's courses, and the center's other teachers."""
+    allowed = {u.id: u for u in db.session.scalars(enrolled_students_query(owner))}
+    allowed.update((u.id, u) for u in db.session.scalars(co_teacher_candidates_query(owner)))
+    if any(i not in allowed for i in user_ids):
+        raise ValidationError({"member_ids": "Pick students enrolled in your courses or "
+                                             "teachers of your center."})
+    return [allowed[i] for i in dict.fromkeys(user_ids)]
+
+
 def add_group_members(actor: User, thread: Thread, user_ids: list[int]) -> list[User]:
     if not can_manage_group(actor, thread):
         raise PermissionDenied("Only the group's owner can add members.")
     owner = next((m.user for m in thread.members if m.role == MemberRole.OWNER), actor)
-    students = _group_students(owner, user_ids)
+    students = _group_people(owner, user_ids)
     present = {m.user_id for m in thread.members}
     added = [s for s in students if s.id not in present]
     for student in added:
@@ -228,10 +246,6 @@ def add_group_members(actor: User, thread: Thread, user_ids: list[int]) -> list[
     return added
 
 
-def remove_group_member(actor: User, thread: Thread, user_id: int) -> None:
-    if not can_manage_group(actor, thread):
-        raise PermissionDenied("Only the group's owner can remove members.")
-    member = next((m for m in thread.members if m.user_id == user_id), None)
 def join_group_by_invitation(user: User, thread: Thread, inviter: User) -> bool:
     """An invited person joins a GROUP thread. The emailed invitation is the owner's consent
     (the invites domain checked it), so the "students enrolled in your courses" rule of
@@ -248,6 +262,10 @@ def join_group_by_invitation(user: User, thread: Thread, inviter: User) -> bool:
     return True
 
 
+def remove_group_member(actor: User, thread: Thread, user_id: int) -> None:
+    if not can_manage_group(actor, thread):
+        raise PermissionDenied("Only the group's owner can remove members.")
+    member = next((m for m in thread.members if m.user_id == user_id), None)
     if member is None:
         raise ValidationError({"member_ids": "That person is not in the group."})
     if member.role == MemberRole.OWNER:

@@ -300,8 +300,11 @@ def group_settings(thread_id):
     member_ids = {m.user_id for m in thread.members}
     candidates = [s for s in db.session.scalars(enrolled_students_query(current_user))
                   if s.id not in member_ids] if current_user.role == Role.TEACHER else []
+    owner = next((m.user for m in thread.members if m.role.value == "OWNER"), current_user)
+    teacher_candidates = [t for t in db.session.scalars(services.co_teacher_candidates_query(owner))
+                          if t.id not in member_ids]
     return render_template("chat/group_settings.html", thread=thread, errors=errors,
-                           candidates=candidates,
+                           candidates=candidates, teacher_candidates=teacher_candidates,
                            members=sorted(thread.members, key=lambda m: (m.role.value != "OWNER",
                                                                          m.user.name.lower()))), \
         (422 if errors else 200)

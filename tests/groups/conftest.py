@@ -10,7 +10,7 @@ import pytest
 
 from app.accounts.models import Role
 from app.chat import services as chat_services
-from app.chat.models import MemberRole, ThreadMember
+
 from app.db_types import utcnow
 from app.extensions import db
 from app.scheduling import group_rules, group_services
@@ -33,11 +33,8 @@ def group_world(school, make):
     teacher, (s1, s2) = school.teacher, school.students
     co_teacher = make.user(school.center, Role.TEACHER, name="Cora Coteacher")
     group = chat_services.create_group(teacher, "Exam prep", "Past papers", [s1.id, s2.id])
-    # A teacher colleague in the group (the chat has no picker for colleagues yet).
-    db.session.add(ThreadMember(center_id=school.center.id, thread_id=group.id,
-                                user_id=co_teacher.id, role=MemberRole.MEMBER,
-                                last_read_message_id=0))
-    db.session.commit()
+    # A teacher colleague in the group, added the way the group settings' co-teacher picker does.
+    chat_services.add_group_members(teacher, group, [co_teacher.id])
     return type("GroupWorld", (), dict(
         center=school.center, admin=school.admin, owner=teacher, co_teacher=co_teacher,
         s1=s1, s2=s2, students=[s1, s2], outsider=school.outsider, course=school.course,
