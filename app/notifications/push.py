@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import requests
+from flask import current_app
 from pywebpush import WebPusher
 from sqlalchemy import and_, or_, select, update
 
 from app.db_types import utcnow
 from app.extensions import db
+from app.notifications import endpoints
 from app.notifications.models import (DeliveryStatus, Notification, NotificationType,
                                       PushDelivery, PushSubscription)
 from app.realtime.presence import present_users
@@ -27,6 +29,7 @@ from app.notifications.vapid import app_keys
 
 MAX_PAYLOAD = 3000  # bytes of JSON before encryption; FCM's effective limit is ~2.7-4 KB
 DISABLE_AFTER_FAILURES = 5
+REFUSED_HERE = 0  # the outcome "this server will not send there" (no HTTP status is 0)
 SEND_TIMEOUT = 10  # seconds for one push service request
 SEND_CONCURRENCY = 16  # pushes in flight at once from one job
 # A claim older than this belongs to a job that died mid-send: longer than any job can take
@@ -141,8 +144,17 @@ def deliver(notification_id: int) -> dict:
     if not claimed:
         return summary
 
+    allowed_hosts = endpoints.parse_host_patterns(current_app.config.get("PUSH_ENDPOINT_HOSTS"))
+    allow_loopback = bool(current_app.config.get("PUSH_ALLOW_LOOPBACK_ENDPOINTS"))
+
     def send(subscription_id: int) -> tuple[int | None, str]:
         device = devices[subscription_id]
+        # Checked again at send time: a row saved before the rule (or a host that now resolves
+        # to a private address, with PUSH_ENDPOINT_HOSTS='*') is never sent to.
+        problem = endpoints.endpoint_problem(device.endpoint, allowed_hosts=allowed_hosts,
+                                             allow_loopback=allow_loopback)
+        if problem:
+            return REFUSED_HERE, problem
         headers = {"Authorization": keys.authorization(device.endpoint),
                    "Urgency": options.urgency, "Topic": topic}
         try:
@@ -174,6 +186,12 @@ def deliver(notification_id: int) -> dict:
                                       "failures": device.failures, "active": False,
                                       "last_error": f"{code}: subscription expired or unsubscribed"})
             summary["gone"] += 1
+        elif code == REFUSED_HERE:
+            row.update(status=DeliveryStatus.FAILED, error=f"not sent: {text}")
+            subscription_rows.append({"id": subscription_id, "last_success_at": device.last_success_at,
+                                      "failures": device.failures, "active": False,
+                                      "last_error": f"not sent: {text}"[:500]})
+            summary["failed"] += 1
         elif code is None or code == 429 or code >= 500:
             # Back to PENDING: the RQ retry (TemporaryPushError below) claims it again.
             row.update(status=DeliveryStatus.PENDING, error=f"{code or 'network'}: {text}")

@@ -102,3 +102,20 @@ def test_statements_do_not_grow_with_devices(school, add_device, push_service, c
         assert summary["sent"] == how_many
         counts.append(counter.count)
     assert counts[0] == counts[1], counts
+
+
+def test_an_endpoint_the_rules_refuse_is_never_sent_to(app, school, add_device, push_service):
+    """A subscription saved before the endpoint rules (or whose host is no longer allowed) is
+    switched off at send time instead of being sent to."""
+    user = school.students[0]
+    device = add_device(user)
+    notification = notify_one(user)
+    app.config["PUSH_ALLOW_LOOPBACK_ENDPOINTS"] = False
+    try:
+        summary = tasks.send_push(notification.id)
+    finally:
+        app.config["PUSH_ALLOW_LOOPBACK_ENDPOINTS"] = True
+    assert summary["failed"] == 1 and push_service.all_requests() == []
+    db.session.expire_all()
+    assert device.subscription.active is False
+    assert statuses(notification) == [DeliveryStatus.FAILED]
