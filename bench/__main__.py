@@ -31,12 +31,13 @@ def main(argv: list[str]) -> int:
         print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
         return 2
     sys.stdout.reconfigure(line_buffering=True)
-    signal.signal(signal.SIGTERM, _interrupted)
     load_before = load_average()
     started = time.perf_counter()
     rows = {}
     try:
         for name in chosen:
+            # Again before each: an RQ worker (push) installs its own SIGTERM handler.
+            signal.signal(signal.SIGTERM, _interrupted)
             print(f"\n=== {name} ===", flush=True)
             rows[name] = BENCHMARKS[name]() or []
     except KeyboardInterrupt:
