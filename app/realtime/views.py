@@ -22,6 +22,9 @@ from app.realtime.hub import CLOSE_POLICY, SESSION_ENDED, Connection, hub, sessi
 log = logging.getLogger(__name__)
 
 MAX_TOPICS = 20
+# Sent once a subscribe message has been handled, catch-ups included: realtime.js shows the page
+# as live only then (a page marked live earlier could miss what is published meanwhile).
+SUBSCRIBED_FRAME = '<template data-realtime="subscribed"></template>'
 PRESENCE_REFRESH = 25  # seconds
 
 
@@ -114,6 +117,7 @@ def handle_client_message(conn: Connection, raw: str | bytes) -> None:
                 if not subscribe(conn, topic, after.get(topic), have.get(topic)) \
                         and conn.closed.is_set():
                     return
+        conn.send(SUBSCRIBED_FRAME)  # the page is live from here (static/js/realtime.js)
     elif kind == "unsubscribe" and isinstance(message.get("topic"), str):
         if not message["topic"].startswith("user:"):
             hub.unsubscribe(conn, message["topic"])

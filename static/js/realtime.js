@@ -6,6 +6,7 @@
   var socket = null; // the ws extension's socket wrapper, set on htmx:wsOpen
   var subscribed = {};
   var NO_RECONNECT = ["log in first", "origin not allowed", "account unavailable"];
+  var SUBSCRIBED = '<template data-realtime="subscribed"></template>'; // app/realtime/views.py
 
   function pageTopics() {
     var topics = [];
@@ -125,7 +126,13 @@
     subscribed = {};
     attempts = 0;
     sync(true); // after a reconnect too: the server sends what this page missed
-    setState("open");
+    // "open" once the server has handled the subscriptions (and sent what was missed): from
+    // then on nothing published for this page is lost, typing notices included.
+  });
+  document.addEventListener("htmx:wsBeforeMessage", function (evt) {
+    if (evt.detail.message !== SUBSCRIBED) return;
+    evt.preventDefault();
+    if (socket) setState("open");
   });
   document.addEventListener("htmx:wsClose", function (evt) {
     var event = evt.detail.event;
