@@ -88,14 +88,23 @@ def catch_up_thread(conn, user, thread_id: int, since: CatchUp) -> None:
             delivered = conn.state.get(key)
             if delivered is None:
                 return
-        previous = None
-        for message in services.messages_after(thread, delivered.floor):
-            if not delivered.has(message.id):
-                if previous is None:
-                    previous = services.previous_message(message)
+        # Ids first (cheap), then only the missing messages and the ones just above them (a
+        # message is drawn against its predecessor: day divider, grouping).
+        ids = services.message_ids_after(thread, delivered.floor)
+        wanted = {}
+        for at, message_id in enumerate(ids):
+            if not delivered.has(message_id):
+                wanted[message_id] = ids[at - 1] if at else None
+        if wanted:
+            loaded = services.messages_by_id(thread, set(wanted) | set(wanted.values()) - {None})
+            for message_id, previous_id in wanted.items():
+                message = loaded.get(message_id)
+                if message is None:
+                    continue
+                previous = loaded.get(previous_id) if previous_id \
+                    else services.previous_message(message)
                 conn.send(render_message_frame(message, user, previous))
-                delivered.add(message.id)
-            previous = message
+                delivered.add(message_id)
         if since.changed_since is not None:
             for message in services.messages_changed_since(thread, since.changed_since):
                 if delivered.has(message.id):

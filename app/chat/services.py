@@ -643,6 +643,20 @@ def messages_after(thread: Thread, after_id: int, limit: int = 500) -> list[Mess
     return list(db.session.scalars(stmt).unique())
 
 
+def message_ids_after(thread: Thread, after_id: int, limit: int = 1000) -> list[int]:
+    """The ids of the thread's messages after ``after_id``, oldest first (a catch-up's gap)."""
+    return list(db.session.scalars(select(Message.id).where(
+        Message.thread_id == thread.id, Message.id > after_id).order_by(Message.id).limit(limit)))
+
+
+def messages_by_id(thread: Thread, ids) -> dict[int, Message]:
+    if not ids:
+        return {}
+    stmt = (select(Message).where(Message.thread_id == thread.id, Message.id.in_(list(ids)))
+            .options(*_message_options()))
+    return {m.id: m for m in db.session.scalars(stmt).unique()}
+
+
 def messages_changed_since(thread: Thread, since, limit: int = 500) -> list[Message]:
     """Messages edited or deleted since ``since`` (a resync after lost events)."""
     stmt = (select(Message).where(Message.thread_id == thread.id,
