@@ -636,13 +636,6 @@ def messages_before(thread: Thread, before_id: int | None = None,
     return list(reversed(rows[:limit])), has_more
 
 
-def messages_after(thread: Thread, after_id: int, limit: int = 500) -> list[Message]:
-    """What a reconnecting client missed, oldest first."""
-    stmt = (select(Message).where(Message.thread_id == thread.id, Message.id > after_id)
-            .options(*_message_options()).order_by(Message.id).limit(limit))
-    return list(db.session.scalars(stmt).unique())
-
-
 def message_ids_after(thread: Thread, after_id: int, limit: int = 1000) -> list[int]:
     """The ids of the thread's messages after ``after_id``, oldest first (a catch-up's gap)."""
     return list(db.session.scalars(select(Message.id).where(
