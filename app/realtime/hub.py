@@ -218,6 +218,9 @@ class Hub:
         with self._app.test_request_context("/", base_url=self._app.config["BASE_URL"]):
             try:
                 user = db.session.get(User, conn.user_id)
+                if user is None or not user.is_active:
+                    conn.close(CLOSE_POLICY, "account unavailable")
+                    return
                 if not session_valid(user, conn.session_id):
                     conn.close(CLOSE_POLICY, SESSION_ENDED)
                     return
