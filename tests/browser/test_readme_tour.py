@@ -1,0 +1,194 @@
+"""The README's "A short tour" and "Things to try", followed as a person would, on the demo data:
+every page and link the README promises is where it says. The test reads README.md, so a
+promise added there without the link to back it fails here."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from app.demo import DEMO_PASSWORD, seed_demo
+from tests.browser.conftest import DESKTOP, PHONE, assert_no_console_errors, screenshot
+from tests.live import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def tour_rows() -> dict[str, str]:
+    """The tour table: who -> the "what to look at" cell."""
+    section = README.split("## A short tour", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] not in ("who", "---"):
+            rows[cells[0]] = cells[2]
+    return rows
+
+
+def things_to_try() -> list[str]:
+    section = README.split("Things to try:", 1)[1].split("\n\n", 1)[0]
+    return [line[2:] for line in section.splitlines() if line.startswith("- ")]
+
+
+def bold_words(text: str) -> list[str]:
+    return re.findall(r"\*\*([^*]+)\*\*", text)
+
+
+@pytest.fixture
+def demo(app):
+    seed_demo()
+
+
+def log_in(page, email):
+    page.goto("/")  # the README: log in at the site's address
+    assert "/login" in page.url
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/$"))
+
+
+def main_nav(page):
+    if page.viewport_size["width"] < 761:
+        menu = page.locator("#site-menu")
+        if not menu.evaluate("el => el.open"):
+            page.get_by_label("Menu").click()
+    return page.get_by_role("navigation", name="Main")
+
+
+def follow(page, name):
+    main_nav(page).get_by_role("link", name=re.compile(rf"^{re.escape(name)}\b")).click()
+    expect(page.get_by_role("heading", level=1).first).to_be_visible()
+
+
+def test_the_readme_names_the_demo_password_and_logins():
+    from app.demo import DEMO_LOGINS
+
+    assert f"`{DEMO_PASSWORD}`" in README
+    emails = {email for email, _ in DEMO_LOGINS}
+    for promised in re.findall(r"`([a-z0-9]+@example\.com)`", README):
+        assert promised in emails, promised
+
+
+@pytest.mark.parametrize("viewport,size", [(DESKTOP, "desktop"), (PHONE, "phone")])
+def test_admin_tour(demo, new_page, viewport, size):
+    what = tour_rows()["center admin"]
+    page = new_page(viewport=viewport)
+    log_in(page, "admin@example.com")
+    # "counts and recent changes"
+    expect(page.locator(".stat").first).to_be_visible()
+    expect(page.get_by_role("heading", name="Recent changes")).to_be_visible()
+    promised = bold_words(what)
+    assert promised == ["People", "Courses", "Audit log", "Outbox", "Jobs"], promised
+    for name in promised:
+        follow(page, name)
+        screenshot(page, f"tour-admin-{name.lower().replace(' ', '-')}-{size}")
+    # People: search, add, deactivate, CSV import with a per-row report.
+    follow(page, "People")
+    expect(page.get_by_role("searchbox", name="Search people")).to_be_visible()
+    expect(page.get_by_role("link", name="Add a person")).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("^Deactivate ")).first).to_be_attached()
+    page.get_by_role("link", name="Import CSV").click()
+    expect(page.get_by_role("heading", name=re.compile("Import"))).to_be_visible()
+    expect(page.get_by_label("CSV file")).to_be_visible()
+    assert_no_console_errors(page)
+
+
+@pytest.mark.parametrize("viewport,size", [(DESKTOP, "desktop"), (PHONE, "phone")])
+def test_teacher_tour(demo, new_page, viewport, size):
+    what = tour_rows()[next(k for k in tour_rows() if k.startswith("teacher"))]
+    assert bold_words(what) == ["Calendar", "Chats", "Students"]
+    page = new_page(viewport=viewport)
+    log_in(page, "teacher@example.com")
+
+    # Calendar: month, week and agenda; click a day or a time slot to schedule.
+    follow(page, "Calendar")
+    for view in ("Month", "Week", "Agenda"):
+        assert view.lower() in what
+        page.get_by_role("link", name=view, exact=True).click()
+        expect(page.locator(f"#view-{view.lower()}")).to_have_attribute("aria-current", "page")
+    assert "click a day or a time slot to schedule" in what
+    # (The week view has the day and slot buttons on every screen size.)
+    page.get_by_role("link", name="Week", exact=True).click()
+    page.locator("#calendar button[aria-label^='Schedule a session on']:visible").last.click()
+    expect(page.locator("#dialog-body form")).to_be_visible()
+    expect(page.get_by_label("Title")).to_be_visible()
+    page.keyboard.press("Escape")
+    # Open a session: move or cancel one occurrence, edit the series or "this and following".
+    page.get_by_role("link", name="Agenda", exact=True).click()
+    page.locator("#calendar a[href*='/sessions/']").first.click()
+    expect(page.get_by_role("link", name=re.compile("^Move")).first).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("^Cancel")).first).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("^Edit (series|session)"))).to_be_visible()
+    assert "this and following" in what
+    expect(page.get_by_role("link", name="Edit this and following").first).to_be_visible()
+
+    # Chats: class channels, the "Exam prep" group, direct messages, search.
+    follow(page, "Chats")
+    for kind in ("Classes", "Groups", "Direct"):
+        expect(page.get_by_role("navigation", name="Filter conversations")
+               .get_by_role("link", name=kind)).to_be_visible()
+    assert '"Exam prep"' in what
+    expect(page.locator("#thread-list")).to_contain_text("Exam prep")
+    expect(page.get_by_role("searchbox", name="Search messages")).to_be_visible()
+
+    follow(page, "Students")
+    expect(page.get_by_role("heading", name="Your students")).to_be_visible()
+    screenshot(page, f"tour-teacher-students-{size}")
+    assert_no_console_errors(page)
+
+
+def test_student_tour(demo, new_page):
+    what = tour_rows()[next(k for k in tour_rows() if k.startswith("student"))]
+    assert "student4 lives in New York" in what
+    page = new_page()
+    log_in(page, "student4@example.com")
+    # Your sessions in your own time zone; chats with your teacher; the bell.
+    expect(page.locator(".site-footer")).to_contain_text("America/New York")
+    expect(page.get_by_role("heading", name="Upcoming sessions")).to_be_visible()
+    expect(page.locator("#bell-menu > summary")).to_be_visible()
+    follow(page, "Chats")
+    expect(page.locator("#thread-list")).to_contain_text("Tom Teacher")
+    assert_no_console_errors(page)
+
+
+@pytest.mark.parametrize("viewport,size", [(DESKTOP, "desktop"), (PHONE, "phone")])
+def test_things_to_try(demo, new_page, viewport, size):
+    bullets = things_to_try()
+    page = new_page(viewport=viewport)
+    log_in(page, "teacher@example.com")
+
+    # "Under your name → Notification settings: enable push on this device, choose push/email
+    # per event, set quiet hours in your own zone."
+    [settings] = [b for b in bullets if b.startswith("Under your name")]
+    assert "**Notification settings**" in settings
+    main_nav(page)
+    account = page.locator(".account")
+    expect(account.locator(".who")).to_contain_text("Tom Teacher")  # "your name"
+    account.get_by_role("link", name="Notification settings").click()
+    expect(page.get_by_role("heading", name="Notification settings", level=1)).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("Enable notifications"))).to_be_visible()
+    expect(page.get_by_role("checkbox", name=re.compile("^Push for ")).first).to_be_visible()
+    expect(page.get_by_role("checkbox", name=re.compile("^Email for ")).first).to_be_visible()
+    expect(page.get_by_role("group", name=re.compile("Quiet hours"))).to_contain_text("Europe/London")
+    screenshot(page, f"tour-notification-settings-{size}")
+
+    # "The calendar page has your personal feed (Subscribe: webcal:// or https://)".
+    [feed] = [b for b in bullets if "personal feed" in b]
+    assert "webcal://" in feed and "https://" in feed
+    follow(page, "Calendar")
+    expect(page.locator("input[value^='webcal://']")).to_have_count(1)
+    expect(page.locator("input[value^='http']").first).to_be_attached()
+
+    # "... listed under **Outbox**": an admin's page.
+    [invites] = [b for b in bullets if "iCal invitations" in b]
+    assert "**Outbox**" in invites
+
+    # "Every time is shown in the viewer's own time zone (set under your name → profile)".
+    assert "set under your name → profile" in README
+    main_nav(page)
+    page.locator(".account .who").click()
+    expect(page.get_by_role("heading", name="Your profile")).to_be_visible()
+    expect(page.get_by_label("Time zone", exact=True)).to_be_visible()
+    assert_no_console_errors(page)
