@@ -218,7 +218,7 @@ def _claim_deliveries(notification_id: int, subscription_ids: list[int]) -> list
     """Insert the missing delivery rows and claim the ones still to send, in two statements.
     Returns (delivery id, subscription id) pairs this job now owns."""
     now = utcnow()
-    insert = _insert_ignoring_duplicates(PushDelivery).values([
+    insert = insert_ignoring_duplicates(PushDelivery).values([
         {"notification_id": notification_id, "subscription_id": subscription_id,
          "status": DeliveryStatus.PENDING, "attempts": 0, "error": "", "created_at": now}
         for subscription_id in subscription_ids])
@@ -237,7 +237,8 @@ def _claim_deliveries(notification_id: int, subscription_ids: list[int]) -> list
     return sorted((row.id, row.subscription_id) for row in db.session.execute(claim))
 
 
-def _insert_ignoring_duplicates(model):
+def insert_ignoring_duplicates(model):
+    """An INSERT for ``model`` that takes ``.on_conflict_do_nothing()`` (PostgreSQL or SQLite)."""
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert

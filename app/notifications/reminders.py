@@ -1,41 +1,71 @@
 """Reminders before every occurrence (one-time or recurring, moved and cancelled honoured).
 
-The sweep runs every minute from RQ's cron. Each (session, occurrence start, user) gets one
-ReminderSent row, inserted in a savepoint: a second sweep, a second worker or a restarted one
-hits the unique constraint and sends nothing. The row and the in-app notification commit
-together (one transaction per occurrence); the push goes out after the commit."""
+The sweep runs every minute from RQ's cron and works on sets, so its statements grow with
+chunks of reminders, never one by one: the due occurrences are expanded from the candidate
+sessions (one query, plus one for their overrides; app/scheduling/recurrence.py places them),
+the people to remind are read in one query, and then, per chunk of CHUNK_ROWS reminders:
+
+- one INSERT … ON CONFLICT DO NOTHING … RETURNING of the chunk's ReminderSent rows (unique per
+  session, occurrence start and user). The rows that come back are exactly the reminders this
+  sweep owns: a second sweep, a second worker or a restarted one gets nothing back for them
+  (PostgreSQL makes a concurrent insert of the same key wait for the first one's commit), so
+  nobody is reminded twice;
+- one query for those people, one notify_each (the in-app notifications in one batch, the
+  pushes queued), one batched UPDATE linking each row to its notification;
+- one commit: the rows and their notifications are durable together, and the pushes and bell
+  updates go out after it, in one Redis pipeline.
+
+Rows are claimed in a fixed order (session, occurrence, user), so two sweeps at once take row
+locks in the same order and never deadlock."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, tuple_
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
+from app.accounts.models import User
 from app.db_types import utcnow
 from app.extensions import db
 from app.notifications.models import NotificationType, ReminderSent
-from app.notifications.services import notify
-from app.scheduling.models import SessionParticipant, SessionStatus, VideoSession
+from app.notifications.push import insert_ignoring_duplicates
+from app.notifications.services import Notice, notify_each
+from app.scheduling.models import (SessionOverride, SessionParticipant, SessionStatus,
+                                   VideoSession)
+from app.scheduling.recurrence import Occurrence
 from app.scheduling.services import occurrences_between
+
+# Reminders claimed, notified and committed together. A chunk's statements are a constant
+# number (the notifications' INSERT is batched 1,000 rows at a time by SQLAlchemy, so more rows
+# per chunk would only add statements there), and its transaction stays short.
+CHUNK_ROWS = 1000
 
 
 def lead_time() -> timedelta:
     return timedelta(minutes=int(current_app.config.get("REMINDER_LEAD_MINUTES", 15)))
 
 
-def due_occurrences(now: datetime, lead: timedelta):
-    """Occurrences that start after ``now`` and within ``lead`` of it (not cancelled)."""
+def due_occurrences(now: datetime, lead: timedelta) -> list[Occurrence]:
+    """Occurrences that start after ``now`` and within ``lead`` of it (not cancelled), in
+    (start, session) order. Two queries however many sessions there are."""
     horizon = now + lead
-    sessions = db.session.scalars(
-        select(VideoSession)
-        .where(VideoSession.status.in_([SessionStatus.SCHEDULED, SessionStatus.LIVE]),
-               VideoSession.first_start_utc <= horizon,
-               or_(VideoSession.last_end_utc.is_(None), VideoSession.last_end_utc > now))
-        .options(selectinload(VideoSession.overrides),
-                 selectinload(VideoSession.participants).joinedload(SessionParticipant.user),
-                 joinedload(VideoSession.teacher))).unique().all()
+    candidates = (VideoSession.status.in_([SessionStatus.SCHEDULED, SessionStatus.LIVE]),
+                  VideoSession.first_start_utc <= horizon,
+                  or_(VideoSession.last_end_utc.is_(None), VideoSession.last_end_utc > now))
+    sessions = list(db.session.scalars(select(VideoSession).where(*candidates)
+                                       .options(joinedload(VideoSession.teacher))))
+    if not sessions:
+        return []
+    # The overrides of every candidate in one query (a selectinload would send one per 500
+    # sessions), handed to each session as its loaded collection.
+    overrides: dict[int, list[SessionOverride]] = {s.id: [] for s in sessions}
+    for override in db.session.scalars(select(SessionOverride).where(
+            SessionOverride.session_id.in_(select(VideoSession.id).where(*candidates)))):
+        overrides.setdefault(override.session_id, []).append(override)
+    for session in sessions:
+        set_committed_value(session, "overrides", overrides[session.id])
     # start > now: an occurrence that has already started gets no reminder.
     return [o for o in occurrences_between(sessions, now + timedelta(microseconds=1),
                                            horizon + timedelta(microseconds=1))
@@ -44,40 +74,75 @@ def due_occurrences(now: datetime, lead: timedelta):
 
 def sweep(now: datetime | None = None) -> dict:
     now = now or utcnow()
-    lead = lead_time()
-    occurrences = due_occurrences(now, lead)
+    occurrences = due_occurrences(now, lead_time())
     if not occurrences:
         return {"occurrences": 0, "reminders": 0}
-    keys = {(o.session_id, o.start) for o in occurrences}
-    already = set(db.session.execute(
-        select(ReminderSent.session_id, ReminderSent.occurrence_start, ReminderSent.user_id)
-        .where(tuple_(ReminderSent.session_id, ReminderSent.occurrence_start).in_(list(keys))))
-        .all()) if keys else set()
+    by_key = {(o.session_id, o.start): o for o in occurrences}
+    people = _active_people({o.session_id for o in occurrences})
+    rows = sorted((occ.session_id, occ.start, user_id)
+                  for occ in occurrences for user_id in people.get(occ.session_id, ()))
     sent = 0
-    for occ in occurrences:
-        session = occ.session
-        # A fixed order (by user) so two concurrent sweeps take row locks in the same order.
-        for participant in sorted(session.participants, key=lambda p: p.user_id):
-            user = participant.user
-            if (session.id, occ.start, user.id) in already or not user.is_active:
-                continue
-            try:
-                with db.session.begin_nested():
-                    row = ReminderSent(session_id=session.id, occurrence_start=occ.start,
-                                       user_id=user.id)
-                    db.session.add(row)
-            except IntegrityError:
-                continue  # another sweep got there first
-            local = occ.start.astimezone(user.tz)
-            minutes = max(1, round((occ.start - now).total_seconds() / 60))
-            created = notify([user], NotificationType.SESSION_REMINDER,
-                             f"{session.title} starts in {minutes} min",
-                             f"{local.strftime('%a %d %b, %H:%M')} {local.tzname()} · "
-                             f"{occ.duration_minutes} min with {session.teacher.name}",
-                             f"/sessions/{session.id}", tag=f"session-{session.id}")
-            row.notification_id = created[0].id if created else None
-            sent += 1
-        # One short transaction per occurrence: a big sweep never holds the write lock (SQLite)
-        # for long, and what is committed is never sent again.
-        db.session.commit()
+    for first in range(0, len(rows), CHUNK_ROWS):
+        owned = _claim(rows[first:first + CHUNK_ROWS])
+        if owned:
+            sent += _remind(owned, by_key, now)
+        db.session.commit()  # the chunk's rows, its notifications, then its pushes
     return {"occurrences": len(occurrences), "reminders": sent}
+
+
+def _active_people(session_ids) -> dict[int, list[int]]:
+    """session id -> the ids of its active participants (the teacher is one), in one query."""
+    people: dict[int, list[int]] = {}
+    for session_id, user_id in db.session.execute(
+            select(SessionParticipant.session_id, SessionParticipant.user_id)
+            .join(User, User.id == SessionParticipant.user_id)
+            .where(SessionParticipant.session_id.in_(list(session_ids)),
+                   User.is_active_flag.is_(True))):
+        people.setdefault(session_id, []).append(user_id)
+    return people
+
+
+def _claim(rows: list[tuple[int, datetime, int]]) -> list[tuple[int, int, datetime, int]]:
+    """Insert the chunk's ReminderSent rows, skipping the ones that exist; returns
+    (row id, session id, occurrence start, user id) of the rows this sweep inserted."""
+    created_at = utcnow()
+    statement = (insert_ignoring_duplicates(ReminderSent)
+                 .values([{"session_id": session_id, "occurrence_start": start,
+                           "user_id": user_id, "created_at": created_at}
+                          for session_id, start, user_id in rows])
+                 .on_conflict_do_nothing(
+                     index_elements=["session_id", "occurrence_start", "user_id"])
+                 .returning(ReminderSent.id, ReminderSent.session_id,
+                            ReminderSent.occurrence_start, ReminderSent.user_id))
+    return [tuple(row) for row in db.session.execute(statement)]
+
+
+def _remind(owned, by_key: dict, now: datetime) -> int:
+    """Notify the people of the rows this sweep owns (one batch) and link each row to its
+    notification. Returns how many were notified."""
+    users = {user.id: user for user in db.session.scalars(
+        select(User).where(User.id.in_({user_id for *_, user_id in owned})))}
+    notices, row_ids = [], []
+    for row_id, session_id, start, user_id in owned:
+        user = users.get(user_id)
+        if user is None or not user.is_active:
+            continue  # deactivated since the people were read: the row stays, unsent
+        notices.append(_notice(by_key[(session_id, start)], user, now))
+        row_ids.append(row_id)
+    created = notify_each(NotificationType.SESSION_REMINDER, notices)
+    if created:
+        # ORM bulk UPDATE by primary key: one executemany, however many rows.
+        db.session.execute(update(ReminderSent), [
+            {"id": row_id, "notification_id": notification.id}
+            for row_id, notification in zip(row_ids, created)])
+    return len(created)
+
+
+def _notice(occurrence: Occurrence, user: User, now: datetime) -> Notice:
+    session = occurrence.session
+    local = occurrence.start.astimezone(user.tz)
+    minutes = max(1, round((occurrence.start - now).total_seconds() / 60))
+    return Notice(user, f"{session.title} starts in {minutes} min",
+                  f"{local.strftime('%a %d %b, %H:%M')} {local.tzname()} · "
+                  f"{occurrence.duration_minutes} min with {session.teacher.name}",
+                  f"/sessions/{session.id}", tag=f"session-{session.id}")

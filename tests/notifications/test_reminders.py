@@ -369,7 +369,9 @@ def test_two_workers_at_once_send_each_reminder_once(app, app_config, school, ad
                                       weekly=False), allow_conflicts=True)
     phones = [add_device(user) for user in everyone(school)]
     ticks = [get_queue("high").enqueue(sweep_reminders) for _ in range(4)]
-    in_processes(app_config, _WORKER, ["sweeper-a"], ["sweeper-b"])
+    # The workers' own apps accept the loopback push service, as the test app does.
+    in_processes(app_config, _WORKER, ["sweeper-a"], ["sweeper-b"],
+                 PUSH_ALLOW_LOOPBACK_ENDPOINTS=True)
     for tick in ticks:
         tick.refresh()
         assert tick.get_status() == JobStatus.FINISHED, tick.latest_result()
