@@ -108,6 +108,7 @@ def test_courses_enrollment_and_deactivation_navigate(school, make, new_page):
     expect(picker.get_by_role("checkbox", name=re.compile("Zack Other"))).to_be_hidden()
     picker.get_by_role("checkbox", name=re.compile("Nia Pickme")).check()
     expect(picker).to_contain_text("1 selected")
+    screenshot(page, "course-enrollment-picker")
     page.get_by_role("button", name="Enroll students").click()
     assert_landed(page, r"/admin/courses/\d+$", "1 student enrolled.")
     expect(page.locator("main .list")).to_contain_text("Nia Pickme")
@@ -164,3 +165,19 @@ def test_import_page_on_a_desktop(school, new_page):
     page.goto("/admin/users/import")
     expect(page.get_by_role("heading", name="Import students and teachers")).to_be_visible()
     screenshot(page, "import-desktop")
+
+
+def test_a_students_name_opens_their_page_and_message_opens_the_conversation(school, new_page):
+    page = new_page(viewport=PHONE)
+    log_in(page, school.teacher)
+    page.goto("/students")
+    page.get_by_role("link", name="Sara Student").click()
+    expect(page.get_by_role("heading", name="Sara Student", level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name="Courses you share")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Algebra")
+    screenshot(page, "person-page-phone")
+    page.get_by_role("button", name="Message").click()
+    expect(page).to_have_url(re.compile(r"/chat/threads/\d+$"))
+    expect(page.locator("#thread-title")).to_have_text("Sara Student")
+    expect(page.locator("main")).to_have_count(1)
+    assert_no_console_errors(page)
