@@ -20,6 +20,7 @@ locks in the same order and never deadlock."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import or_, select, update
@@ -72,12 +73,25 @@ def due_occurrences(now: datetime, lead: timedelta) -> list[Occurrence]:
             if not o.cancelled]
 
 
+class Due(NamedTuple):
+    """What a reminder says about its occurrence, read before the first chunk commits (a
+    commit expires the loaded sessions: reading them again would be a query per session)."""
+
+    session_id: int
+    start: datetime
+    title: str
+    teacher_name: str
+    duration_minutes: int
+
+
 def sweep(now: datetime | None = None) -> dict:
     now = now or utcnow()
     occurrences = due_occurrences(now, lead_time())
     if not occurrences:
         return {"occurrences": 0, "reminders": 0}
-    by_key = {(o.session_id, o.start): o for o in occurrences}
+    due = {(o.session_id, o.start): Due(o.session_id, o.start, o.session.title,
+                                        o.session.teacher.name, o.duration_minutes)
+           for o in occurrences}
     people = _active_people({o.session_id for o in occurrences})
     rows = sorted((occ.session_id, occ.start, user_id)
                   for occ in occurrences for user_id in people.get(occ.session_id, ()))
@@ -85,7 +99,7 @@ def sweep(now: datetime | None = None) -> dict:
     for first in range(0, len(rows), CHUNK_ROWS):
         owned = _claim(rows[first:first + CHUNK_ROWS])
         if owned:
-            sent += _remind(owned, by_key, now)
+            sent += _remind(owned, due, now)
         db.session.commit()  # the chunk's rows, its notifications, then its pushes
     return {"occurrences": len(occurrences), "reminders": sent}
 
@@ -106,18 +120,20 @@ def _claim(rows: list[tuple[int, datetime, int]]) -> list[tuple[int, int, dateti
     """Insert the chunk's ReminderSent rows, skipping the ones that exist; returns
     (row id, session id, occurrence start, user id) of the rows this sweep inserted."""
     created_at = utcnow()
-    statement = (insert_ignoring_duplicates(ReminderSent)
-                 .values([{"session_id": session_id, "occurrence_start": start,
-                           "user_id": user_id, "created_at": created_at}
-                          for session_id, start, user_id in rows])
+    # An executemany: SQLAlchemy sends it as one multi-row INSERT (up to 1,000 rows), compiled
+    # once and cached, instead of compiling a statement with a parameter per value each time.
+    statement = (insert_ignoring_duplicates(ReminderSent.__table__)
                  .on_conflict_do_nothing(
                      index_elements=["session_id", "occurrence_start", "user_id"])
                  .returning(ReminderSent.id, ReminderSent.session_id,
-                            ReminderSent.occurrence_start, ReminderSent.user_id))
-    return [tuple(row) for row in db.session.execute(statement)]
+                            ReminderSent.occurrence_start, ReminderSent.user_id,
+                            sort_by_parameter_order=False))
+    return [tuple(row) for row in db.session.execute(statement, [
+        {"session_id": session_id, "occurrence_start": start, "user_id": user_id,
+         "created_at": created_at} for session_id, start, user_id in rows])]
 
 
-def _remind(owned, by_key: dict, now: datetime) -> int:
+def _remind(owned, due: dict, now: datetime) -> int:
     """Notify the people of the rows this sweep owns (one batch) and link each row to its
     notification. Returns how many were notified."""
     users = {user.id: user for user in db.session.scalars(
@@ -127,7 +143,7 @@ def _remind(owned, by_key: dict, now: datetime) -> int:
         user = users.get(user_id)
         if user is None or not user.is_active:
             continue  # deactivated since the people were read: the row stays, unsent
-        notices.append(_notice(by_key[(session_id, start)], user, now))
+        notices.append(_notice(due[(session_id, start)], user, now))
         row_ids.append(row_id)
     created = notify_each(NotificationType.SESSION_REMINDER, notices)
     if created:
@@ -138,11 +154,10 @@ def _remind(owned, by_key: dict, now: datetime) -> int:
     return len(created)
 
 
-def _notice(occurrence: Occurrence, user: User, now: datetime) -> Notice:
-    session = occurrence.session
+def _notice(occurrence: Due, user: User, now: datetime) -> Notice:
     local = occurrence.start.astimezone(user.tz)
     minutes = max(1, round((occurrence.start - now).total_seconds() / 60))
-    return Notice(user, f"{session.title} starts in {minutes} min",
+    return Notice(user, f"{occurrence.title} starts in {minutes} min",
                   f"{local.strftime('%a %d %b, %H:%M')} {local.tzname()} · "
-                  f"{occurrence.duration_minutes} min with {session.teacher.name}",
-                  f"/sessions/{session.id}", tag=f"session-{session.id}")
+                  f"{occurrence.duration_minutes} min with {occurrence.teacher_name}",
+                  f"/sessions/{occurrence.session_id}", tag=f"session-{occurrence.session_id}")
