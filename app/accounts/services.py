@@ -172,6 +172,27 @@ def load_user_for_session(session_id: str) -> User | None:
     return user
 
 
+def users_by_id(user_ids) -> dict[int, User]:
+    """The users with these ids, in one query at most: the ones this DB session holds already
+    loaded cost none. Receivers of domain events load the people an event concerns with it, so
+    their relationships (a participant's ``.user``) then resolve without a query each."""
+    from sqlalchemy import inspect
+    from sqlalchemy.orm.util import identity_key
+
+    found: dict[int, User] = {}
+    missing = []
+    for user_id in set(user_ids):
+        user = db.session.identity_map.get(identity_key(User, user_id))
+        if user is not None and not inspect(user).expired_attributes:
+            found[user_id] = user
+        else:
+            missing.append(user_id)
+    if missing:
+        found.update((user.id, user) for user in db.session.scalars(
+            select(User).where(User.id.in_(missing))))
+    return found
+
+
 def end_all_sessions(user: User) -> None:
     """Sign ``user`` out everywhere: every session and remember-me cookie names the session
     version it was issued with (``User.get_id``), and an old one no longer loads the user."""
@@ -531,7 +552,7 @@ def import_users_csv(actor: User, data: bytes, max_rows: int = 2000,
                  created=len(user_ids), duplicates=report.count("duplicate"),
                  errors=report.count("error"), user_ids=user_ids)
     if user_ids:
-        people_imported.send(actor, user_ids=user_ids)
+        people_imported.send(actor, user_ids=frozenset(user_ids))
     db.session.commit()
     return report
 
@@ -565,7 +586,7 @@ def create_course(actor: User, name: str, description: str = "") -> Course:
     db.session.add(course)
     db.session.flush()
     record_audit(actor, "course.created", "course", course.id, name=name)
-    course_members_changed.send(course)
+    course_members_changed.send(course, actor=actor, user_ids=frozenset())
     db.session.commit()
     return course
 
@@ -591,10 +612,11 @@ def enroll(actor: User, course: Course, user_ids: list[int], role: CourseRole) -
                                   user_id=user.id, role=role))
         added += 1
     if added:
+        enrolled = frozenset(u.id for u in users if u.id not in already)
         record_audit(actor, "course.enrolled", "course", course.id, role=role.value,
-                     user_ids=sorted(u.id for u in users if u.id not in already))
+                     user_ids=sorted(enrolled))
         db.session.flush()
-        course_members_changed.send(course)
+        course_members_changed.send(course, actor=actor, user_ids=enrolled)
     db.session.commit()
     return added
 
@@ -606,9 +628,10 @@ def unenroll(actor: User, enrollment: Enrollment) -> None:
     record_audit(actor, "course.unenrolled", "course", enrollment.course_id,
                  user_id=enrollment.user_id)
     course = enrollment.course
+    user_id = enrollment.user_id
     db.session.delete(enrollment)
     db.session.flush()
-    course_members_changed.send(course)
+    course_members_changed.send(course, actor=actor, user_ids=frozenset({user_id}))
     db.session.commit()
 
 

@@ -323,12 +323,27 @@ def sync_members(thread: Thread, wanted: dict[int, MemberRole]) -> None:
             thread.members.remove(member)
             publish(f"threads:{user_id}", "thread.removed", thread_id=thread.id)
             publish(f"user:{user_id}", "unread.changed")
+    joining = {user_id: role for user_id, role in wanted.items() if user_id not in current}
     for user_id, role in wanted.items():
-        if user_id not in current:
-            _add_member(thread, user_id, role)
-        elif current[user_id].role != role:
+        if user_id in current and current[user_id].role != role:
             current[user_id].role = role
+    if joining:
+        _add_members(thread, joining)
     _announce_thread(thread, list(wanted))
+
+
+def _add_members(thread: Thread, roles: dict[int, MemberRole]) -> None:
+    """Add many members in one INSERT, not one per person (app/bulk.py): a class of 200."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from app.bulk import insert_returning
+
+    db.session.flush()  # the thread's id if it is new, and its members' removals, first
+    added = insert_returning(ThreadMember, [
+        dict(center_id=thread.center_id, thread_id=thread.id, user_id=user_id, role=role,
+             muted=False, last_read_message_id=thread.last_message_id or 0)
+        for user_id, role in roles.items()])
+    set_committed_value(thread, "members", list(thread.members) + added)
 
 
 def ensure_class_thread(course: Course) -> Thread:
@@ -692,13 +707,15 @@ def _notify_members_added(actor: User, thread: Thread, user_ids: list[int], crea
     """Members are told when they are added (the notifications feature delivers this)."""
     from app.chat import signals
 
-    signals.members_added.send(thread, actor=actor, user_ids=user_ids, created=created)
+    signals.members_added.send(thread, actor=actor, user_ids=frozenset(user_ids),
+                               created=created)
 
 
 def _notify_new_message(sender: User, thread: Thread, message: Message) -> None:
     from app.chat import signals
 
-    signals.message_posted.send(thread, sender=sender, message=message)
+    signals.message_posted.send(thread, sender=sender, message=message,
+                                user_ids=frozenset(m.user_id for m in thread.members))
 
 
 def first_unread_id(user: User, thread: Thread, member: ThreadMember) -> int | None:

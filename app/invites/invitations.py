@@ -696,12 +696,12 @@ def _join(invitation: Invitation, target: Target, user: User) -> bool:
             center_id=session.center_id, user_id=user.id, role=ParticipantRole(invitation.role),
             rsvp=Rsvp.ACCEPTED, rsvp_at=utcnow()))
         db.session.flush()
-        from app.scheduling.signals import session_changed
+        from app.scheduling.signals import participants_added
 
         # by_invitation: the invitation email carried the calendar REQUEST already, so the
         # invites receiver sends no second one; chat adds them to the session's thread.
-        session_changed.send(session, actor=user, change="participants_added",
-                             user_ids=[user.id], by_invitation=True)
+        participants_added.send(session, actor=user, user_ids=frozenset({user.id}),
+                                by_invitation=True)
         return True
     if target.kind == InvitationKind.GROUP:
         from app.chat.services import join_group_by_invitation

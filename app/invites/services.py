@@ -1,7 +1,8 @@
 """Invitations for sessions: what each change sends to whom, the outbox, RSVP links.
 
-Called (through the scheduling signal) inside the transaction that changed the session: the
-outbox rows commit with the change, and the send jobs are queued after the commit."""
+Called by the receivers of scheduling's events, inside the transaction that changed the
+session, once per event for all the people concerned: the outbox rows commit with the change
+(one INSERT), and the send jobs are queued after the commit."""
 from __future__ import annotations
 
 import hashlib
@@ -11,8 +12,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app, render_template
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 
 from app.accounts.services import record_audit
 from app.db_types import utcnow
@@ -137,45 +137,94 @@ def describe_repeat(session: VideoSession) -> str:
     return text
 
 
-def _outbox(session, participant, *, method: str, scope: str, subject: str, headline: str,
-            detail: str, when_utc: datetime | None, ics: str, with_rsvp: bool,
-            rsvp_occurrence: datetime | None = None) -> None:
-    user = participant.user
-    url = f"{base_url()}/sessions/{session.id}"
-    rsvp = None
-    if with_rsvp and participant.user_id != session.teacher_id:
-        rsvp = {answer: f"{base_url()}/rsvp/{rsvp_token(participant, answer, rsvp_occurrence)}"
-                for answer in (Rsvp.ACCEPTED, Rsvp.DECLINED)}
-    context = dict(session=session, user=user, headline=headline, detail=detail, url=url,
-                   when=_when(when_utc, user) if when_utc else None,
-                   repeat=describe_repeat(session), duration=session.duration_minutes,
-                   rsvp=rsvp, method=method)
-    content = hashlib.sha1(_DTSTAMP.sub("", ics).encode()).hexdigest()[:12]
-    what = f"s{session.id}:u{user.id}:q{session.sequence}:{method}:{scope}:{content}"[:180]
-    # A duplicate is a repeat of the *last* message this person got about this session, not of
-    # any earlier one: taken off (CANCEL) and put back, or renamed and renamed back (no
-    # SEQUENCE bump), the same REQUEST must go out again. The key names the row it follows, so
-    # two transactions composing the same message after the same row still collide.
-    last = db.session.execute(
-        select(EmailOutbox.id, EmailOutbox.dedup_key)
-        .where(EmailOutbox.session_id == session.id, EmailOutbox.recipient_user_id == user.id)
-        .order_by(EmailOutbox.id.desc()).limit(1)).first()
-    if last is not None and last.dedup_key.rsplit("#", 1)[0] == what:
-        return  # this very invitation went (or is going) out already
-    key = f"{what}#{last.id if last is not None else 0}"
-    row = EmailOutbox(center_id=session.center_id, dedup_key=key, session_id=session.id,
-                      recipient_user_id=user.id, recipient=user.email, subject=subject[:300],
-                      text_body=render_template("invites/email.txt", **context),
-                      html_body=render_template("invites/email.html", **context),
-                      ics=ics, method=method, status=OutboxStatus.PENDING, attempts=0)
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
-        return
-    from app.invites import tasks
+@dataclass
+class _Letter:
+    """One email about a session to one person, before it is rendered."""
 
-    enqueue_after_commit(tasks.send_email, row.id, queue="default", center_id=session.center_id)
+    participant: object  # a SessionParticipant (removed people: anything with .user, .user_id)
+    subject: str
+    headline: str
+    detail: str
+    when_utc: datetime | None
+    ics: str
+
+
+OUTBOX_CHUNK = 500  # rows per INSERT (SQLite allows 32,766 bound values in one statement)
+
+
+def _last_sent(session_id: int, user_ids) -> dict[int, tuple[int, str]]:
+    """user id -> (id, dedup key) of the last outbox row about this session to that person,
+    for all of ``user_ids`` in one query."""
+    latest = (select(func.max(EmailOutbox.id))
+              .where(EmailOutbox.session_id == session_id,
+                     EmailOutbox.recipient_user_id.in_(list(user_ids)))
+              .group_by(EmailOutbox.recipient_user_id))
+    return {row.recipient_user_id: (row.id, row.dedup_key) for row in db.session.execute(
+        select(EmailOutbox.id, EmailOutbox.dedup_key, EmailOutbox.recipient_user_id)
+        .where(EmailOutbox.id.in_(latest)))}
+
+
+def _insert_outbox_rows(rows: list[dict], queue: str = "default") -> list[int]:
+    """Insert outbox rows in bulk (one statement per OUTBOX_CHUNK rows); a row whose dedup key
+    exists already is skipped (that email went, or is going, out: exactly once). A send job per
+    new row is queued after the commit. Returns the new rows' ids."""
+    from app.invites import tasks
+    from app.notifications.push import insert_ignoring_duplicates
+
+    created = []
+    for first in range(0, len(rows), OUTBOX_CHUNK):
+        statement = (insert_ignoring_duplicates(EmailOutbox)
+                     .values(rows[first:first + OUTBOX_CHUNK])
+                     .on_conflict_do_nothing(index_elements=["dedup_key"])
+                     .returning(EmailOutbox.id, EmailOutbox.center_id))
+        created += list(db.session.execute(statement))
+    for row in sorted(created):
+        enqueue_after_commit(tasks.send_email, row.id, queue=queue, center_id=row.center_id)
+    return [row.id for row in created]
+
+
+def _outbox(session, letters, *, method: str, scope: str, with_rsvp: bool,
+            rsvp_occurrence: datetime | None = None) -> None:
+    """Write one email per letter to the outbox: one query for what each person got last, one
+    bulk INSERT, send jobs after commit. Each email is rendered for its person (their zone,
+    their own RSVP links)."""
+    letters = list(letters)
+    if not letters:
+        return
+    url = f"{base_url()}/sessions/{session.id}"
+    repeat = describe_repeat(session)
+    last_sent = _last_sent(session.id, {letter.participant.user_id for letter in letters})
+    rows = []
+    for letter in letters:
+        participant, user = letter.participant, letter.participant.user
+        rsvp = None
+        if with_rsvp and participant.user_id != session.teacher_id:
+            rsvp = {answer: f"{base_url()}/rsvp/{rsvp_token(participant, answer, rsvp_occurrence)}"
+                    for answer in (Rsvp.ACCEPTED, Rsvp.DECLINED)}
+        content = hashlib.sha1(_DTSTAMP.sub("", letter.ics).encode()).hexdigest()[:12]
+        what = f"s{session.id}:u{user.id}:q{session.sequence}:{method}:{scope}:{content}"[:180]
+        # A duplicate is a repeat of the *last* message this person got about this session,
+        # not of any earlier one: taken off (CANCEL) and put back, or renamed and renamed back
+        # (no SEQUENCE bump), the same REQUEST must go out again. The key names the row it
+        # follows, so two transactions composing the same message after the same row still
+        # collide (and the second one's row is skipped by the INSERT).
+        last_id, last_key = last_sent.get(user.id, (0, ""))
+        if last_key.rsplit("#", 1)[0] == what:
+            continue  # this very invitation went (or is going) out already
+        context = dict(session=session, user=user, headline=letter.headline,
+                       detail=letter.detail, url=url,
+                       when=_when(letter.when_utc, user) if letter.when_utc else None,
+                       repeat=repeat, duration=session.duration_minutes, rsvp=rsvp,
+                       method=method)
+        rows.append(dict(center_id=session.center_id, dedup_key=f"{what}#{last_id}",
+                         session_id=session.id, recipient_user_id=user.id,
+                         recipient=user.email, subject=letter.subject[:300],
+                         text_body=render_template("invites/email.txt", **context),
+                         html_body=render_template("invites/email.html", **context),
+                         ics=letter.ics, method=method, status=OutboxStatus.PENDING,
+                         attempts=0))
+    if rows:
+        _insert_outbox_rows(rows)
 
 
 def _ics(session, method, **kwargs) -> str:
@@ -208,49 +257,52 @@ def _first_start(session: VideoSession) -> datetime:
 
 
 def invite_series(session: VideoSession, participants, *, updated: bool) -> None:
+    """The series (a REQUEST) to ``participants``: invited, or (``updated``) told of a change."""
     ics_for = _IcsPerRecipient(session, "REQUEST")
     verb = "Updated invitation" if updated else "Invitation"
-    for participant in participants:
-        start = _first_start(session)
-        _outbox(session, participant, method="REQUEST", scope="series",
-                subject=f"{verb}: {session.title} · {_when(start, participant.user)}",
-                headline=(f"{session.teacher.name} changed {session.title}." if updated else
-                          f"{session.teacher.name} invites you to {session.title}."),
-                detail="", when_utc=start, ics=ics_for(participant), with_rsvp=True)
+    start = _first_start(session)
+    headline = (f"{session.teacher.name} changed {session.title}." if updated else
+                f"{session.teacher.name} invites you to {session.title}.")
+    _outbox(session, [_Letter(participant,
+                              f"{verb}: {session.title} · {_when(start, participant.user)}",
+                              headline, "", start, ics_for(participant))
+                      for participant in participants],
+            method="REQUEST", scope="series", with_rsvp=True)
 
 
-def invite_occurrence_moved(session, override) -> None:
+def invite_occurrence_moved(session, participants, override) -> None:
     ics_for = _IcsPerRecipient(session, "REQUEST",
                                original_start_local=override.original_start_local)
     old = recurrence.local_to_utc(override.original_start_local, session.tz)
     new = recurrence.local_to_utc(override.new_start_local or override.original_start_local,
                                   session.tz)
-    for participant in session.participants:
-        user = participant.user
-        _outbox(session, participant, method="REQUEST",
-                scope=f"occ-{override.original_start_local.isoformat()}",
-                subject=f"Moved: {session.title} · {_when(new, user)}",
-                headline=f"One {session.title} session has a new time.",
-                detail=f"Was {_when(old, user)}." + (f" {override.reason}" if override.reason else ""),
-                when_utc=new, ics=ics_for(participant), with_rsvp=True,
-                rsvp_occurrence=override.original_start_local)
+    reason = f" {override.reason}" if override.reason else ""
+    _outbox(session, [_Letter(participant,
+                              f"Moved: {session.title} · {_when(new, participant.user)}",
+                              f"One {session.title} session has a new time.",
+                              f"Was {_when(old, participant.user)}.{reason}", new,
+                              ics_for(participant))
+                      for participant in participants],
+            method="REQUEST", scope=f"occ-{override.original_start_local.isoformat()}",
+            with_rsvp=True, rsvp_occurrence=override.original_start_local)
 
 
-def cancel_occurrence(session, override) -> None:
+def cancel_occurrence(session, participants, override) -> None:
     ics_for = _IcsPerRecipient(session, "CANCEL",
                                original_start_local=override.original_start_local)
     start = recurrence.local_to_utc(override.new_start_local or override.original_start_local,
                                     session.tz)
-    for participant in session.participants:
-        _outbox(session, participant, method="CANCEL",
-                scope=f"occ-{override.original_start_local.isoformat()}",
-                subject=f"Cancelled: {session.title} · {_when(start, participant.user)}",
-                headline=f"One {session.title} session is cancelled.",
-                detail=override.reason or "The other sessions of the series go ahead.",
-                when_utc=start, ics=ics_for(participant), with_rsvp=False)
+    detail = override.reason or "The other sessions of the series go ahead."
+    _outbox(session, [_Letter(participant,
+                              f"Cancelled: {session.title} · {_when(start, participant.user)}",
+                              f"One {session.title} session is cancelled.", detail, start,
+                              ics_for(participant))
+                      for participant in participants],
+            method="CANCEL", scope=f"occ-{override.original_start_local.isoformat()}",
+            with_rsvp=False)
 
 
-def invite_occurrence_restored(session, original_start_local) -> None:
+def invite_occurrence_restored(session, participants, original_start_local) -> None:
     """A cancelled occurrence takes place after all: a REQUEST for that instance (calendars
     put it back; a moved one comes back at its own time)."""
     ics_for = _IcsPerRecipient(session, "REQUEST", original_start_local=original_start_local)
@@ -259,28 +311,30 @@ def invite_occurrence_restored(session, original_start_local) -> None:
     start = recurrence.local_to_utc(override.new_start_local if override and
                                     override.new_start_local else original_start_local,
                                     session.tz)
-    for participant in session.participants:
-        _outbox(session, participant, method="REQUEST",
-                scope=f"occ-{original_start_local.isoformat()}",
-                subject=f"Back on: {session.title} · {_when(start, participant.user)}",
-                headline=f"One {session.title} session is back on.",
-                detail="It had been cancelled; it takes place after all.",
-                when_utc=start, ics=ics_for(participant), with_rsvp=True)
+    _outbox(session, [_Letter(participant,
+                              f"Back on: {session.title} · {_when(start, participant.user)}",
+                              f"One {session.title} session is back on.",
+                              "It had been cancelled; it takes place after all.", start,
+                              ics_for(participant))
+                      for participant in participants],
+            method="REQUEST", scope=f"occ-{original_start_local.isoformat()}", with_rsvp=True)
 
 
 def cancel_series(session, participants, *, removed: bool = False) -> None:
     """A cancelled series to its participants; with ``removed``, a CANCEL to people just taken
     off it (``participants`` then holds objects with .user and .user_id)."""
     ics_for = _IcsPerRecipient(session, "CANCEL")
+    letters = []
     for participant in participants:
         ics = _ics(session, "CANCEL", attendee_ids=set(), extra_users=[participant.user]) \
             if removed else ics_for(participant)
-        _outbox(session, participant, method="CANCEL", scope="removed" if removed else "series",
-                subject=(f"Removed: {session.title}" if removed else f"Cancelled: {session.title}"),
-                headline=(f"You are no longer a participant of {session.title}." if removed
-                          else f"{session.title} is cancelled."),
-                detail=session.cancel_reason if not removed else "",
-                when_utc=None, ics=ics, with_rsvp=False)
+        letters.append(_Letter(
+            participant, f"Removed: {session.title}" if removed else f"Cancelled: {session.title}",
+            (f"You are no longer a participant of {session.title}." if removed
+             else f"{session.title} is cancelled."),
+            session.cancel_reason if not removed else "", None, ics))
+    _outbox(session, letters, method="CANCEL", scope="removed" if removed else "series",
+            with_rsvp=False)
 
 
 def outbox_for_center(center_id: int, limit: int = 200):
@@ -289,26 +343,38 @@ def outbox_for_center(center_id: int, limit: int = 200):
                                    .limit(limit)))
 
 
-def queue_notification_email(notification) -> None:
-    """A notification by email (the user chose email for its type): an outbox row in the
-    notifying transaction, sent by a job after commit, once (keyed by the notification)."""
-    user = notification.user
-    link = notification.link if notification.link.startswith("http") else \
-        f"{base_url()}{notification.link}"
-    context = dict(notification=notification, user=user, link=link,
-                   settings_url=f"{base_url()}/notifications/settings")
-    row = EmailOutbox(center_id=notification.center_id, dedup_key=f"notification:{notification.id}",
-                      recipient_user_id=user.id, recipient=user.email,
-                      subject=notification.title[:300],
-                      text_body=render_template("invites/notification_email.txt", **context),
-                      html_body=render_template("invites/notification_email.html", **context),
-                      ics="", method="", status=OutboxStatus.PENDING, attempts=0)
-    db.session.add(row)
-    db.session.flush()
-    from app.invites import tasks
+def queue_notification_emails(notifications) -> None:
+    """Notifications by email (their people chose email for the type): outbox rows in the
+    notifying transaction, one INSERT for all, each sent by a job after commit, once (keyed by
+    the notification). The text is the notification's, not the person's: rendered once per
+    distinct notification text, not once per person."""
+    notifications = list(notifications)
+    if not notifications:
+        return
+    settings_url = f"{base_url()}/notifications/settings"
+    rendered: dict[tuple, tuple[str, str]] = {}
+    rows = []
+    for notification in notifications:
+        link = notification.link if notification.link.startswith("http") else \
+            f"{base_url()}{notification.link}"
+        key = (notification.type, notification.title, notification.body, link)
+        if key not in rendered:
+            context = dict(notification=notification, link=link, settings_url=settings_url)
+            rendered[key] = (render_template("invites/notification_email.txt", **context),
+                             render_template("invites/notification_email.html", **context))
+        text_body, html_body = rendered[key]
+        user = notification.user
+        rows.append(dict(center_id=notification.center_id,
+                         dedup_key=f"notification:{notification.id}", session_id=None,
+                         recipient_user_id=user.id, recipient=user.email,
+                         subject=notification.title[:300], text_body=text_body,
+                         html_body=html_body, ics="", method="", status=OutboxStatus.PENDING,
+                         attempts=0))
+    _insert_outbox_rows(rows)
 
-    enqueue_after_commit(tasks.send_email, row.id, queue="default",
-                         center_id=notification.center_id)
+
+def queue_notification_email(notification) -> None:
+    queue_notification_emails([notification])
 
 
 def queue_account_email(user, *, subject: str, text_body: str, html_body: str,

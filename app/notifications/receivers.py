@@ -1,33 +1,44 @@
-"""Every communication event that exists reaches the people it concerns, through notify()."""
+"""Every communication event that exists reaches the people it concerns, through notify().
+
+One receiver per domain event. Each makes one pass over the event's people: them in one query
+(``users_by_id``), one notify() for all of them (one query each for preferences, devices and
+quiet hours, one INSERT of the rows), and one wording per time zone where the wording names a
+time (``_when``), not one per person."""
 from __future__ import annotations
 
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from app.accounts.services import users_by_id
 from app.chat import signals as chat_signals
 from app.chat.formatting import preview_text
 from app.notifications.models import NotificationType
-from app.notifications.services import mark_thread_read, notify
-from app.scheduling.signals import session_changed
+from app.notifications.services import Notice, mark_thread_read, notify, notify_each
+from app.scheduling import signals as scheduling
 
+
+def _people(user_ids, actor=None) -> list:
+    """The active people among ``user_ids``, without whoever made the change (they know)."""
+    wanted = set(user_ids) - ({actor.id} if actor is not None else set())
+    return sorted((u for u in users_by_id(wanted).values() if u.is_active), key=lambda u: u.id)
+
+
+# --- chat ------------------------------------------------------------------------------------------
 
 @chat_signals.message_posted.connect
-def _new_message(thread, sender=None, message=None, **_):
-    from app.chat.services import thread_title
-
-    recipients = [m.user for m in thread.members if m.user_id != sender.id and not m.muted]
+def _new_message(thread, sender=None, message=None, user_ids=frozenset(), **_):
+    muted = {m.user_id for m in thread.members if m.muted}
+    recipients = _people(set(user_ids) - muted, sender)
     if not recipients:
         return
     # Whoever is reading the thread when the push job runs gets no push (push.deliver checks
     # presence then: no Redis call inside this transaction, which holds SQLite's write lock).
     body = preview_text(message.body, 140) or "Sent an attachment"
-    link = f"/chat/threads/{thread.id}?at={message.id}"
-    direct = thread.kind.value == "DIRECT"
-    # One notify() per distinct title (a group's title is the same for everyone): its
-    # preference, device and quiet-hours lookups are batched over the recipients.
-    by_title: dict[str, list] = {}
-    for user in recipients:
-        title = sender.name if direct else f"{sender.name} in {thread_title(thread, user)}"
-        by_title.setdefault(title, []).append(user)
-    for title, users in by_title.items():
-        notify(users, NotificationType.NEW_MESSAGE, title, body, link, tag=f"thread-{thread.id}")
+    # A direct thread is called after the other person, the sender to each recipient; every
+    # other kind has one name for all its members: one title, one notify() for everyone.
+    title = sender.name if thread.kind.value == "DIRECT" else f"{sender.name} in {thread.name}"
+    notify(recipients, NotificationType.NEW_MESSAGE, title, body,
+           f"/chat/threads/{thread.id}?at={message.id}", tag=f"thread-{thread.id}")
 
 
 @chat_signals.thread_read.connect
@@ -38,76 +49,162 @@ def _thread_read(thread, user=None, to_the_end=False, **_):
 
 
 @chat_signals.members_added.connect
-def _added_to_group(thread, actor=None, user_ids=(), created=False, **_):
-    recipients = [m.user for m in thread.members if m.user_id in set(user_ids)]
+def _added_to_group(thread, actor=None, user_ids=frozenset(), created=False, **_):
     type_ = NotificationType.GROUP_CHAT_CREATED if created else NotificationType.ADDED_TO_GROUP
     title = (f"{actor.name} created the group “{thread.name}”" if created
              else f"{actor.name} added you to “{thread.name}”")
-    notify(recipients, type_, title, thread.description or "Open it to say hello.",
+    notify(_people(user_ids, actor), type_, title, thread.description or "Open it to say hello.",
            f"/chat/threads/{thread.id}", tag=f"thread-{thread.id}")
 
 
-def _when(occurrence_start, user) -> str:
-    local = occurrence_start.astimezone(user.tz)
-    return f"{local.strftime('%a %d %b, %H:%M')} {local.tzname()}"
+# --- sessions --------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=4096)
+def _when_in(instant, zone: str, form: str) -> str:
+    local = instant.astimezone(ZoneInfo(zone))
+    return f"{local.strftime(form)} {local.tzname()}"
 
 
-@session_changed.connect
-def _session_event(session, actor=None, change=None, **details):
-    from app.scheduling import recurrence
+def _when(instant, user, form: str = "%a %d %b, %H:%M") -> str:
+    """An instant as ``user`` reads it (their zone): worded once per zone, not per person."""
+    return _when_in(instant, user.effective_timezone, form)
+
+
+def _next_start(session):
     from app.scheduling.services import next_occurrences
 
-    people = [p.user for p in session.participants if actor is None or p.user_id != actor.id]
-    link = f"/sessions/{session.id}"
-    tag = f"session-{session.id}"
-    if change in ("scheduled", "participants_added"):
-        if change == "participants_added":
-            ids = set(details.get("user_ids") or ())
-            people = [p for p in people if p.id in ids]
-        upcoming = next_occurrences(session, 1)
-        for user in people:
-            when = _when(upcoming[0].start, user) if upcoming else "soon"
-            repeat = " (repeats)" if session.is_recurring else ""
-            notify([user], NotificationType.SESSION_SCHEDULED, f"New session: {session.title}",
-                   f"{when}{repeat} with {session.teacher.name}", link, tag=tag)
-    elif change == "updated" and details.get("schedule_changed"):
-        upcoming = next_occurrences(session, 1)
-        for user in people:
-            when = _when(upcoming[0].start, user) if upcoming else "no upcoming occurrence"
-            notify([user], NotificationType.SESSION_RESCHEDULED, f"{session.title} has a new schedule",
-                   f"Next: {when}", link, tag=tag)
-    elif change == "occurrence_moved":
-        override = details["override"]
-        old = recurrence.local_to_utc(override.original_start_local, session.tz)
-        new = recurrence.local_to_utc(override.new_start_local, session.tz)
-        for user in people:
-            notify([user], NotificationType.SESSION_RESCHEDULED, f"{session.title} was moved",
-                   f"{_when(old, user)} → {_when(new, user)}"
-                   + (f" · {override.reason}" if override.reason else ""), link, tag=tag)
-    elif change == "occurrence_cancelled":
-        override = details["override"]
-        start = recurrence.local_to_utc(override.new_start_local or override.original_start_local,
-                                        session.tz)
-        for user in people:
-            notify([user], NotificationType.SESSION_CANCELLED,
-                   f"{session.title} on {_when(start, user)} is cancelled",
-                   override.reason or "The rest of the series goes ahead.", link, tag=tag)
-    elif change == "occurrence_restored":
-        from app.scheduling.services import find_occurrence
+    upcoming = next_occurrences(session, 1)
+    return upcoming[0].start if upcoming else None
 
-        occurrence = find_occurrence(session, details["original_start_local"])
-        for user in people:
-            notify([user], NotificationType.SESSION_RESCHEDULED,
-                   f"{session.title} on {_when(occurrence.start, user)} is back on",
-                   "It had been cancelled; it takes place after all.", link, tag=tag)
-    elif change == "cancelled":
-        notify(people, NotificationType.SESSION_CANCELLED, f"{session.title} is cancelled",
-               session.cancel_reason or "All its occurrences are cancelled.", link, tag=tag)
-    elif change == "participant_removed":
-        from app.accounts.models import User
-        from app.extensions import db
 
-        removed = [db.session.get(User, i) for i in details.get("user_ids") or ()]
-        notify(removed, NotificationType.SESSION_CANCELLED,
-               f"You were removed from {session.title}", "It no longer appears in your calendar.",
-               "/calendar", tag=tag)
+def _link(session) -> str:
+    return f"/sessions/{session.id}"
+
+
+def _tag(session) -> str:
+    return f"session-{session.id}"
+
+
+def _tell_each(session, people, type_, title: str, body_for, link: str | None = None) -> None:
+    """One notify for all of ``people``, each with the body ``body_for(user)`` (their zone)."""
+    notify_each(type_, [Notice(user, title, body_for(user), link or _link(session), _tag(session))
+                        for user in people])
+
+
+def _announce_new(session, people) -> None:
+    start = _next_start(session)
+    repeat = " (repeats)" if session.is_recurring else ""
+    teacher = session.teacher.name
+    _tell_each(session, people, NotificationType.SESSION_SCHEDULED,
+               f"New session: {session.title}",
+               lambda user: f"{_when(start, user) if start else 'soon'}{repeat} with {teacher}")
+
+
+@scheduling.session_scheduled.connect
+def _session_scheduled(session, actor=None, user_ids=frozenset(), **_):
+    _announce_new(session, _people(user_ids, actor))
+
+
+@scheduling.participants_added.connect
+def _participants_added(session, actor=None, user_ids=frozenset(), **_):
+    _announce_new(session, _people(user_ids, actor))
+
+
+@scheduling.session_updated.connect
+def _session_updated(session, actor=None, user_ids=frozenset(), schedule_changed=False, **_):
+    if not schedule_changed:
+        return  # a new title or description: the session page and calendar say it
+    start = _next_start(session)
+    _tell_each(session, _people(user_ids, actor), NotificationType.SESSION_RESCHEDULED,
+               f"{session.title} has a new schedule",
+               lambda user: f"Next: {_when(start, user) if start else 'no upcoming occurrence'}")
+
+
+@scheduling.occurrence_moved.connect
+def _occurrence_moved(session, actor=None, user_ids=frozenset(), override=None, **_):
+    from app.scheduling import recurrence
+
+    old = recurrence.local_to_utc(override.original_start_local, session.tz)
+    new = recurrence.local_to_utc(override.new_start_local, session.tz)
+    reason = f" · {override.reason}" if override.reason else ""
+    _tell_each(session, _people(user_ids, actor), NotificationType.SESSION_RESCHEDULED,
+               f"{session.title} was moved",
+               lambda user: f"{_when(old, user)} → {_when(new, user)}{reason}")
+
+
+@scheduling.occurrence_cancelled.connect
+def _occurrence_cancelled(session, actor=None, user_ids=frozenset(), override=None, **_):
+    from app.scheduling import recurrence
+
+    start = recurrence.local_to_utc(override.new_start_local or override.original_start_local,
+                                    session.tz)
+    body = override.reason or "The rest of the series goes ahead."
+    notify_each(NotificationType.SESSION_CANCELLED, [
+        Notice(user, f"{session.title} on {_when(start, user)} is cancelled", body,
+               _link(session), _tag(session)) for user in _people(user_ids, actor)])
+
+
+@scheduling.occurrence_restored.connect
+def _occurrence_restored(session, actor=None, user_ids=frozenset(), original_start_local=None,
+                         **_):
+    from app.scheduling.services import find_occurrence
+
+    start = find_occurrence(session, original_start_local).start
+    notify_each(NotificationType.SESSION_RESCHEDULED, [
+        Notice(user, f"{session.title} on {_when(start, user)} is back on",
+               "It had been cancelled; it takes place after all.", _link(session), _tag(session))
+        for user in _people(user_ids, actor)])
+
+
+@scheduling.series_cancelled.connect
+def _series_cancelled(session, actor=None, user_ids=frozenset(), **_):
+    notify(_people(user_ids, actor), NotificationType.SESSION_CANCELLED,
+           f"{session.title} is cancelled",
+           session.cancel_reason or "All its occurrences are cancelled.", _link(session),
+           tag=_tag(session))
+
+
+@scheduling.participants_removed.connect
+def _participants_removed(session, actor=None, user_ids=frozenset(), **_):
+    notify(_people(user_ids, actor), NotificationType.SESSION_CANCELLED,
+           f"You were removed from {session.title}", "It no longer appears in your calendar.",
+           "/calendar", tag=_tag(session))
+
+
+# --- group proposals -------------------------------------------------------------------------------
+
+def _proposed_when(session):
+    """(user) -> when the proposed session (next) takes place, as that user reads it."""
+    from app.scheduling import recurrence
+
+    start = _next_start(session) or recurrence.local_to_utc(session.start_local, session.tz)
+    repeat = " (repeats)" if session.is_recurring else ""
+    return lambda user: _when(start, user, "%a %-d %b, %H:%M") + repeat
+
+
+@scheduling.proposal_submitted.connect
+def _proposal_submitted(session, actor=None, group=None, user_ids=frozenset(), **_):
+    from app.scheduling.group_services import sessions_link
+
+    when = _proposed_when(session)
+    _tell_each(session, _people(user_ids, actor), NotificationType.SESSION_PROPOSED,
+               f"{actor.name} proposes “{session.title}”",
+               lambda user: f"{when(user)} in {group.name}. Approve or decline it.",
+               link=sessions_link(group.id))
+
+
+@scheduling.proposal_approved.connect
+def _proposal_approved(session, actor=None, user_ids=frozenset(), **_):
+    when = _proposed_when(session)
+    _tell_each(session, _people(user_ids, actor), NotificationType.PROPOSAL_APPROVED,
+               f"“{session.title}” was approved",
+               lambda user: f"{when(user)} · {actor.name} approved your proposal.")
+
+
+@scheduling.proposal_declined.connect
+def _proposal_declined(session, actor=None, group=None, user_ids=frozenset(), reason="", **_):
+    from app.scheduling.group_services import sessions_link
+
+    notify(_people(user_ids, actor), NotificationType.PROPOSAL_DECLINED,
+           f"“{session.title}” was declined", f"{actor.name}: {reason}", sessions_link(group.id),
+           tag=_tag(session))

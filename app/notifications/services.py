@@ -167,12 +167,13 @@ def notify_each(type_: NotificationType, notices) -> list[Notification]:
         if type_ not in NOT_ON_THE_BELL:  # the bell would show the same number again
             publish(f"user:{notification.user_id}", "notification.created",
                     notification_id=notification.id)
-        if wants_email(prefs, notification.user_id, type_):
-            from app.invites.services import queue_notification_email
-
-            queue_notification_email(notification)
         if wants:
             queue_push(notification, held_until=held_until)
+    emailed = [n for n in created if wants_email(prefs, n.user_id, type_)]
+    if emailed:
+        from app.invites.services import queue_notification_emails
+
+        queue_notification_emails(emailed)  # one INSERT of outbox rows for all of them
     return created
 
 

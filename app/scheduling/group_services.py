@@ -15,12 +15,12 @@ from app.accounts.services import PermissionDenied, ValidationError, record_audi
 from app.chat.models import MemberRole, Thread, ThreadKind, ThreadMember
 from app.db_types import utcnow
 from app.extensions import db
-from app.scheduling import group_rules, recurrence
+from app.scheduling import group_rules
 from app.scheduling.group_rules import GroupRole, Rules
 from app.scheduling.models import (GroupSessionRules, ParticipantRole, SessionParticipant,
                                    SessionStatus, SessionType, VideoSession)
 from app.scheduling.recurrence import Schedule
-from app.scheduling.signals import session_changed
+from app.scheduling import signals
 
 MAX_REASON = 500
 PAST_LIMIT = 50  # past sessions the tab lists (newest first)
@@ -126,7 +126,10 @@ def check_new_schedule(decision: GroupDecision, schedule: Schedule) -> None:
 
 def co_teacher_participants(session: VideoSession, group: Thread) -> None:
     """The group's co-teachers join its sessions as instructors (they teach it too)."""
+    from app.accounts.services import users_by_id
+
     present = {p.user_id for p in session.participants}
+    users_by_id(m.user_id for m in group.members)  # each member's .user without a query each
     for member in group.members:
         if member.user_id not in present and member.role != MemberRole.OWNER and \
                 member.user.role.value == "TEACHER" and member.user.is_active:
@@ -173,17 +176,6 @@ def check_moved_occurrence(session: VideoSession, start: datetime, end: datetime
 
 # --- proposals -------------------------------------------------------------------------------------
 
-def _when(session: VideoSession, user: User) -> str:
-    from app.scheduling.services import next_occurrences
-
-    upcoming = next_occurrences(session, 1)
-    start = upcoming[0].start if upcoming else recurrence.local_to_utc(session.start_local,
-                                                                       session.tz)
-    local = start.astimezone(user.tz)
-    repeat = " (repeats)" if session.is_recurring else ""
-    return f"{local:%a %-d %b, %H:%M} {local.tzname()}{repeat}"
-
-
 def sessions_link(group_id: int) -> str:
     return f"/groups/{group_id}/sessions"
 
@@ -191,14 +183,9 @@ def sessions_link(group_id: int) -> str:
 def announce_proposal(session: VideoSession, proposer: User, group: Thread) -> None:
     """A member proposed a session: only the owner hears of it (no invitations, no reminders,
     nothing in anyone's calendar until it is approved)."""
-    from app.notifications.models import NotificationType
-    from app.notifications.services import notify
-
     owner = owner_of(group)
-    notify([owner], NotificationType.SESSION_PROPOSED,
-           f"{proposer.name} proposes “{session.title}”",
-           f"{_when(session, owner)} in {group.name}. Approve or decline it.",
-           sessions_link(group.id), tag=f"session-{session.id}")
+    signals.proposal_submitted.send(session, actor=proposer, group=group,
+                                    user_ids=frozenset({owner.id} if owner else ()))
 
 
 def _require_answerable(actor: User, session: VideoSession) -> Thread:
@@ -215,9 +202,7 @@ def _require_answerable(actor: User, session: VideoSession) -> Thread:
 def approve_proposal(actor: User, session: VideoSession) -> None:
     """PENDING -> SCHEDULED: from here the normal path runs (session thread, notifications,
     iCal invitations, reminders, calendars and feeds)."""
-    from app.notifications.models import NotificationType
-    from app.notifications.services import notify
-    from app.scheduling.services import next_occurrences
+    from app.scheduling.services import next_occurrences, participant_ids
 
     group = _require_answerable(actor, session)
     if not next_occurrences(session, 1):
@@ -226,20 +211,18 @@ def approve_proposal(actor: User, session: VideoSession) -> None:
     db.session.flush()
     record_audit(actor, "session.proposal_approved", "session", session.id,
                  proposer_id=session.created_by_id, group_id=group.id)
-    proposer = session.created_by
-    if proposer is not None and proposer.id != actor.id:
-        notify([proposer], NotificationType.PROPOSAL_APPROVED,
-               f"“{session.title}” was approved",
-               f"{_when(session, proposer)} · {actor.name} approved your proposal.",
-               f"/sessions/{session.id}", tag=f"session-{session.id}")
-    session_changed.send(session, actor=actor, change="scheduled")
+    signals.proposal_approved.send(session, actor=actor, group=group,
+                                   user_ids=_proposer_ids(session))
+    signals.session_scheduled.send(session, actor=actor, user_ids=participant_ids(session),
+                                   split_from=None)
     db.session.commit()
 
 
-def decline_proposal(actor: User, session: VideoSession, reason: str) -> None:
-    from app.notifications.models import NotificationType
-    from app.notifications.services import notify
+def _proposer_ids(session: VideoSession) -> frozenset[int]:
+    return frozenset({session.created_by_id} if session.created_by_id else ())
 
+
+def decline_proposal(actor: User, session: VideoSession, reason: str) -> None:
     group = _require_answerable(actor, session)
     reason = (reason or "").strip()
     if not reason:
@@ -250,11 +233,8 @@ def decline_proposal(actor: User, session: VideoSession, reason: str) -> None:
     session.cancel_reason = reason
     record_audit(actor, "session.proposal_declined", "session", session.id,
                  proposer_id=session.created_by_id, group_id=group.id, reason=reason)
-    proposer = session.created_by
-    if proposer is not None and proposer.id != actor.id:
-        notify([proposer], NotificationType.PROPOSAL_DECLINED,
-               f"“{session.title}” was declined", f"{actor.name}: {reason}",
-               sessions_link(group.id), tag=f"session-{session.id}")
+    signals.proposal_declined.send(session, actor=actor, group=group, reason=reason,
+                                   user_ids=_proposer_ids(session))
     db.session.commit()
 
 

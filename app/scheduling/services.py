@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import Course, CourseRole, Enrollment, Role, User
 from app.accounts.services import (PermissionDenied, ValidationError, enrolled_students_query,
@@ -20,7 +21,7 @@ from app.scheduling import recurrence
 from app.scheduling.models import (CalendarFeed, Frequency, ParticipantRole, SessionOverride,
                                    SessionParticipant, SessionStatus, SessionType, VideoSession)
 from app.scheduling.recurrence import Change, Occurrence, Schedule
-from app.scheduling.signals import session_changed
+from app.scheduling import signals
 from app.timezones import is_valid_timezone
 
 MAX_DURATION_MINUTES = 8 * 60
@@ -59,6 +60,22 @@ def can_view_session(user: User, session: VideoSession) -> bool:
 def can_manage_session(user: User, session: VideoSession) -> bool:
     return session.center_id == user.center_id and (
         user.role == Role.ADMIN or session.teacher_id == user.id)
+
+
+def participant_ids(session: VideoSession) -> frozenset[int]:
+    """Everyone a fact about ``session`` concerns (its domain events' ``user_ids``)."""
+    return frozenset(p.user_id for p in session.participants)
+
+
+def participant_users(session: VideoSession) -> list[User]:
+    """The users of the session's participants, loaded in one query (not one each) and
+    attached to their participant rows (so later ``.user`` reads cost nothing)."""
+    from app.accounts.services import users_by_id
+
+    users = users_by_id(p.user_id for p in session.participants)
+    for participant in session.participants:
+        set_committed_value(participant, "user", users.get(participant.user_id))
+    return [users[p.user_id] for p in session.participants if p.user_id in users]
 
 
 def _require_manage(user: User, session: VideoSession) -> None:
@@ -474,15 +491,18 @@ def schedule_session(teacher: User, data: SessionInput, *, allow_conflicts: bool
     if group is not None:
         group_services.co_teacher_participants(session, group.group)
     refresh_bounds(session)
+    planned, session.participants = list(session.participants), []
     db.session.add(session)
     db.session.flush()
+    insert_participants(session, planned)
     record_audit(actor, "session.proposed" if pending else "session.scheduled", "session",
                  session.id, title=session.title, rrule=recurrence.rrule_string(schedule),
                  participants=len(participants))
     if pending:
         group_services.announce_proposal(session, actor, group.group)
     else:
-        session_changed.send(session, actor=actor, change="scheduled")
+        signals.session_scheduled.send(session, actor=actor, user_ids=participant_ids(session),
+                                       split_from=None)
     db.session.commit()
     return session
 
@@ -504,7 +524,7 @@ def update_series(actor: User, session: VideoSession, data: SessionInput, *,
             k: c for k, c in changes_of(session).items()
             if recurrence.is_original_start(schedule, k)})
     if not allow_conflicts and schedule != old_schedule:
-        people = [teacher] + [p.user for p in session.participants if p.user_id != teacher.id]
+        people = [teacher] + [u for u in participant_users(session) if u.id != teacher.id]
         conflicts = find_conflicts(schedule, people, center_id=session.center_id,
                                    exclude_session_id=session.id)
         if conflicts:
@@ -522,8 +542,8 @@ def update_series(actor: User, session: VideoSession, data: SessionInput, *,
         refresh_bounds(session)
     record_audit(actor, "session.updated", "session", session.id,
                  rrule=recurrence.rrule_string(schedule), schedule_changed=schedule != old_schedule)
-    session_changed.send(session, actor=actor, change="updated",
-                         schedule_changed=schedule != old_schedule)
+    signals.session_updated.send(session, actor=actor, user_ids=participant_ids(session),
+                                 schedule_changed=schedule != old_schedule)
     db.session.commit()
     return session
 
@@ -580,7 +600,7 @@ def move_occurrence(actor: User, session: VideoSession, original_start_local: da
     if not allow_conflicts:
         single = Schedule(timezone=session.timezone, start_local=new_start_local,
                           duration_minutes=duration)
-        people = [p.user for p in session.participants]
+        people = participant_users(session)
         conflicts = [c for c in find_conflicts(single, people, center_id=session.center_id,
                                                exclude_session_id=session.id)]
         if conflicts:
@@ -596,7 +616,8 @@ def move_occurrence(actor: User, session: VideoSession, original_start_local: da
     record_audit(actor, "session.occurrence_moved", "session", session.id,
                  original=original_start_local.isoformat(), new=new_start_local.isoformat(),
                  duration=duration, reason=override.reason)
-    session_changed.send(session, actor=actor, change="occurrence_moved", override=override)
+    signals.occurrence_moved.send(session, actor=actor, user_ids=participant_ids(session),
+                                  override=override)
     db.session.commit()
     return override
 
@@ -618,7 +639,8 @@ def cancel_occurrence(actor: User, session: VideoSession, original_start_local: 
     db.session.flush()
     record_audit(actor, "session.occurrence_cancelled", "session", session.id,
                  original=original_start_local.isoformat(), reason=override.reason)
-    session_changed.send(session, actor=actor, change="occurrence_cancelled", override=override)
+    signals.occurrence_cancelled.send(session, actor=actor, user_ids=participant_ids(session),
+                                      override=override)
     db.session.commit()
     return override
 
@@ -650,7 +672,7 @@ def restore_occurrence(actor: User, session: VideoSession, original_start_local:
                                               None)
     if not allow_conflicts:
         single = Schedule(timezone=session.timezone, start_local=local, duration_minutes=minutes)
-        conflicts = find_conflicts(single, [p.user for p in session.participants],
+        conflicts = find_conflicts(single, participant_users(session),
                                    center_id=session.center_id, exclude_session_id=session.id)
         if conflicts:
             raise ConflictsFound(conflicts)
@@ -666,8 +688,8 @@ def restore_occurrence(actor: User, session: VideoSession, original_start_local:
     db.session.flush()
     record_audit(actor, "session.occurrence_restored", "session", session.id,
                  original=original_start_local.isoformat(), start=local.isoformat())
-    session_changed.send(session, actor=actor, change="occurrence_restored",
-                         original_start_local=original_start_local)
+    signals.occurrence_restored.send(session, actor=actor, user_ids=participant_ids(session),
+                                     original_start_local=original_start_local)
     db.session.commit()
     return find_occurrence(session, original_start_local)
 
@@ -700,7 +722,7 @@ def cancel_series(actor: User, session: VideoSession, reason: str = "") -> None:
     session.cancel_reason = (reason or "").strip()[:500]
     session.sequence += 1
     record_audit(actor, "session.cancelled", "session", session.id, reason=session.cancel_reason)
-    session_changed.send(session, actor=actor, change="cancelled")
+    signals.series_cancelled.send(session, actor=actor, user_ids=participant_ids(session))
     db.session.commit()
 
 
@@ -729,7 +751,7 @@ def split_series(actor: User, session: VideoSession, original_start_local: datet
 
         group_services.check_changed_schedule(session, schedule)
     if not allow_conflicts:
-        people = [teacher] + [p.user for p in session.participants if p.user_id != teacher.id]
+        people = [teacher] + [u for u in participant_users(session) if u.id != teacher.id]
         conflicts = find_conflicts(schedule, people, center_id=session.center_id,
                                    exclude_session_id=session.id)
         if conflicts:
@@ -741,8 +763,7 @@ def split_series(actor: User, session: VideoSession, original_start_local: datet
                        description=(data.description or "").strip(), type=SessionType(data.type),
                        status=SessionStatus.SCHEDULED, split_from_id=session.id)
     _apply_schedule(new, schedule)
-    new.participants = [SessionParticipant(center_id=p.center_id, user_id=p.user_id, role=p.role)
-                        for p in session.participants]
+    new.participants = []  # the old series' people, stored below in one INSERT
     for override in list(session.overrides):
         if override.original_start_local >= original_start_local:
             session.overrides.remove(override)
@@ -763,10 +784,14 @@ def split_series(actor: User, session: VideoSession, original_start_local: datet
     refresh_bounds(new)
     db.session.add(new)
     db.session.flush()
+    insert_participants(new, [SessionParticipant(user_id=p.user_id, role=p.role)
+                              for p in session.participants])
     record_audit(actor, "session.split", "session", session.id, new_session_id=new.id,
                  at=original_start_local.isoformat())
-    session_changed.send(session, actor=actor, change="split", new_session=new)
-    session_changed.send(new, actor=actor, change="scheduled", split_from=session)
+    signals.series_split.send(session, actor=actor, user_ids=participant_ids(session),
+                              new_session=new, at=original_start_local)
+    signals.session_scheduled.send(new, actor=actor, user_ids=participant_ids(new),
+                                   split_from=session)
     db.session.commit()
     return new
 
@@ -790,6 +815,25 @@ def input_from_session(session: VideoSession) -> SessionInput:
 
 # --- participants ----------------------------------------------------------------------------
 
+def insert_participants(session: VideoSession, planned: list[SessionParticipant]) -> None:
+    """Store new participants of a stored (flushed) session in one INSERT, not one per person
+    (app/bulk.py), and add them to its loaded participants. ``planned``: unsaved
+    SessionParticipants giving user_id and role (and rsvp, rsvp_at where known)."""
+    from app.bulk import insert_returning
+    from app.scheduling.models import Rsvp
+
+    current = list(session.participants)
+    rows = insert_returning(SessionParticipant, [
+        dict(center_id=session.center_id, session_id=session.id, user_id=p.user_id,
+             role=p.role or ParticipantRole.LEARNER, rsvp=p.rsvp or Rsvp.NEEDS_ACTION,
+             rsvp_at=p.rsvp_at) for p in planned]) if planned else []
+    order = {p.user_id: n for n, p in enumerate(planned)}
+    rows.sort(key=lambda p: order[p.user_id])
+    set_committed_value(session, "participants", current + rows)
+    for row in rows:
+        set_committed_value(row, "session", session)
+
+
 def add_participants(actor: User, session: VideoSession, user_ids: list[int],
                      role: ParticipantRole = ParticipantRole.LEARNER) -> list[User]:
     _require_manage(actor, session)
@@ -805,15 +849,15 @@ def add_participants(actor: User, session: VideoSession, user_ids: list[int],
         raise ValidationError({"participant_ids": "Pick students enrolled in your courses."})
     present = {p.user_id for p in session.participants}
     added = [allowed[i] for i in dict.fromkeys(user_ids) if i not in present]
-    for user in added:
-        session.participants.append(SessionParticipant(center_id=session.center_id,
-                                                       user_id=user.id, role=role))
     if added:
+        insert_participants(session, [SessionParticipant(user_id=user.id, role=role)
+                                      for user in added])
         record_audit(actor, "session.participants_added", "session", session.id,
                      user_ids=[u.id for u in added], role=role.value)
         db.session.flush()
-        session_changed.send(session, actor=actor, change="participants_added",
-                             user_ids=[u.id for u in added])
+        signals.participants_added.send(session, actor=actor,
+                                        user_ids=frozenset(u.id for u in added),
+                                        by_invitation=False)
     db.session.commit()
     return added
 
@@ -829,7 +873,7 @@ def remove_participant(actor: User, session: VideoSession, user_id: int) -> User
     session.participants.remove(participant)
     record_audit(actor, "session.participant_removed", "session", session.id, user_id=user_id)
     db.session.flush()
-    session_changed.send(session, actor=actor, change="participant_removed", user_ids=[user_id])
+    signals.participants_removed.send(session, actor=actor, user_ids=frozenset({user_id}))
     db.session.commit()
     return user
 
@@ -855,8 +899,9 @@ def set_status(actor: User, session: VideoSession, status: SessionStatus) -> Non
         cancel_series(actor, session)
         return
     session.status = status
+    # No domain event: no other domain reacts to a series' status as such (cancelling has its
+    # own, above).
     record_audit(actor, "session.status", "session", session.id, status=status.value)
-    session_changed.send(session, actor=actor, change="status")
     db.session.commit()
 
 
