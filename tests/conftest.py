@@ -22,7 +22,7 @@ from werkzeug.security import generate_password_hash
 from app import create_app
 from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, User
 from app.extensions import db
-from app.redis_conn import get_redis, start_embedded_redis
+from app.redis_conn import get_redis, start_embedded_redis, stop_embedded_redis
 
 PASSWORD = "correct horse battery"
 # The factory's users share one hash of PASSWORD made with few PBKDF2 rounds: the app verifies
@@ -51,7 +51,11 @@ def test_dirs():
 
 @pytest.fixture(scope="session")
 def redis_url(test_dirs):
-    return os.environ.get("REDIS_URL") or start_embedded_redis(test_dirs / "redis")
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    yield start_embedded_redis(test_dirs / "redis")
+    stop_embedded_redis()
 
 
 @pytest.fixture(scope="session")
