@@ -78,6 +78,17 @@ def _change(operation):
     return measure
 
 
+def _add_participants(school, count_queries):
+    """Everyone but the first student joins a session that had only them."""
+    first, *others = school.student_ids
+    session_id = scheduling.schedule_session(db.session.get(User, school.teacher_id),
+                                             weekly_for([first]), allow_conflicts=True).id
+    teacher, session = fresh(User, school.teacher_id), db.session.get(VideoSession, session_id)
+    with count_queries() as counter:
+        scheduling.add_participants(teacher, session, others)
+    return counter.count
+
+
 def _post(school, count_queries):
     teacher, thread = fresh(User, school.teacher_id), db.session.get(Thread, school.thread_id)
     with count_queries() as counter:
@@ -93,6 +104,7 @@ def _post(school, count_queries):
     ("edit", _change("edit"), (5, 50), CHANGE_BOUND),
     ("cancel series", _change("cancel series"), (5, 50), CHANGE_BOUND),
     ("split", _change("split"), (5, 50), CHANGE_BOUND),
+    ("add participants", _add_participants, (5, 50), CHANGE_BOUND),
     ("post", _post, (5, 200), POST_BOUND),
 ])
 def test_write_costs_the_same_for_few_and_many(build_school, count_queries, what, measure,
