@@ -2,16 +2,23 @@
 
 Each (notification, device) pair has a PushDelivery row, claimed by one job before it is sent,
 so a retried, duplicated or concurrent job never sends it twice. 404/410 mean the subscription is
-gone (deactivated); 429 and 5xx are temporary (the job raises and RQ retries it with backoff)."""
+gone (deactivated); 5xx and network errors are temporary (the job raises and RQ retries it with
+backoff). 429 is about the whole push service: its Retry-After (seconds or an HTTP date) is
+remembered per push-service origin in Redis, every job leaves that origin's deliveries PENDING
+until then (other origins are sent as usual), and a follow-up job is scheduled for that moment
+(RQ's scheduler) instead of RQ's fixed retry intervals."""
 from __future__ import annotations
 
 import json
 import os
 import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 import requests
 from flask import current_app
@@ -22,10 +29,11 @@ from app.db_types import utcnow
 from app.extensions import db
 from app.notifications import endpoints
 from app.notifications.models import (DeliveryStatus, Notification, NotificationType,
-                                      PushDelivery, PushSubscription)
-from app.realtime.presence import present_users
-from app.notifications.services import push_options
+                                      Priority, PushDelivery, PushSubscription)
+from app.notifications.services import push_job_id, push_options
 from app.notifications.vapid import app_keys
+from app.realtime.presence import present_users
+from app.redis_conn import get_redis
 
 MAX_PAYLOAD = 3000  # bytes of JSON before encryption; FCM's effective limit is ~2.7-4 KB
 DISABLE_AFTER_FAILURES = 5
@@ -36,6 +44,11 @@ SEND_CONCURRENCY = 16  # pushes in flight at once from one job
 # to send (SEND_TIMEOUT per request, SEND_CONCURRENCY at a time, 1,000 devices = ~11 min at
 # worst), so a live job's claim is never taken from it.
 CLAIM_TIMEOUT = timedelta(minutes=15)
+# A 429 without a usable Retry-After still means "slow down": wait this long. A Retry-After
+# longer than the cap is held to it (a reminder or a call an hour late is worth nothing more).
+DEFAULT_BACKOFF = timedelta(seconds=60)
+MAX_BACKOFF = timedelta(hours=1)
+BACKOFF_KEY = "classhub:push:backoff"  # sorted set: push-service origin -> held until (epoch s)
 _local = threading.local()
 
 
@@ -49,6 +62,59 @@ class Device(NamedTuple):
 
 class TemporaryPushError(Exception):
     """Some devices could not be reached for now: RQ retries the job (sent ones are skipped)."""
+
+
+class Outcome(NamedTuple):
+    code: int | None  # HTTP status; None: no answer (network); REFUSED_HERE: not sent
+    text: str
+    retry_after: str | None = None  # the Retry-After header of a 429
+
+
+# --- 429: back-off per push-service origin ----------------------------------------------------------
+
+def origin_of(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def retry_at(retry_after: str | None, now: datetime) -> datetime:
+    """When a 429's Retry-After (delay-seconds or an HTTP date, RFC 9110 §10.2.3) lets us try
+    again, between one second and MAX_BACKOFF from now."""
+    delay = DEFAULT_BACKOFF
+    value = (retry_after or "").strip()
+    if value.isdigit():
+        delay = timedelta(seconds=int(value))
+    elif value:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            when = None
+        if when is not None:
+            delay = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)) - now
+    return now + min(max(delay, timedelta(seconds=1)), MAX_BACKOFF)
+
+
+def held_origins(origins, app=None) -> dict[str, datetime]:
+    """The origins among ``origins`` still in a push service's back-off, with its end. One
+    round trip."""
+    origins = sorted(origins)
+    if not origins:
+        return {}
+    scores = get_redis(app or current_app).zmscore(BACKOFF_KEY, origins)
+    now = time.time()
+    return {origin: datetime.fromtimestamp(score, timezone.utc)
+            for origin, score in zip(origins, scores) if score is not None and score > now}
+
+
+def hold_origins(until: dict[str, datetime], app=None) -> None:
+    """Remember each origin's back-off, for every job in every worker (never shortened: ZADD
+    GT keeps the later end). Ends already past are swept out on the way. One round trip."""
+    with get_redis(app or current_app).pipeline(transaction=False) as pipe:
+        pipe.zadd(BACKOFF_KEY, {origin: when.timestamp() for origin, when in until.items()},
+                  gt=True)
+        pipe.zremrangebyscore(BACKOFF_KEY, "-inf", time.time())
+        pipe.expire(BACKOFF_KEY, int(MAX_BACKOFF.total_seconds()) + 60)
+        pipe.execute()
 
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None
@@ -131,30 +197,40 @@ def deliver(notification_id: int) -> dict:
                for sub in db.session.scalars(select(PushSubscription).where(
                    PushSubscription.user_id == notification.user_id,
                    PushSubscription.active.is_(True)))}
-    summary = {"sent": 0, "gone": 0, "failed": 0, "skipped": 0, "temporary": 0}
+    summary = {"sent": 0, "gone": 0, "failed": 0, "skipped": 0, "temporary": 0, "deferred": 0}
     if not devices:
         return summary
     options = push_options(notification.type)
     payload = payload_for(notification)
     topic = topic_for(notification)
     keys = app_keys()
-    claimed = _claim_deliveries(notification.id, list(devices))
+    follow_up = FollowUp(notification.id, "high" if notification.priority == Priority.HIGH
+                         else "default", notification.center_id)
+    # A push service that answered 429 is left alone until its Retry-After, by every job: its
+    # deliveries stay PENDING for the follow-up job scheduled then.
+    held = held_origins({origin_of(d.endpoint) for d in devices.values()})
+    waiting = {sid for sid, d in devices.items() if origin_of(d.endpoint) in held}
+    claimed = _claim_deliveries(notification.id, list(devices), hold=waiting)
     db.session.commit()  # the claim is durable before anything is sent
-    summary["skipped"] = len(devices) - len(claimed)
+    summary["skipped"] = len(devices) - len(waiting) - len(claimed)
+    summary["deferred"] = len(waiting)
     if not claimed:
+        if waiting:
+            _retry_when_released(follow_up, held)
+            db.session.commit()
         return summary
 
     allowed_hosts = endpoints.parse_host_patterns(current_app.config.get("PUSH_ENDPOINT_HOSTS"))
     allow_loopback = bool(current_app.config.get("PUSH_ALLOW_LOOPBACK_ENDPOINTS"))
 
-    def send(subscription_id: int) -> tuple[int | None, str]:
+    def send(subscription_id: int) -> Outcome:
         device = devices[subscription_id]
         # Checked again at send time: a row saved before the rule (or a host that now resolves
         # to a private address, with PUSH_ENDPOINT_HOSTS='*') is never sent to.
         problem = endpoints.endpoint_problem(device.endpoint, allowed_hosts=allowed_hosts,
                                              allow_loopback=allow_loopback)
         if problem:
-            return REFUSED_HERE, problem
+            return Outcome(REFUSED_HERE, problem)
         headers = {"Authorization": keys.authorization(device.endpoint),
                    "Urgency": options.urgency, "Topic": topic}
         try:
@@ -163,16 +239,26 @@ def deliver(notification_id: int) -> dict:
                                  requests_session=http_session()).send(
                 payload, headers=headers, ttl=options.ttl, timeout=SEND_TIMEOUT,
                 content_encoding="aes128gcm")
-            return response.status_code, (response.text or "")[:500]
+            return Outcome(response.status_code, (response.text or "")[:500],
+                           response.headers.get("Retry-After"))
         except (requests.RequestException, ValueError) as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:500]
+            return Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
 
     order = [subscription_id for _, subscription_id in claimed]
     outcomes = [send(order[0])] if len(order) == 1 else list(_send_pool().map(send, order))
 
     now = utcnow()
+    slowed: dict[str, datetime] = {}  # origin -> end of the back-off its 429s asked for
+    for subscription_id, outcome in zip(order, outcomes):
+        if outcome.code == 429:
+            origin = origin_of(devices[subscription_id].endpoint)
+            slowed[origin] = max(slowed.get(origin, now), retry_at(outcome.retry_after, now))
+    if slowed:
+        hold_origins(slowed)  # at once: other jobs stop sending there now, not after our commit
+        held.update(slowed)
+
     delivery_rows, subscription_rows = [], []
-    for (delivery_id, subscription_id), (code, text) in zip(claimed, outcomes):
+    for (delivery_id, subscription_id), (code, text, _) in zip(claimed, outcomes):
         device = devices[subscription_id]
         row = {"id": delivery_id, "last_status_code": code, "sent_at": None}
         if code is not None and 200 <= code < 300:
@@ -192,7 +278,11 @@ def deliver(notification_id: int) -> dict:
                                       "failures": device.failures, "active": False,
                                       "last_error": f"not sent: {text}"[:500]})
             summary["failed"] += 1
-        elif code is None or code == 429 or code >= 500:
+        elif code == 429:
+            # Back to PENDING: the follow-up job, when the push service's back-off ends.
+            row.update(status=DeliveryStatus.PENDING, error=f"429: {text}")
+            summary["deferred"] += 1
+        elif code is None or code >= 500:
             # Back to PENDING: the RQ retry (TemporaryPushError below) claims it again.
             row.update(status=DeliveryStatus.PENDING, error=f"{code or 'network'}: {text}")
             summary["temporary"] += 1
@@ -208,15 +298,45 @@ def deliver(notification_id: int) -> dict:
     db.session.execute(update(PushDelivery), delivery_rows)
     if subscription_rows:
         db.session.execute(update(PushSubscription), subscription_rows)
+    if summary["deferred"]:
+        _retry_when_released(follow_up, held)
     db.session.commit()
     if summary["temporary"]:
         raise TemporaryPushError(f"{summary['temporary']} device(s) to retry: {summary}")
     return summary
 
 
-def _claim_deliveries(notification_id: int, subscription_ids: list[int]) -> list[tuple[int, int]]:
-    """Insert the missing delivery rows and claim the ones still to send, in two statements.
-    Returns (delivery id, subscription id) pairs this job now owns."""
+class FollowUp(NamedTuple):
+    """How to queue a notification's push job again (read before a commit expires it)."""
+
+    notification_id: int
+    queue: str
+    center_id: int
+
+
+def _retry_when_released(follow_up: FollowUp, held: dict[str, datetime]) -> None:
+    """Deliveries wait for a push service's back-off: run this notification's job again when
+    the first one ends (RQ's scheduler), after this transaction commits. The job id names that
+    moment, so two jobs deferring to the same end schedule one run. The notification owes its
+    push from then on: if that job is lost, the push sweep queues it again
+    (services.requeue_owed_pushes)."""
+    from app.jobs import enqueue_after_commit
+    from app.notifications import tasks
+
+    when = min(held.values())
+    db.session.execute(update(Notification).where(Notification.id == follow_up.notification_id)
+                       .values(push_due_at=when).execution_options(synchronize_session=False))
+    enqueue_after_commit(tasks.send_push, follow_up.notification_id, queue=follow_up.queue,
+                         at=when, center_id=follow_up.center_id,
+                         job_id=f"{push_job_id(follow_up.notification_id)}-at-"
+                                f"{int(when.timestamp())}")
+
+
+def _claim_deliveries(notification_id: int, subscription_ids: list[int],
+                      hold: set[int] = frozenset()) -> list[tuple[int, int]]:
+    """Insert the missing delivery rows and claim the ones still to send (all but ``hold``,
+    whose push service is in its back-off), in two statements. Returns (delivery id,
+    subscription id) pairs this job now owns."""
     now = utcnow()
     insert = insert_ignoring_duplicates(PushDelivery).values([
         {"notification_id": notification_id, "subscription_id": subscription_id,
@@ -226,7 +346,8 @@ def _claim_deliveries(notification_id: int, subscription_ids: list[int]) -> list
         index_elements=["notification_id", "subscription_id"]))
     claim = (update(PushDelivery)
              .where(PushDelivery.notification_id == notification_id,
-                    PushDelivery.subscription_id.in_(subscription_ids),
+                    PushDelivery.subscription_id.in_(
+                        [sid for sid in subscription_ids if sid not in hold]),
                     or_(PushDelivery.status == DeliveryStatus.PENDING,
                         and_(PushDelivery.status == DeliveryStatus.SENDING,
                              PushDelivery.claimed_at < now - CLAIM_TIMEOUT)))

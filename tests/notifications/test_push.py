@@ -137,7 +137,7 @@ def test_running_the_job_twice_sends_once(school, add_device, push_service, run_
     notification = notify_one(user)
     run_worker()
     assert tasks.send_push(notification.id) == {"sent": 0, "gone": 0, "failed": 0,
-                                                "skipped": 1, "temporary": 0}
+                                                "skipped": 1, "temporary": 0, "deferred": 0}
     assert len(push_service.requests_for(device)) == 1
 
 
@@ -247,23 +247,7 @@ def test_500_then_201_is_retried_by_rq_and_sent_once_per_device(app, school, add
     assert scheduled(app, "default") == []
 
 
-def test_429_is_temporary_and_the_retry_sends_only_what_is_missing(school, add_device,
-                                                                   push_service):
-    user = school.students[0]
-    busy, steady = add_device(user), add_device(user)
-    push_service.script(busy, (429, {"Retry-After": "5"}))
-    notification = notify_one(user, NotificationType.SESSION_LIVE)
-    with pytest.raises(push.TemporaryPushError):
-        tasks.send_push(notification.id)
-    row = delivery(notification, busy)
-    assert (row.status, row.attempts, row.last_status_code) == (DeliveryStatus.PENDING, 1, 429)
-    assert "429" in row.error
-    assert tasks.send_push(notification.id) == {"sent": 1, "gone": 0, "failed": 0,
-                                                "skipped": 1, "temporary": 0}
-    assert [r.status for r in push_service.requests_for(busy)] == [429, 201]
-    assert [r.status for r in push_service.requests_for(steady)] == [201]
-    assert delivery(notification, busy).attempts == 2
-    assert db.session.get(PushSubscription, busy.subscription.id).active
+# 429 and Retry-After (held per push service, retried when it says): test_push_retry_after.py
 
 
 def test_an_unreachable_push_service_is_temporary(school, add_device):
