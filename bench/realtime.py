@@ -407,7 +407,8 @@ def rows(sc: Scale, ours: Figures, peer: Figures) -> list[Row]:
             p(ours.big.latencies_ms, 99), p(peer.big.latencies_ms, 99)),
         Row(f"all frames for one message settled, {sc.settle_class:,} recipients (median)",
             f"{statistics.median(ours.settle.settled_ms):,.0f} ms "
-            f"({ours.settle.frames_per_recipient:.1f} frames per recipient)",
+            f"({ours.settle.frames_per_recipient:.1f} frames per recipient; message delivered "
+            f"{ours.settle.delivered:,} of {ours.settle.expected:,})",
             f"{statistics.median(peer.settle.settled_ms):,.0f} ms "
             f"({peer.settle.frames_per_recipient:.1f})",
             statistics.median(ours.settle.settled_ms), statistics.median(peer.settle.settled_ms)),
