@@ -7,7 +7,7 @@ these instead, so their statement count does not grow with the number of people
 (DESIGN.md, "Query counts stay flat")."""
 from __future__ import annotations
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, func, insert, select, update
 
 from app.extensions import db
 
@@ -24,3 +24,66 @@ def insert_returning(model, rows: list[dict]) -> list:
         created += db.session.scalars(
             insert(model).values(rows[first:first + CHUNK_ROWS]).returning(model)).all()
     return created
+
+
+def insert_rows(table, rows: list[dict], returning, *, skip_duplicates_of=None) -> list:
+    """INSERT ``rows`` (dicts with the same keys) into ``table`` and return the ``returning``
+    columns of the rows inserted, in no particular order. ``skip_duplicates_of``: the columns
+    of a unique constraint; rows that would break it are skipped (ON CONFLICT DO NOTHING) and
+    not returned, so the rows that come back are exactly the ones this statement wrote.
+
+    On PostgreSQL one INSERT … SELECT FROM unnest(one array per column) per CHUNK_ROWS rows: a
+    handful of parameters however many rows, where a VALUES list has one per value (psycopg
+    parses such a statement anew each time, and that parsing cost more than the insert). On
+    SQLite an executemany, which SQLAlchemy sends as one multi-row INSERT per 1,000 rows."""
+    if not rows:
+        return []
+    dialect = db.session.get_bind().dialect.name
+    names = list(rows[0])
+    if dialect != "postgresql":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table)
+        if skip_duplicates_of:
+            statement = statement.on_conflict_do_nothing(index_elements=list(skip_duplicates_of))
+        return db.session.execute(statement.returning(*returning, sort_by_parameter_order=False),
+                                  rows).all()
+    from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+    found = []
+    for first in range(0, len(rows), CHUNK_ROWS):
+        given = _unnest(table, names, rows[first:first + CHUNK_ROWS])
+        statement = postgresql_insert(table).from_select(
+            names, select(*(given.c[name] for name in names)))
+        if skip_duplicates_of:
+            statement = statement.on_conflict_do_nothing(index_elements=list(skip_duplicates_of))
+        found += db.session.execute(statement.returning(*returning)).all()
+    return found
+
+
+def update_rows(table, rows: list[dict], key: str = "id") -> None:
+    """UPDATE ``table`` row by row from ``rows`` (dicts with the same keys, ``key`` naming
+    each row), as one statement per CHUNK_ROWS rows on PostgreSQL (UPDATE … FROM unnest) and
+    one executemany on SQLite."""
+    if not rows:
+        return
+    names = list(rows[0])
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.execute(
+            update(table).where(table.c[key] == bindparam(f"given_{key}"))
+            .values({name: bindparam(f"given_{name}") for name in names if name != key}),
+            [{f"given_{name}": value for name, value in row.items()} for row in rows])
+        return
+    for first in range(0, len(rows), CHUNK_ROWS):
+        given = _unnest(table, names, rows[first:first + CHUNK_ROWS])
+        db.session.execute(update(table).where(table.c[key] == given.c[key])
+                           .values({name: given.c[name] for name in names if name != key}))
+
+
+def _unnest(table, names: list[str], rows: list[dict]):
+    """PostgreSQL: ``rows`` as a FROM item, one typed array parameter per column."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    arrays = [bindparam(f"given_{name}", [row[name] for row in rows],
+                        type_=ARRAY(table.c[name].type)) for name in names]
+    return func.unnest(*arrays).table_valued(*names).render_derived(name="given")

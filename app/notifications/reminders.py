@@ -23,15 +23,15 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User
+from app.bulk import insert_rows, update_rows
 from app.db_types import utcnow
 from app.extensions import db
 from app.notifications.models import NotificationType, ReminderSent
-from app.notifications.push import insert_ignoring_duplicates
 from app.notifications.services import Notice, notify_each
 from app.scheduling.models import (SessionOverride, SessionParticipant, SessionStatus,
                                    VideoSession)
@@ -117,20 +117,15 @@ def _active_people(session_ids) -> dict[int, list[int]]:
 
 
 def _claim(rows: list[tuple[int, datetime, int]]) -> list[tuple[int, int, datetime, int]]:
-    """Insert the chunk's ReminderSent rows, skipping the ones that exist; returns
-    (row id, session id, occurrence start, user id) of the rows this sweep inserted."""
+    """Insert the chunk's ReminderSent rows, skipping the ones that exist (one statement);
+    returns (row id, session id, occurrence start, user id) of the rows this sweep inserted."""
     created_at = utcnow()
-    # An executemany: SQLAlchemy sends it as one multi-row INSERT (up to 1,000 rows), compiled
-    # once and cached, instead of compiling a statement with a parameter per value each time.
-    statement = (insert_ignoring_duplicates(ReminderSent.__table__)
-                 .on_conflict_do_nothing(
-                     index_elements=["session_id", "occurrence_start", "user_id"])
-                 .returning(ReminderSent.id, ReminderSent.session_id,
-                            ReminderSent.occurrence_start, ReminderSent.user_id,
-                            sort_by_parameter_order=False))
-    return [tuple(row) for row in db.session.execute(statement, [
-        {"session_id": session_id, "occurrence_start": start, "user_id": user_id,
-         "created_at": created_at} for session_id, start, user_id in rows])]
+    table = ReminderSent.__table__
+    return [tuple(row) for row in insert_rows(
+        table, [{"session_id": session_id, "occurrence_start": start, "user_id": user_id,
+                 "created_at": created_at} for session_id, start, user_id in rows],
+        (table.c.id, table.c.session_id, table.c.occurrence_start, table.c.user_id),
+        skip_duplicates_of=("session_id", "occurrence_start", "user_id"))]
 
 
 def _remind(owned, due: dict, now: datetime) -> int:
@@ -146,11 +141,9 @@ def _remind(owned, due: dict, now: datetime) -> int:
         notices.append(_notice(due[(session_id, start)], user, now))
         row_ids.append(row_id)
     created = notify_each(NotificationType.SESSION_REMINDER, notices)
-    if created:
-        # ORM bulk UPDATE by primary key: one executemany, however many rows.
-        db.session.execute(update(ReminderSent), [
-            {"id": row_id, "notification_id": notification.id}
-            for row_id, notification in zip(row_ids, created)])
+    # One statement, however many rows.
+    update_rows(ReminderSent.__table__, [{"id": row_id, "notification_id": notification.id}
+                                         for row_id, notification in zip(row_ids, created)])
     return len(created)
 
 

@@ -177,24 +177,24 @@ def notify_each(type_: NotificationType, notices) -> list[Notification]:
     return created
 
 
-# Rows per INSERT statement (SQLAlchemy's "insertmanyvalues" batches an executemany so).
+# Notifications inserted (and loaded back) per statement.
 NOTIFY_BATCH = 1000
 
 
 def _insert_notifications(rows: list[dict]) -> list[Notification]:
-    """The rows INSERTed as one executemany, which SQLAlchemy sends as one multi-row INSERT …
-    RETURNING per 1,000 rows (the ORM's own flush sends one INSERT per row on SQLite, which
-    cannot promise RETURNING's order), then loaded, in ``rows``' order. Each id is matched to
-    its row by what the row says, so the order RETURNING gives does not matter: rows that say
-    the same thing to the same person are interchangeable."""
+    """The rows inserted in one statement (app/bulk.insert_rows: the ORM's own flush sends one
+    INSERT per row on SQLite), then loaded, in ``rows``' order. Each id is matched to its row
+    by what the row says, so the order RETURNING gives does not matter: rows that say the same
+    thing to the same person are interchangeable."""
+    from app.bulk import insert_rows
+
     def said(row) -> tuple:
         return row["user_id"], row["title"], row["body"], row["link"], row["tag"]
 
     table = Notification.__table__
     ids_by_content: dict[tuple, list[int]] = {}
-    for returned in db.session.execute(insert(table).returning(
-            table.c.id, table.c.user_id, table.c.title, table.c.body, table.c.link, table.c.tag,
-            sort_by_parameter_order=False), rows):
+    for returned in insert_rows(table, rows, (table.c.id, table.c.user_id, table.c.title,
+                                              table.c.body, table.c.link, table.c.tag)):
         key = (returned.user_id, returned.title, returned.body, returned.link, returned.tag)
         ids_by_content.setdefault(key, []).append(returned.id)
     ids = [ids_by_content[said(row)].pop() for row in rows]
