@@ -30,8 +30,8 @@ def wait_connected(page):
     expect(page.locator("html[data-realtime='open']")).to_have_count(1)
 
 
-def notify(user, type_=NotificationType.NEW_MESSAGE, title="Terry Teacher",
-           body="Your essay was great", link="/chat/", tag=""):
+def notify(user, type_=NotificationType.SESSION_SCHEDULED, title="New session: Algebra",
+           body="Mon 30 Nov, 16:00 with Terry Teacher", link="/calendar", tag=""):
     [notification] = services.notify([user], type_, title, body, link, tag=tag)
     db.session.commit()
     return notification
@@ -133,14 +133,17 @@ def test_the_bell_counts_new_notifications_live(school, new_page):
     bell = page.locator("#notification-count")
     expect(bell).to_be_hidden()
 
-    first = notify(student, title="Terry Teacher", body="First")
+    first = notify(student, body="First")
     expect(bell).to_be_visible()
-    expect(bell).to_have_text("1")
-    notify(student, title="Terry Teacher", body="Second")
-    expect(bell).to_have_text("2")
+    expect(bell).to_have_text("1 unread")  # "unread" is for screen readers
+    notify(student, body="Second")
+    expect(bell).to_have_text("2 unread")
     notify(school.students[1], title="Not for Sara")  # someone else's: no change
+    # A chat message is counted by the Chats badge, not a second time by the bell.
+    notify(student, NotificationType.NEW_MESSAGE, title="Terry Teacher", body="Hi",
+           link="/chat/", tag="thread-1")
     services.mark_read(student, first)  # read on another device
-    expect(bell).to_have_text("1")
+    expect(bell).to_have_text("1 unread")  # "unread" is for screen readers
     services.mark_all_read(student)
     expect(bell).to_be_hidden()
     assert page.evaluate("window.__stillHere === true"), "the page was reloaded"
@@ -153,16 +156,27 @@ def test_the_bell_panel_lists_the_latest_and_opens_the_deep_link(school, new_pag
     student = school.students[0]
     direct = chat.get_or_create_direct(school.teacher, student)
     message = chat.post_message(school.teacher, direct, "Have a look at question 3")
+    moved = notify(student, NotificationType.SESSION_RESCHEDULED, title="Algebra was moved",
+                   body="Mon 07 Dec → Tue 08 Dec", link="/calendar?view=agenda")
     page = new_page()
     log_in(page, student)
-    expect(page.locator("#notification-count")).to_have_text("1")
-    page.get_by_label("Notifications", exact=True).click()
-    item = page.locator(".bell-panel .notification", has_text="Have a look at question 3")
+    # The chat message is on the Chats badge; the bell counts the move only.
+    expect(page.locator("#notification-count")).to_have_text("1 unread")
+    page.locator("#bell-menu > summary").click()  # the bell: "Notifications, N unread"
+    item = page.locator(".bell-panel .notification", has_text="Algebra was moved")
     expect(item).to_be_visible()
     item.get_by_role("link").click()
+    page.wait_for_url(re.compile(r"/calendar\?view=agenda$"))
+    expect(page.locator("#notification-count")).to_be_hidden()
+    db.session.expire_all()
+    assert db.session.get(type(moved), moved.id).read_at is not None
+
+    # The chat notification's deep link opens the thread at the message, and reading the
+    # thread reads its notification.
+    page.goto("/notifications")
+    page.locator(".notification", has_text="Have a look at question 3").get_by_role("link").click()
     page.wait_for_url(re.compile(rf"/chat/threads/{direct.id}\?at={message.id}$"))
     expect(page.locator(f"#message-{message.id}")).to_be_visible()
-    expect(page.locator("#notification-count")).to_be_hidden()
     assert_no_console_errors(page)
 
 
@@ -215,7 +229,7 @@ def test_the_notification_pages_on_a_desktop_and_a_phone(busy_student, new_page,
     log_in(page, busy_student)
 
     # The bell's panel opens within the screen, next to the bell.
-    page.get_by_label("Notifications", exact=True).click()
+    page.locator("#bell-menu > summary").click()  # the bell: "Notifications, N unread"
     panel = page.locator(".bell-panel")
     expect(panel.locator(".notification")).to_have_count(5)
     box = panel.bounding_box()
