@@ -26,9 +26,9 @@ def insert_returning(model, rows: list[dict]) -> list:
     return created
 
 
-def insert_rows(table, rows: list[dict], returning, *, skip_duplicates_of=None) -> list:
+def insert_rows(table, rows: list[dict], returning=(), *, skip_duplicates_of=None) -> list:
     """INSERT ``rows`` (dicts with the same keys) into ``table`` and return the ``returning``
-    columns of the rows inserted, in no particular order. ``skip_duplicates_of``: the columns
+    columns of the rows inserted, in no particular order (nothing when none are asked for). ``skip_duplicates_of``: the columns
     of a unique constraint; rows that would break it are skipped (ON CONFLICT DO NOTHING) and
     not returned, so the rows that come back are exactly the ones this statement wrote.
 
@@ -46,6 +46,9 @@ def insert_rows(table, rows: list[dict], returning, *, skip_duplicates_of=None) 
         statement = sqlite_insert(table)
         if skip_duplicates_of:
             statement = statement.on_conflict_do_nothing(index_elements=list(skip_duplicates_of))
+        if not returning:
+            db.session.execute(statement, rows)
+            return []
         return db.session.execute(statement.returning(*returning, sort_by_parameter_order=False),
                                   rows).all()
     from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -57,7 +60,10 @@ def insert_rows(table, rows: list[dict], returning, *, skip_duplicates_of=None) 
             names, select(*(given.c[name] for name in names)))
         if skip_duplicates_of:
             statement = statement.on_conflict_do_nothing(index_elements=list(skip_duplicates_of))
-        found += db.session.execute(statement.returning(*returning)).all()
+        if returning:
+            found += db.session.execute(statement.returning(*returning)).all()
+        else:
+            db.session.execute(statement)
     return found
 
 
@@ -87,3 +93,15 @@ def _unnest(table, names: list[str], rows: list[dict]):
     arrays = [bindparam(f"given_{name}", [row[name] for row in rows],
                         type_=ARRAY(table.c[name].type)) for name in names]
     return func.unnest(*arrays).table_valued(*names).render_derived(name="given")
+
+
+def one_of(column, values):
+    """``column IN values`` as a criterion. On PostgreSQL ``column = ANY(one array
+    parameter)``: the same plan, without a placeholder per value for psycopg to parse."""
+    values = list(values)
+    if db.session.get_bind().dialect.name != "postgresql":
+        return column.in_(values)
+    from sqlalchemy import any_
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    return column == any_(bindparam(None, values, type_=ARRAY(column.type), unique=True))

@@ -25,6 +25,7 @@ from flask import current_app
 from pywebpush import WebPusher
 from sqlalchemy import and_, or_, select, update
 
+from app.bulk import insert_rows, one_of
 from app.db_types import utcnow
 from app.extensions import db
 from app.notifications import endpoints
@@ -338,16 +339,15 @@ def _claim_deliveries(notification_id: int, subscription_ids: list[int],
     whose push service is in its back-off), in two statements. Returns (delivery id,
     subscription id) pairs this job now owns."""
     now = utcnow()
-    insert = insert_ignoring_duplicates(PushDelivery).values([
-        {"notification_id": notification_id, "subscription_id": subscription_id,
-         "status": DeliveryStatus.PENDING, "attempts": 0, "error": "", "created_at": now}
-        for subscription_id in subscription_ids])
-    db.session.execute(insert.on_conflict_do_nothing(
-        index_elements=["notification_id", "subscription_id"]))
+    table = PushDelivery.__table__
+    insert_rows(table, [{"notification_id": notification_id, "subscription_id": subscription_id,
+                         "status": DeliveryStatus.PENDING, "attempts": 0, "error": "",
+                         "created_at": now} for subscription_id in subscription_ids],
+                skip_duplicates_of=("notification_id", "subscription_id"))
     claim = (update(PushDelivery)
              .where(PushDelivery.notification_id == notification_id,
-                    PushDelivery.subscription_id.in_(
-                        [sid for sid in subscription_ids if sid not in hold]),
+                    one_of(PushDelivery.subscription_id,
+                           [sid for sid in subscription_ids if sid not in hold]),
                     or_(PushDelivery.status == DeliveryStatus.PENDING,
                         and_(PushDelivery.status == DeliveryStatus.SENDING,
                              PushDelivery.claimed_at < now - CLAIM_TIMEOUT)))

@@ -28,7 +28,7 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User
-from app.bulk import insert_rows, update_rows
+from app.bulk import insert_rows, one_of, update_rows
 from app.db_types import utcnow
 from app.extensions import db
 from app.notifications.models import NotificationType, ReminderSent
@@ -110,7 +110,7 @@ def _active_people(session_ids) -> dict[int, list[int]]:
     for session_id, user_id in db.session.execute(
             select(SessionParticipant.session_id, SessionParticipant.user_id)
             .join(User, User.id == SessionParticipant.user_id)
-            .where(SessionParticipant.session_id.in_(list(session_ids)),
+            .where(one_of(SessionParticipant.session_id, session_ids),
                    User.is_active_flag.is_(True))):
         people.setdefault(session_id, []).append(user_id)
     return people
@@ -132,7 +132,7 @@ def _remind(owned, due: dict, now: datetime) -> int:
     """Notify the people of the rows this sweep owns (one batch) and link each row to its
     notification. Returns how many were notified."""
     users = {user.id: user for user in db.session.scalars(
-        select(User).where(User.id.in_({user_id for *_, user_id in owned})))}
+        select(User).where(one_of(User.id, {user_id for *_, user_id in owned})))}
     notices, row_ids = [], []
     for row_id, session_id, start, user_id in owned:
         user = users.get(user_id)

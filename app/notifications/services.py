@@ -186,7 +186,7 @@ def _insert_notifications(rows: list[dict]) -> list[Notification]:
     INSERT per row on SQLite), then loaded, in ``rows``' order. Each id is matched to its row
     by what the row says, so the order RETURNING gives does not matter: rows that say the same
     thing to the same person are interchangeable."""
-    from app.bulk import insert_rows
+    from app.bulk import insert_rows, one_of
 
     def said(row) -> tuple:
         return row["user_id"], row["title"], row["body"], row["link"], row["tag"]
@@ -199,7 +199,7 @@ def _insert_notifications(rows: list[dict]) -> list[Notification]:
         ids_by_content.setdefault(key, []).append(returned.id)
     ids = [ids_by_content[said(row)].pop() for row in rows]
     loaded = {n.id: n for n in db.session.scalars(select(Notification).where(
-        Notification.id.in_(ids)))}
+        one_of(Notification.id, ids)))}
     return [loaded[notification_id] for notification_id in ids]
 
 
