@@ -324,13 +324,20 @@ def _retry_when_released(follow_up: FollowUp, held: dict[str, datetime]) -> None
     from app.jobs import enqueue_after_commit
     from app.notifications import tasks
 
+    from rq import get_current_job
+
     when = min(held.values())
+    job_id = f"{push_job_id(follow_up.notification_id)}-at-{int(when.timestamp())}"
+    running = get_current_job()
+    if running is not None and running.id == job_id:
+        # This is that job, run a moment early (another machine's clock): a second later, so
+        # the new job is not this one's id (RQ would overwrite the job that is running).
+        when += timedelta(seconds=1)
+        job_id = f"{push_job_id(follow_up.notification_id)}-at-{int(when.timestamp())}"
     db.session.execute(update(Notification).where(Notification.id == follow_up.notification_id)
                        .values(push_due_at=when).execution_options(synchronize_session=False))
     enqueue_after_commit(tasks.send_push, follow_up.notification_id, queue=follow_up.queue,
-                         at=when, center_id=follow_up.center_id,
-                         job_id=f"{push_job_id(follow_up.notification_id)}-at-"
-                                f"{int(when.timestamp())}")
+                         at=when, center_id=follow_up.center_id, job_id=job_id)
 
 
 def _claim_deliveries(notification_id: int, subscription_ids: list[int],

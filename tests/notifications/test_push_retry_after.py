@@ -127,6 +127,57 @@ def test_retry_after_as_an_http_date(app, school, add_device, push_service):
     assert len(push_service.requests_for(device)) == 1
 
 
+def test_a_lost_follow_up_job_is_queued_again_by_the_push_sweep(app, school, add_device,
+                                                                push_service, run_worker):
+    """The push stays owed (Notification.push_due_at = the end of the back-off): if the
+    scheduled job is lost (Redis flushed, a worker gone with it), the push sweep queues it
+    again, and it is sent once."""
+    user = school.students[0]
+    device = add_device(user)
+    push_service.script(device, (429, {"Retry-After": "30"}))
+    notification = notify_one(user)
+    run_worker()
+    [(follow_up, when)] = scheduled(app, "default")
+    get_redis(app).delete(f"rq:job:{follow_up}")
+    get_redis(app).zrem(f"rq:scheduled:default", follow_up)  # the job is gone
+
+    assert services.requeue_owed_pushes(now=when)["queued"] == 0  # not overdue yet
+    release_every_origin(app)
+    after = when + services.PUSH_STALE_AFTER + timedelta(seconds=1)
+    assert services.requeue_owed_pushes(now=after)["queued"] == 1
+    run_worker()
+    assert [r.status for r in push_service.requests_for(device)] == [429, 201]
+    assert delivery(notification, device).status == DeliveryStatus.SENT
+    assert services.requeue_owed_pushes(now=after)["queued"] == 0
+
+
+def test_a_429_and_a_503_in_one_job_each_retried_their_own_way_and_sent_once(
+        app, school, add_device, push_service, run_worker):
+    user = school.students[0]
+    with running() as flaky_service:
+        busy, flaky = add_device(user), add_device(user, service=flaky_service)
+        push_service.script(busy, (429, {"Retry-After": "30"}))
+        flaky_service.script(flaky, 503)
+        notification = notify_one(user)
+        [job_id] = queued_job_ids(app, "default")
+        run_worker()
+        # RQ retries the job for the 503 (its backoff), the 429 has its own follow-up.
+        assert sorted(job for job, _ in scheduled(app, "default")) == sorted(
+            [job_id, f"push-{notification.id}-at-{int(held_until(app, push_service).timestamp())}"])
+        assert make_due(app, "default") == 2
+        run_worker(with_scheduler=True)  # the back-off is not over: only the 503 goes again
+        assert [r.status for r in flaky_service.requests_for(flaky)] == [503, 201]
+        assert [r.status for r in push_service.requests_for(busy)] == [429]
+        release_every_origin(app)
+        make_due(app, "default")
+        run_worker(with_scheduler=True)
+        assert [r.status for r in push_service.requests_for(busy)] == [429, 201]
+        assert len(flaky_service.requests_for(flaky)) == 2
+    assert delivery(notification, busy).status == DeliveryStatus.SENT
+    assert delivery(notification, flaky).status == DeliveryStatus.SENT
+    assert db.session.scalar(select(JobFailure)) is None
+
+
 def test_a_later_429_never_shortens_a_back_off(app, push_service):
     """Two jobs side by side both get a 429: the longer wait stands, whichever lands last."""
     longer = (datetime.now(UTC) + timedelta(minutes=10)).replace(microsecond=0)
