@@ -3,7 +3,7 @@ and how each event is rendered (the same partials the HTTP views render)."""
 from __future__ import annotations
 
 from flask import render_template
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.accounts.tenancy import MAX_ID
@@ -126,25 +126,28 @@ def _rows_the_page_has(have) -> tuple[tuple[str, ...], dict[str, str]] | None:
 
 def catch_up_thread_list(conn, user, user_id: int, since: CatchUp) -> None:
     """The thread list again, when the page's rows differ from the database's (a reconnecting
-    page sends each row's version; one unchanged list costs no frame)."""
-    summaries = services.thread_summaries(user)
+    page sends each row's version; one unchanged list costs no frame). A page that sent no rows
+    (it shows no list) costs no query."""
     if since.from_client:
         page = _rows_the_page_has(since.have)
         if page is None:
             return
         kinds, rows = page
-        current = {str(s.thread.id): s.version for s in summaries
-                   if s.thread.kind.value in kinds}
+        listed = [k for k in ThreadKind if k.value in kinds]
+        current = {str(s.thread.id): s.version
+                   for s in services.thread_summaries(user, kinds=listed)} if listed else {}
         if current == rows:
             return
-    conn.send(render_template("chat/_thread_list_frame.html", summaries=summaries,
+    conn.send(render_template("chat/_thread_list_frame.html",
+                              summaries=services.thread_summaries(user),
                               viewer=user, active_id=None))
 
 
 def catch_up_unread(conn, user, user_id: int, since: CatchUp) -> None:
     """Unread counts are recomputed on every (re)subscribe: changes made while the socket was
     away (or between the page's render and its subscription) show at once."""
-    conn.send(_render_unread_badge(None, user, {}))
+    by_kind = services.unread_by_kind(user)
+    conn.send(_unread_badge_html(sum(by_kind.values()), by_kind.get(ThreadKind.SESSION, 0)))
 
 
 def thread_viewers(users, thread_id: int) -> set[int]:
@@ -173,14 +176,22 @@ def render_message_frame(message: Message, viewer, previous: Message | None) -> 
                            previous=previous)
 
 
+def _prepare_message(event, viewers, cache) -> None:
+    message = _load_message(event, cache)
+    if message is not None and event.name == "message.created":
+        cache["previous"] = services.previous_message(message)
+        # The sender has read their own message: "Seen by" starts again, in the same frame
+        # (one frame per recipient, not one for the message and one for the read receipt).
+        thread = db.session.get(Thread, message.thread_id)
+        cache["seen_by"] = render_template("chat/_seen_by.html", thread=thread,
+                                           seen=services.seen_by(thread), oob=True)
+
+
 def _render_created(event, viewer, cache):
     message = _load_message(event, cache)
     if message is None:
         return None
-    prev_key = ("previous", message.id)
-    if prev_key not in cache:
-        cache[prev_key] = services.previous_message(message)
-    return render_message_frame(message, viewer, cache[prev_key])
+    return render_message_frame(message, viewer, cache.get("previous")) + cache.get("seen_by", "")
 
 
 def _render_updated(event, viewer, cache):
@@ -190,19 +201,65 @@ def _render_updated(event, viewer, cache):
     return render_template("chat/_message.html", message=message, viewer=viewer, oob=True)
 
 
-def _message_view_key(event, viewer):
+def _message_view_key(event, viewer, cache):
     # The HTML differs only by zone (times) and by whether the viewer wrote it (edit controls):
     # a class of 1,000 in one zone costs two renders, not a thousand.
-    sender_id = event.data.get("sender_id")
-    if sender_id is None:  # updates: the message says who wrote it once loaded; key per viewer
-        return (viewer.effective_timezone, viewer.id)
+    message = _load_message(event, cache)
+    sender_id = message.sender_id if message is not None else None
     return (viewer.effective_timezone, viewer.id == sender_id)
 
 
+# --- per-user batches: one event for everyone concerned, one grouped query per process ----------
+
+def _prepare_thread_items(event, viewers, cache) -> None:
+    """The thread and its last message once, every viewer's membership row and unread count of
+    it in one statement each (a class of 1,000 costs the same statements as one of 5)."""
+    thread_id = event.data["thread_id"]
+    thread = db.session.scalar(select(Thread).where(Thread.id == thread_id).options(
+        selectinload(Thread.last_message).joinedload(Message.sender)))
+    cache["thread"] = thread
+    if thread is None:
+        return
+    ids = [v.id for v in viewers]
+    cache["members"] = {m.user_id: m for m in db.session.scalars(select(ThreadMember).where(
+        ThreadMember.thread_id == thread_id, ThreadMember.user_id.in_(ids)))}
+    cache["unread"] = dict(db.session.execute(
+        select(ThreadMember.user_id, func.count(Message.id))
+        .join(Message, and_(Message.thread_id == ThreadMember.thread_id,
+                            Message.id > ThreadMember.last_read_message_id))
+        .where(ThreadMember.thread_id == thread_id, ThreadMember.user_id.in_(ids),
+               or_(Message.sender_id.is_(None), Message.sender_id != ThreadMember.user_id),
+               Message.deleted_at.is_(None))
+        .group_by(ThreadMember.user_id)).all())
+    if thread.kind == ThreadKind.DIRECT:  # named after the other person, for each of the two
+        cache["direct"] = {m.user_id: m.user for m in db.session.scalars(
+            select(ThreadMember).where(ThreadMember.thread_id == thread_id)
+            .options(joinedload(ThreadMember.user)))}
+
+
+def _thread_summary(viewer, cache) -> services.ThreadSummary | None:
+    thread = cache.get("thread")
+    member = cache.get("members", {}).get(viewer.id)
+    if thread is None or member is None or thread.center_id != viewer.center_id:
+        return None
+    other, title = None, thread.name
+    if thread.kind == ThreadKind.DIRECT:
+        other = next((u for i, u in cache["direct"].items() if i != viewer.id), None)
+        title = other.name if other is not None else "Direct message"
+    return services.ThreadSummary(thread, member, title, cache["unread"].get(viewer.id, 0), other)
+
+
+def _thread_item_key(event, viewer, cache):
+    summary = _thread_summary(viewer, cache)
+    if summary is None:
+        return None
+    last = summary.thread.last_message
+    return (viewer.effective_timezone, summary.title, summary.unread, summary.member.muted,
+            last is not None and last.sender_id == viewer.id)
+
+
 def _render_thread_item(event, viewer, cache):
-    summaries = services.thread_summaries(viewer, thread_ids=[event.data["thread_id"]])
-    return render_template("chat/_thread_item_frame.html",
-                           summary=summaries[0] if summaries else None,
+    return render_template("chat/_thread_item_frame.html", summary=_thread_summary(viewer, cache),
                            thread_id=event.data["thread_id"],
                            activity=event.data.get("activity", True), viewer=viewer)
 
@@ -212,12 +269,35 @@ def _render_thread_removed(event, viewer, cache):
                            thread_id=event.data["thread_id"], activity=False, viewer=viewer)
 
 
+def _unread_badge_html(total: int, sessions: int) -> str:
+    return render_template("chat/_unread_badge.html", unread_total=total, oob=True) + \
+        render_template("chat/_sessions_unread.html", oob=True, unread_sessions=sessions)
+
+
+def _prepare_unread(event, viewers, cache) -> None:
+    """Everyone's unread messages per kind of thread, in one statement (services.unread_by_kind
+    for many people)."""
+    counts: dict[int, dict] = {}
+    for user_id, kind, count in db.session.execute(
+            select(ThreadMember.user_id, Thread.kind, func.count(Message.id))
+            .join(Message, and_(Message.thread_id == ThreadMember.thread_id,
+                                Message.id > ThreadMember.last_read_message_id))
+            .join(Thread, Thread.id == ThreadMember.thread_id)
+            .where(ThreadMember.user_id.in_([v.id for v in viewers]),
+                   or_(Message.sender_id.is_(None), Message.sender_id != ThreadMember.user_id),
+                   Message.deleted_at.is_(None))
+            .group_by(ThreadMember.user_id, Thread.kind)):
+        counts.setdefault(user_id, {})[kind] = count
+    cache["unread_by_user"] = counts
+
+
+def _unread_key(event, viewer, cache):
+    by_kind = cache["unread_by_user"].get(viewer.id, {})
+    return sum(by_kind.values()), by_kind.get(ThreadKind.SESSION, 0)
+
+
 def _render_unread_badge(event, viewer, cache):
-    by_kind = services.unread_by_kind(viewer)
-    return render_template("chat/_unread_badge.html", unread_total=sum(by_kind.values()),
-                           oob=True) + \
-        render_template("chat/_sessions_unread.html", oob=True,
-                        unread_sessions=by_kind.get(ThreadKind.SESSION, 0))
+    return _unread_badge_html(*_unread_key(event, viewer, cache))
 
 
 def _render_seen_by(event, viewer, cache):
@@ -237,16 +317,26 @@ def _render_typing(event, viewer, cache):
     return render_template("chat/_typing.html", thread_id=thread_id, typer=typer, oob=True)
 
 
+def _same_for_all(event, viewer, cache):
+    return "all"
+
+
 def register() -> None:
     register_topic("thread", services.can_view_thread_id, catch_up_thread,
                    still_allowed=thread_viewers)
     register_topic("threads", lambda user, user_id: user.id == user_id, catch_up_thread_list)
     register_catch_up("user", catch_up_unread)
     register_renderer("message.created", Renderer(_render_created, _message_view_key,
+                                                  prepare=_prepare_message,
                                                   accept=accept_message))
-    register_renderer("message.updated", Renderer(_render_updated, _message_view_key))
-    register_renderer("thread.updated", Renderer(_render_thread_item))
-    register_renderer("thread.removed", Renderer(_render_thread_removed))
-    register_renderer("unread.changed", Renderer(_render_unread_badge))
-    register_renderer("thread.read", Renderer(_render_seen_by, lambda e, v: "all"))
-    register_renderer("typing", Renderer(_render_typing, lambda e, v: v.id == e.data["user_id"]))
+    register_renderer("message.updated", Renderer(_render_updated, _message_view_key,
+                                                  prepare=_prepare_message))
+    # Published once for all the members concerned (topics "threads:*" / "user:*").
+    register_renderer("thread.updated", Renderer(_render_thread_item, _thread_item_key,
+                                                 prepare=_prepare_thread_items))
+    register_renderer("thread.removed", Renderer(_render_thread_removed, _same_for_all))
+    register_renderer("unread.changed", Renderer(_render_unread_badge, _unread_key,
+                                                 prepare=_prepare_unread))
+    register_renderer("thread.read", Renderer(_render_seen_by, _same_for_all))
+    register_renderer("typing", Renderer(_render_typing,
+                                         lambda e, v, cache: v.id == e.data["user_id"]))

@@ -8,9 +8,10 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, User
 from app.accounts.services import (PermissionDenied, ValidationError, enrolled_students_query,
@@ -21,7 +22,7 @@ from app.chat.models import (Attachment, MemberRole, Message, MessageKind, Threa
                              ThreadMember)
 from app.db_types import utcnow
 from app.extensions import db
-from app.realtime.events import publish
+from app.realtime.events import publish, publish_to_users
 
 MAX_MESSAGE_LENGTH = 10_000
 EDIT_WINDOW = timedelta(days=2)
@@ -276,8 +277,8 @@ def remove_group_member(actor: User, thread: Thread, user_id: int) -> None:
     _system_message(thread, f"{actor.name} removed {name}.", actor)
     record_audit(actor, "chat.member_removed", "thread", thread.id, user_id=user_id)
     _announce_thread(thread, [m.user_id for m in thread.members])
-    publish(f"threads:{user_id}", "thread.removed", thread_id=thread.id)
-    publish(f"user:{user_id}", "unread.changed")
+    publish_to_users("threads", [user_id], "thread.removed", thread_id=thread.id)
+    publish_to_users("user", [user_id], "unread.changed")
     db.session.commit()
 
 
@@ -307,9 +308,8 @@ def delete_group(actor: User, thread: Thread) -> None:
 
     forget_group(thread)  # its session rules go, its sessions stay (without a group)
     db.session.delete(thread)
-    for user_id in member_ids:
-        publish(f"threads:{user_id}", "thread.removed", thread_id=thread.id)
-        publish(f"user:{user_id}", "unread.changed")
+    publish_to_users("threads", member_ids, "thread.removed", thread_id=thread.id)
+    publish_to_users("user", member_ids, "unread.changed")
     db.session.commit()
     for key in keys:
         files.discard(key)
@@ -318,11 +318,11 @@ def delete_group(actor: User, thread: Thread) -> None:
 def sync_members(thread: Thread, wanted: dict[int, MemberRole]) -> None:
     """Make a CLASS or SESSION thread's members exactly ``wanted`` (keeping read state)."""
     current = {m.user_id: m for m in thread.members}
-    for user_id, member in current.items():
-        if user_id not in wanted:
-            thread.members.remove(member)
-            publish(f"threads:{user_id}", "thread.removed", thread_id=thread.id)
-            publish(f"user:{user_id}", "unread.changed")
+    leaving = [user_id for user_id in current if user_id not in wanted]
+    for user_id in leaving:
+        thread.members.remove(current[user_id])
+    publish_to_users("threads", leaving, "thread.removed", thread_id=thread.id)
+    publish_to_users("user", leaving, "unread.changed")
     joining = {user_id: role for user_id, role in wanted.items() if user_id not in current}
     for user_id, role in wanted.items():
         if user_id in current and current[user_id].role != role:
@@ -440,9 +440,10 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
         thread.last_activity_at = message.created_at
         member = membership(user, thread)
         member.last_read_message_id = message.id  # your own message is read
+        # One event for the open thread (its frame carries "Seen by" too: the sender read it)
+        # and one per-user batch each for the lists and badges (_announce_thread).
         publish(f"thread:{thread.id}", "message.created", message_id=message.id,
                 thread_id=thread.id, sender_id=user.id)
-        publish(f"thread:{thread.id}", "thread.read", thread_id=thread.id, user_id=user.id)
         _announce_thread(thread, [m.user_id for m in thread.members])
         _notify_new_message(user, thread, message)
         db.session.commit()
@@ -582,8 +583,7 @@ def thread_summaries(user: User, kinds=None, thread_ids=None) -> list[ThreadSumm
             .join(ThreadMember, and_(ThreadMember.thread_id == Thread.id,
                                      ThreadMember.user_id == user.id))
             .where(Thread.center_id == user.center_id)
-            .options(selectinload(Thread.members).joinedload(ThreadMember.user),
-                     selectinload(Thread.last_message).joinedload(Message.sender))
+            .options(selectinload(Thread.last_message).joinedload(Message.sender))
             # By the last message, not by creation: a session scheduled today must not push
             # last week's real conversations down before anyone has written in it.
             .order_by(Thread.last_message_id.is_(None), Thread.last_activity_at.desc(),
@@ -593,6 +593,7 @@ def thread_summaries(user: User, kinds=None, thread_ids=None) -> list[ThreadSumm
     if thread_ids is not None:
         stmt = stmt.where(Thread.id.in_(thread_ids))
     rows = db.session.execute(stmt).unique().all()
+    _load_direct_members([t for t, _ in rows if t.kind == ThreadKind.DIRECT])
     unread = unread_counts(user, [t.id for t, _ in rows])
     summaries = []
     for thread, member in rows:
@@ -602,6 +603,20 @@ def thread_summaries(user: User, kinds=None, thread_ids=None) -> list[ThreadSumm
         summaries.append(ThreadSummary(thread, member, thread_title(thread, user),
                                        unread.get(thread.id, 0), other))
     return summaries
+
+
+def _load_direct_members(threads: list[Thread]) -> None:
+    """Members (with their accounts) of direct threads only, in one query: a row names the other
+    person. A class's thousand members are not loaded to draw one row of the list."""
+    pending = [t for t in threads if "members" not in inspect(t).dict]
+    if not pending:
+        return
+    by_thread: dict[int, list[ThreadMember]] = {t.id: [] for t in pending}
+    for member in db.session.scalars(select(ThreadMember).options(joinedload(ThreadMember.user))
+                                     .where(ThreadMember.thread_id.in_(list(by_thread)))):
+        by_thread[member.thread_id].append(member)
+    for thread in pending:
+        set_committed_value(thread, "members", by_thread[thread.id])
 
 
 def unread_counts(user: User, thread_ids=None) -> dict[int, int]:
@@ -698,9 +713,9 @@ def _announce_thread(thread: Thread, user_ids, activity: bool = True) -> None:
     """Each member's thread list (pages that show it subscribe to ``threads:<user id>``) and
     unread badge (in every page's header, on ``user:<user id>``) update live. ``activity``:
     the thread moved to the top of the list (new message, new member...)."""
-    for user_id in set(user_ids):
-        publish(f"threads:{user_id}", "thread.updated", thread_id=thread.id, activity=activity)
-        publish(f"user:{user_id}", "unread.changed")
+    publish_to_users("threads", user_ids, "thread.updated", thread_id=thread.id,
+                     activity=activity)
+    publish_to_users("user", user_ids, "unread.changed")
 
 
 def _notify_members_added(actor: User, thread: Thread, user_ids: list[int], created: bool) -> None:

@@ -22,7 +22,7 @@ from app.notifications import endpoints
 from app.notifications.models import (HIGH_PRIORITY, DeliveryStatus, Notification,
                                       NotificationPreference, NotificationType, Priority,
                                       PushDelivery, PushSubscription, QuietHours)
-from app.realtime.events import publish
+from app.realtime.events import publish, publish_to_users
 
 PAGE_SIZE = 30
 # Counted by the Chats badge (unread messages), not by the bell; still listed in the center.
@@ -163,10 +163,10 @@ def notify_each(type_: NotificationType, notices) -> list[Notification]:
     created = []
     for first in range(0, len(rows), NOTIFY_BATCH):
         created += _insert_notifications(rows[first:first + NOTIFY_BATCH])
+    if type_ not in NOT_ON_THE_BELL:  # the bell would show the same number again
+        # One event for everyone's bell (app/notifications/realtime.py counts them grouped).
+        publish_to_users("user", {n.user_id for n in created}, "notification.created")
     for notification, (wants, held_until) in zip(created, pushes):
-        if type_ not in NOT_ON_THE_BELL:  # the bell would show the same number again
-            publish(f"user:{notification.user_id}", "notification.created",
-                    notification_id=notification.id)
         if wants:
             queue_push(notification, held_until=held_until)
     emailed = [n for n in created if wants_email(prefs, n.user_id, type_)]

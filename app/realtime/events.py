@@ -22,11 +22,24 @@ def channel_for(app) -> str:
     return f"{CHANNEL_PREFIX}:{db_index}"
 
 
+# A topic ending in this names one topic per user: "threads:*" with data["user_ids"] reaches the
+# connections on "threads:<id>" for each of those ids (one event for a whole set of people).
+EACH_USER = "*"
+
+
 @dataclass(frozen=True)
 class Event:
-    topic: str  # "user:7", "thread:12", "room:3"
+    topic: str  # "user:7", "thread:12", "room:3", or "user:*" for data["user_ids"]
     name: str  # "message.created", "notification.created", ...
     data: dict = field(default_factory=dict)  # ids and small scalars only
+
+    @property
+    def topics(self) -> list[str]:
+        """The topics this event goes to: its own, or one per user of a per-user batch."""
+        prefix, _, key = self.topic.partition(":")
+        if key != EACH_USER:
+            return [self.topic]
+        return [f"{prefix}:{user_id}" for user_id in self.data.get("user_ids") or ()]
 
     def to_json(self) -> str:
         return json.dumps({"topic": self.topic, "name": self.name, "data": self.data})
@@ -67,11 +80,16 @@ _renderers: dict[str, "Renderer"] = {}
 
 @dataclass(frozen=True)
 class Renderer:
-    """Turns an event into HTML for one viewer. ``view_key(event, viewer)`` says which viewers
-    see the same HTML (e.g. same zone, not the author), so a process renders once per key."""
+    """Turns an event into HTML for one viewer. ``view_key(event, viewer, cache)`` says which
+    viewers see the same HTML (e.g. same zone, not the author, same unread count), so a process
+    renders once per key, not once per socket. ``prepare(event, viewers, cache)`` runs once per
+    event before any of that with every viewer this process delivers to: the place for grouped
+    queries (everyone's unread counts in one statement), so an event's statements do not grow
+    with its recipients. Viewers are ``hub.Viewer`` snapshots, not ORM rows."""
 
     render: Callable  # (event, viewer, cache: dict) -> str | None (None: nothing to send)
-    view_key: Callable = lambda event, viewer: viewer.id
+    view_key: Callable = lambda event, viewer, cache: viewer.id
+    prepare: Callable | None = None
     # (event, connection_state) -> bool, called under the connection's lock: a domain drops
     # what this connection already has (e.g. a message sent during catch-up) and records what
     # it is about to get.
@@ -157,8 +175,20 @@ def publish_now(event: Event, app=None) -> None:
 def publish(topic: str, name: str, **data) -> None:
     """Publish once the current transaction commits (never before: a client must not be told
     about a row it cannot read yet, nor about one that was rolled back)."""
+    _publish_after_commit(Event(topic, name, data))
+
+
+def publish_to_users(prefix: str, user_ids, name: str, **data) -> None:
+    """One event for a set of people: each process delivers it to its connections on
+    "<prefix>:<id>" for those ids, computing what each sees in grouped queries (hub.dispatch),
+    instead of one event (and one round of queries) per person."""
+    user_ids = sorted({int(u) for u in user_ids})
+    if user_ids:
+        _publish_after_commit(Event(f"{prefix}:{EACH_USER}", name, {**data, "user_ids": user_ids}))
+
+
+def _publish_after_commit(event: Event) -> None:
     app = current_app._get_current_object()
-    event = Event(topic, name, data)
     # In the commit's one Redis pipeline, with its other events and jobs (app/after_commit.py).
     redis_after_commit(db.session(), app,
                        lambda pipeline: pipeline.publish(channel_for(app), event.to_json()))

@@ -1,8 +1,22 @@
 """The per-process hub: one Redis subscriber, the open websocket connections, and fan-out.
 
-Each connection has a bounded outbox drained by its own sender (a greenlet under gunicorn's
-gevent workers), so one slow client never stalls a broadcast; a client that falls too far behind
-is closed with 1013 (try again later), reconnects, and catches up from the database.
+An idle connection costs no wake-ups and holds no greenlet of its own beyond its socket's
+reader: its receive loop waits without a timeout, presence is refreshed for every connection by
+one hub-wide timer, and a sender runs only while a connection has frames queued (it drains them
+and ends). The queue is bounded, so one slow client never stalls a broadcast; a client that falls
+too far behind is closed with 1013 (try again later), reconnects, and catches up from the
+database.
+
+One event is handled once per process, whatever the number of its recipients: the viewers'
+accounts are checked in one statement (``Viewer``s are kept across events), a domain's
+``prepare`` computes what differs between viewers in grouped queries (unread counts...), each
+distinct output is rendered once and the same string queued for every socket that gets it. A
+topic with no connection here costs nothing: no DB session is opened for it.
+
+DB work for websockets (subscribes with their catch-ups, resyncs) runs under ``db_gate``, a
+semaphore smaller than the connection pool, each in a short session returned at once: a burst of
+reconnecting pages waits its turn instead of draining the pool that requests need; an idle socket
+holds no DB connection.
 
 A connection belongs to one login session: the session id it was opened with (flask-login's
 ``User.get_id()``, which carries the session version) is checked again on every subscribe and
@@ -16,11 +30,10 @@ gets, measured against what each connection was sent).
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 
 import redis
 from sqlalchemy import select
@@ -39,6 +52,26 @@ SESSION_ENDED = "session ended"
 # Events may be lost from a little before the hub notices Redis is gone (a dead connection is
 # found by a failed read or the health check): edits since then are sent again on resync.
 LOST_MARGIN_SECONDS = 60
+# Websocket DB work (subscribes, catch-ups) at once per process: below the pool (5 + 10), so
+# requests and the hub's own delivery always find a connection.
+DB_WORKERS = 4
+PRESENCE_REFRESH = 25  # seconds between the hub's presence refreshes (presence.FRESH_FOR: 75)
+VIEWER_TTL = 300  # seconds a viewer's name, role and zone are reused without reloading
+
+
+def spawn(target) -> None:
+    """Run ``target()`` concurrently: a greenlet under gunicorn's gevent workers (cheap enough to
+    start one per burst of frames), a daemon thread elsewhere."""
+    try:
+        from gevent import monkey
+        if monkey.is_module_patched("threading"):
+            import gevent
+
+            gevent.spawn(target)
+            return
+    except ImportError:  # pragma: no cover (gevent is a runtime dependency)
+        pass
+    threading.Thread(target=target, daemon=True).start()
 
 
 def session_valid(user, session_id: str | None) -> bool:
@@ -48,59 +81,106 @@ def session_valid(user, session_id: str | None) -> bool:
         and user.get_id() == session_id
 
 
+class Viewer:
+    """What rendering an event for someone needs (partials never use current_user): a snapshot
+    of the account, kept across events; its session version and state are checked on every
+    delivery."""
+
+    __slots__ = ("id", "center_id", "role", "name", "timezone", "effective_timezone", "tz",
+                 "session_version", "is_active", "loaded_at")
+
+    def __init__(self, id, center_id, role, name, timezone, center_timezone, session_version,
+                 is_active):
+        from zoneinfo import ZoneInfo
+
+        self.id, self.center_id, self.role, self.name = id, center_id, role, name
+        self.timezone = timezone
+        self.effective_timezone = timezone or center_timezone
+        self.tz = ZoneInfo(self.effective_timezone)
+        self.session_version, self.is_active = session_version, bool(is_active)
+        self.loaded_at = time.monotonic()
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+
 class Connection:
-    def __init__(self, ws, user_id: int, session_id: str | None = None):
+    __slots__ = ("ws", "user_id", "session_id", "id", "topics", "state", "lock", "closed",
+                 "_outbox", "_guard", "_sending", "_close_with", "_start_sender")
+
+    def __init__(self, ws, user_id: int, session_id: str | None = None, start_sender=spawn):
         self.ws = ws
         self.user_id = user_id
         self.session_id = session_id
         self.id = uuid.uuid4().hex[:12]
         self.topics: set[str] = set()
-        # Per-connection state domains keep (e.g. the last message id sent per thread), guarded
-        # by ``lock`` together with enqueueing, so live delivery and catch-up never both send.
+        # Per-connection state domains keep (e.g. the messages sent per thread), guarded by
+        # ``lock`` together with enqueueing, so live delivery and catch-up never both send.
         self.state: dict = {}
         self.lock = threading.RLock()
-        self._outbox: queue.Queue = queue.Queue(maxsize=OUTBOX_LIMIT)
-        self._send_lock = threading.Lock()
-        self.closed = threading.Event()
+        self.closed = False
+        self._outbox: deque = deque()
+        self._guard = threading.Lock()  # the outbox, and who writes to the socket
+        self._sending = False  # a sender is draining the outbox (the only writer meanwhile)
+        self._close_with = None  # (code, reason) for the sender to write once drained
+        self._start_sender = start_sender
 
     def send(self, frame: str) -> None:
-        """Queue a frame; never blocks the caller."""
-        if self.closed.is_set():
-            return
-        try:
-            self._outbox.put_nowait(frame)
-        except queue.Full:
+        """Queue a frame; never blocks the caller. A sender starts when the queue was empty."""
+        with self._guard:
+            if self.closed:
+                return
+            if len(self._outbox) >= OUTBOX_LIMIT:
+                overflow = True
+            else:
+                overflow = False
+                self._outbox.append(frame)
+                start, self._sending = not self._sending, True
+        if overflow:
             log.warning("websocket of user %s fell behind; closing it", self.user_id)
             self.close(CLOSE_TRY_AGAIN_LATER, "too far behind")
+        elif start:
+            self._start_sender(self._drain)
 
-    def sender_loop(self) -> None:
-        while not self.closed.is_set():
+    def _drain(self) -> None:
+        while True:
+            with self._guard:
+                if self.closed or not self._outbox:
+                    self._sending = False
+                    close_with, self._close_with = self._close_with, None
+                    break
+                frame = self._outbox.popleft()
             try:
-                frame = self._outbox.get(timeout=1.0)
-            except queue.Empty:
-                continue
-            if frame is None:
-                break
-            try:
-                with self._send_lock:
-                    self.ws.send(frame)
+                self.ws.send(frame)
             except Exception:  # the socket is gone: the receive loop notices and cleans up
-                self.closed.set()
-                break
+                with self._guard:
+                    self.closed, self._sending = True, False
+                    self._outbox.clear()
+                return
+        if close_with is not None:
+            self._write_close(*close_with)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        if self.closed.is_set():
-            return
-        self.closed.set()
+        with self._guard:
+            if self.closed:
+                return
+            self.closed = True
+            self._outbox.clear()
+            if self._sending:  # the sender is writing a frame: it writes the close after it
+                self._close_with = (code, reason)
+                return
+        self._write_close(code, reason)
+
+    def _write_close(self, code: int, reason: str) -> None:
         try:
-            self._outbox.put_nowait(None)
-        except queue.Full:
-            pass
-        try:
-            with self._send_lock:
-                self.ws.close(reason=code, message=reason)
+            self.ws.close(reason=code, message=reason)
         except Exception:
             pass
+        # Wake the receive loop (it waits without a timeout) rather than wait for the client's
+        # answering close frame.
+        event = getattr(self.ws, "event", None)
+        if event is not None:
+            event.set()
 
 
 class Hub:
@@ -111,6 +191,8 @@ class Hub:
         self._listener: threading.Thread | None = None
         self._ready = threading.Event()
         self._app = None
+        self._viewers: dict[int, Viewer] = {}
+        self.db_gate = threading.BoundedSemaphore(DB_WORKERS)
 
     # --- connections -----------------------------------------------------------------------
     def add(self, conn: Connection) -> None:
@@ -124,7 +206,11 @@ class Hub:
 
     def unsubscribe(self, conn: Connection, topic: str) -> None:
         with self._lock:
-            self._by_topic.get(topic, set()).discard(conn)
+            subscribers = self._by_topic.get(topic)
+            if subscribers is not None:
+                subscribers.discard(conn)
+                if not subscribers:
+                    del self._by_topic[topic]
             conn.topics.discard(topic)
 
     def remove(self, conn: Connection) -> None:
@@ -148,9 +234,20 @@ class Hub:
         for conn in connections:
             conn.close(code, "server restarting")
 
+    def targets(self, event: Event) -> list[Connection]:
+        """This process's connections the event goes to (each once)."""
+        with self._lock:
+            if len(event.topics) == 1:
+                return list(self._by_topic.get(event.topics[0], ()))
+            found: set[Connection] = set()
+            for topic in event.topics:
+                found.update(self._by_topic.get(topic, ()))
+            return list(found)
+
     # --- Redis ------------------------------------------------------------------------------
     def ensure_listening(self, app) -> None:
-        """Start this process's one Redis subscriber (first connection starts it)."""
+        """Start this process's one Redis subscriber and its presence timer (the first
+        connection starts them)."""
         with self._lock:
             if self._listener is not None and self._listener.is_alive():
                 return
@@ -158,6 +255,8 @@ class Hub:
             self._listener = threading.Thread(target=self._listen, name="realtime-hub",
                                               daemon=True)
             self._listener.start()
+            threading.Thread(target=self._refresh_presence_forever, name="realtime-presence",
+                             daemon=True).start()
         self._ready.wait(timeout=5)
 
     def _listen(self) -> None:
@@ -193,6 +292,34 @@ class Hub:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 10)
 
+    # --- presence ---------------------------------------------------------------------------
+    def _refresh_presence_forever(self) -> None:
+        while True:
+            time.sleep(PRESENCE_REFRESH)
+            try:
+                self.refresh_presence()
+            except Exception:
+                log.exception("presence refresh failed")
+
+    def refresh_presence(self) -> None:
+        """Every connection's thread topics marked present again, in one Redis round trip for
+        the whole process (sockets do not wake up for it); unused viewers are forgotten."""
+        from app.realtime import presence
+
+        with self._lock:
+            entries = [(topic, conn.user_id, conn.id) for conn in self._connections
+                       if not conn.closed for topic in conn.topics
+                       if topic.startswith("thread:")]
+            connected = {conn.user_id for conn in self._connections}
+        for user_id in [u for u in self._viewers if u not in connected]:
+            self._viewers.pop(user_id, None)
+        if entries:
+            try:
+                presence.mark_many_present(self._app, entries)
+            except redis.RedisError:
+                log.warning("presence not refreshed: Redis unavailable")
+
+    # --- catch-up ---------------------------------------------------------------------------
     def _resync_after_outage(self, lost_at) -> None:
         """Events published while this process was not subscribed are gone: send every
         connection what it missed, from the database."""
@@ -213,9 +340,10 @@ class Hub:
         from app.accounts.models import User
         from app.extensions import db
 
-        if conn.closed.is_set():
+        if conn.closed:
             return
-        with self._app.test_request_context("/", base_url=self._app.config["BASE_URL"]):
+        with self.db_gate, \
+                self._app.test_request_context("/", base_url=self._app.config["BASE_URL"]):
             try:
                 user = db.session.get(User, conn.user_id)
                 if user is None or not user.is_active:
@@ -237,48 +365,89 @@ class Hub:
                 db.session.remove()
 
     # --- fan-out ----------------------------------------------------------------------------
+    def viewers(self, user_ids) -> dict[int, Viewer]:
+        """The viewers for ``user_ids``, their session version and state read now (one
+        statement); name, role and zone reused from earlier events while fresh."""
+        from app.accounts.models import Center, User
+        from app.extensions import db
+
+        ids = sorted(user_ids)
+        if not ids:
+            return {}
+        now = time.monotonic()
+        found: dict[int, Viewer] = {}
+        stale = []
+        for user_id, version, active, zone in db.session.execute(
+                select(User.id, User.session_version, User.is_active_flag, User.timezone)
+                .where(User.id.in_(ids))):
+            viewer = self._viewers.get(user_id)
+            if viewer is None or viewer.timezone != zone or now - viewer.loaded_at > VIEWER_TTL:
+                stale.append(user_id)
+                continue
+            viewer.session_version, viewer.is_active = version, bool(active)
+            found[user_id] = viewer
+        if stale:
+            for row in db.session.execute(
+                    select(User.id, User.center_id, User.role, User.name, User.timezone,
+                           Center.timezone, User.session_version, User.is_active_flag)
+                    .join(Center, Center.id == User.center_id).where(User.id.in_(stale))):
+                found[row[0]] = self._viewers[row[0]] = Viewer(*row)
+        return found
+
     def dispatch(self, event: Event) -> None:
-        with self._lock:
-            targets = list(self._by_topic.get(event.topic, ()))
+        targets = self.targets(event)
         if not targets:
-            return
+            return  # nobody here: no DB session, no render
         renderer = renderer_for(event.name)
         if renderer is None:
             log.warning("no renderer for realtime event %s", event.name)
             return
-        from app.accounts.models import User
         from app.extensions import db
 
         # Partials call url_for, which needs a request: build one at BASE_URL (the viewer is
         # passed explicitly; partials never use current_user).
         with self._app.test_request_context("/", base_url=self._app.config["BASE_URL"]):
-            viewers = {u.id: u for u in db.session.scalars(
-                select(User).where(User.id.in_({c.user_id for c in targets})))}
-            allowed = allowed_viewers(event.topic, viewers.values())
-            cache: dict = {}
-            rendered: dict = {}
-            for conn in targets:
-                viewer = viewers.get(conn.user_id)
-                if viewer is None or not viewer.is_active:
-                    conn.close(CLOSE_POLICY, "account unavailable")
-                    continue
-                if not session_valid(viewer, conn.session_id):
-                    # Signed out (password changed, logged out): the page reconnects with the
-                    # cookie it has now, or is refused if it has none.
-                    conn.close(CLOSE_POLICY, SESSION_ENDED)
-                    continue
-                if allowed is not None and viewer.id not in allowed:
+            try:
+                self._deliver(event, renderer, targets)
+            finally:
+                db.session.remove()
+
+    def _deliver(self, event: Event, renderer, targets: list[Connection]) -> None:
+        viewers = self.viewers({c.user_id for c in targets})
+        live = []
+        for conn in targets:
+            viewer = viewers.get(conn.user_id)
+            if viewer is None or not viewer.is_active:
+                conn.close(CLOSE_POLICY, "account unavailable")
+            elif not session_valid(viewer, conn.session_id):
+                # Signed out (password changed, logged out): the page reconnects with the
+                # cookie it has now, or is refused if it has none.
+                conn.close(CLOSE_POLICY, SESSION_ENDED)
+            else:
+                live.append((conn, viewer))
+        if not live:
+            return
+        receiving = {viewer.id: viewer for _, viewer in live}
+        allowed = allowed_viewers(event.topic, receiving.values())
+        if allowed is not None:
+            for conn, viewer in live:
+                if viewer.id not in allowed:
                     self.unsubscribe(conn, event.topic)  # access was revoked since subscribing
+            live = [(conn, viewer) for conn, viewer in live if viewer.id in allowed]
+            receiving = {i: v for i, v in receiving.items() if i in allowed}
+        cache: dict = {}
+        if renderer.prepare is not None and receiving:
+            renderer.prepare(event, list(receiving.values()), cache)
+        rendered: dict = {}
+        for conn, viewer in live:
+            with conn.lock:
+                if renderer.accept is not None and not renderer.accept(event, conn.state):
                     continue
-                with conn.lock:
-                    if renderer.accept is not None and not renderer.accept(event, conn.state):
-                        continue
-                    key = renderer.view_key(event, viewer)
-                    if key not in rendered:
-                        rendered[key] = renderer.render(event, viewer, cache)
-                    if rendered[key]:
-                        conn.send(rendered[key])
-            db.session.remove()
+                key = renderer.view_key(event, viewer, cache)
+                if key not in rendered:
+                    rendered[key] = renderer.render(event, viewer, cache)
+                if rendered[key]:
+                    conn.send(rendered[key])
 
 
 hub = Hub()

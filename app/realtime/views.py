@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 
 import redis
 from flask import Blueprint, current_app, request
@@ -25,7 +23,6 @@ MAX_TOPICS = 20
 # Sent once a subscribe message has been handled, catch-ups included: realtime.js shows the page
 # as live only then (a page marked live earlier could miss what is published meanwhile).
 SUBSCRIBED_FRAME = '<template data-realtime="subscribed"></template>'
-PRESENCE_REFRESH = 25  # seconds
 
 
 def origin_allowed() -> bool:
@@ -55,23 +52,15 @@ def websocket(ws):
     conn = Connection(ws, user_id, session_id=current_user.get_id())
     hub.add(conn)
     hub.subscribe(conn, f"user:{user_id}")
-    sender = threading.Thread(target=conn.sender_loop, name=f"ws-send-{user_id}", daemon=True)
-    sender.start()
     # The request's DB session must not stay open for the connection's lifetime.
     db.session.remove()
-    last_presence = time.monotonic()
     try:
-        while not conn.closed.is_set():
-            raw = ws.receive(timeout=5)
-            if time.monotonic() - last_presence > PRESENCE_REFRESH:
-                refresh_presence(app, conn)
-                last_presence = time.monotonic()
-            if raw is None:
-                continue
-            try:
+        while not conn.closed:
+            # No timeout: an idle socket costs no wake-ups (the hub refreshes presence for all
+            # connections on one timer; simple-websocket's pings find dead peers).
+            raw = ws.receive()
+            if raw is not None:
                 handle_client_message(conn, raw)
-            finally:
-                db.session.remove()
     except ConnectionClosed:
         pass
     finally:
@@ -91,12 +80,6 @@ def _presence(mark, app, topic: str, conn: Connection) -> None:
         log.warning("presence not updated: Redis unavailable")
 
 
-def refresh_presence(app, conn: Connection) -> None:
-    for topic in list(conn.topics):
-        if topic.startswith("thread:"):
-            _presence(presence.mark_present, app, topic, conn)
-
-
 def handle_client_message(conn: Connection, raw: str | bytes) -> None:
     try:
         message = json.loads(raw)
@@ -112,11 +95,20 @@ def handle_client_message(conn: Connection, raw: str | bytes) -> None:
         if not isinstance(topics, list) or not isinstance(after, dict) \
                 or not isinstance(have, dict):
             return
-        for topic in topics[:MAX_TOPICS]:
-            if isinstance(topic, str):
-                if not subscribe(conn, topic, after.get(topic), have.get(topic)) \
-                        and conn.closed.is_set():
-                    return
+        from app.accounts.models import User
+
+        # A burst of (re)connecting pages takes turns (hub.db_gate) and each returns its DB
+        # connection as soon as its catch-ups are sent: an idle socket never holds one.
+        with hub.db_gate:
+            try:
+                user = db.session.get(User, conn.user_id)
+                for topic in topics[:MAX_TOPICS]:
+                    if isinstance(topic, str):
+                        if not subscribe(conn, topic, after.get(topic), have.get(topic),
+                                         user=user) and conn.closed:
+                            return
+            finally:
+                db.session.remove()
         conn.send(SUBSCRIBED_FRAME)  # the page is live from here (static/js/realtime.js)
     elif kind == "unsubscribe" and isinstance(message.get("topic"), str):
         if not message["topic"].startswith("user:"):
@@ -143,10 +135,10 @@ def _client_id(value) -> int | None:
     return number if 0 <= number <= MAX_ID else None
 
 
-def subscribe(conn: Connection, topic: str, after, have=None) -> bool:
+def subscribe(conn: Connection, topic: str, after, have=None, user=None) -> bool:
     from app.accounts.models import User
 
-    user = db.session.get(User, conn.user_id)
+    user = user if user is not None else db.session.get(User, conn.user_id)
     if user is not None and user.is_active and not session_valid(user, conn.session_id):
         conn.close(CLOSE_POLICY, SESSION_ENDED)  # signed out since the socket opened
         return False

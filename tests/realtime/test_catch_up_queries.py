@@ -16,16 +16,16 @@ BOUND = 15
 
 
 def _subscribe_cost(app, count_queries, user, topic, since) -> tuple[int, list[str], float]:
-    conn = Connection(ws=None, user_id=user.id, session_id=user.get_id())
+    # No sender: the frames stay queued for the test to read.
+    conn = Connection(ws=None, user_id=user.id, session_id=user.get_id(),
+                      start_sender=lambda drain: None)
     db.session.expire_all()
     with app.test_request_context("/", base_url=app.config["BASE_URL"]):
         started = time.perf_counter()
         with count_queries() as counter:
             catch_up_for(topic)(conn, user, int(topic.partition(":")[2]), since)
         elapsed = time.perf_counter() - started
-    frames = []
-    while not conn._outbox.empty():
-        frames.append(conn._outbox.get_nowait())
+    frames = list(conn._outbox)
     return counter.count, frames, elapsed
 
 
