@@ -72,6 +72,14 @@ def import_state(import_id: str, center_id: int) -> dict | None:
     return state
 
 
+def owner(import_id: str) -> tuple[int, int, str] | None:
+    """(admin id, center id, state) of an import, for the job; None once it has expired."""
+    raw = _redis().hmget(KEY.format(import_id), "actor_id", "center_id", "state")
+    if raw[0] is None:
+        return None
+    return int(raw[0]), int(raw[1]), raw[2].decode()
+
+
 def take_file(import_id: str) -> bytes | None:
     return _redis().get(FILE_KEY.format(import_id))
 

@@ -15,14 +15,11 @@ log = logging.getLogger(__name__)
 def run_csv_import(import_id: str) -> None:
     """Run an uploaded people import (``imports.start_import``), reporting progress as it goes.
     The admin who started it must still be an active admin of the same center."""
-    from app.accounts.imports import import_state
-
-    meta = imports._redis().hgetall(imports.KEY.format(import_id))
-    if not meta:
+    found = imports.owner(import_id)
+    if found is None:
         return  # expired before a worker got to it: nothing to do
-    actor_id, center_id = int(meta[b"actor_id"]), int(meta[b"center_id"])
-    state = import_state(import_id, center_id)
-    if state["state"] in ("done", "failed"):
+    actor_id, center_id, state = found
+    if state in ("done", "failed"):
         return  # already run (a duplicated job)
     actor = db.session.get(User, actor_id)
     if actor is None or not actor.is_active or actor.role != Role.ADMIN \

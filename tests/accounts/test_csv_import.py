@@ -346,3 +346,17 @@ def test_the_job_refuses_an_admin_who_lost_the_role(client, school):
     state = imports.import_state(status_url.rsplit("/", 1)[1], school.center.id)
     assert state["state"] == "failed" and "Only an active admin" in state["error"]
     assert by_email("p1@example.org") is None
+
+
+def test_a_duplicated_job_changes_nothing(client, school):
+    from app.accounts import imports, tasks
+
+    login(client, school.admin)
+    response = upload(client, people_csv(3))
+    import_id = response.request.path.rsplit("/", 1)[1]
+    before = user_count()
+    tasks.run_csv_import(import_id)  # the same job again (RQ may deliver a job twice)
+    state = imports.import_state(import_id, school.center.id)
+    assert state["state"] == "done" and state["report"].count("created") == 3
+    assert user_count() == before
+    tasks.run_csv_import("no-such-import")  # expired: nothing to do, no error
