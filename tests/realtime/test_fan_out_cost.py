@@ -1,0 +1,117 @@
+"""What one fact costs a web process's hub (issue 10, "One realtime event per fact"): a message
+is one event for its thread plus one per-user batch each for the lists and the badges, not events
+per recipient; the hub handles each event with a fixed number of statements however many of the
+recipients are connected to it, and a topic nobody here listens to costs no statement at all.
+
+The events are the real ones: the service posts and commits, the test takes what reached Redis
+from the app's channel and hands each event to a hub of its own, with connections that keep
+their frames queued for the test to read (the same Connection and dispatch gunicorn runs)."""
+from __future__ import annotations
+
+import threading
+
+from app.accounts.models import Role
+from app.chat import services
+from app.extensions import db
+from app.realtime.events import Event, channel_for
+from app.realtime.hub import Connection, Hub
+from app.redis_conn import get_redis
+
+
+def _hub(app) -> Hub:
+    hub = Hub()
+    hub._app = app  # dispatch only: no Redis listener, no presence timer
+    return hub
+
+
+def _connect(hub: Hub, user, *topics: str) -> Connection:
+    conn = Connection(ws=None, user_id=user.id, session_id=user.get_id(),
+                      start_sender=lambda drain: None)  # frames stay queued for the test
+    hub.add(conn)
+    for topic in topics:
+        hub.subscribe(conn, topic)
+    return conn
+
+
+def _published(app, action) -> list[Event]:
+    """The events ``action`` publishes (after its commit), in order."""
+    pubsub = get_redis(app).pubsub()
+    pubsub.subscribe(channel_for(app))
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"  # listening from here
+    action()
+    events = []
+    while (message := pubsub.get_message(timeout=1)) is not None:
+        if message["type"] == "message":
+            events.append(Event.from_json(message["data"]))
+    pubsub.close()
+    return events
+
+
+def _class(make, size: int):
+    center = make.center()
+    teacher = make.user(center, Role.TEACHER)
+    students = [make.user(center, Role.STUDENT) for _ in range(size)]
+    make.course(center, teachers=[teacher], students=students)
+    group = services.create_group(teacher, f"Class of {size}", "", [s.id for s in students])
+    db.session.commit()
+    return teacher, students, group
+
+
+def _statements_per_event(hub: Hub, events: list[Event], count_queries) -> list[int]:
+    """Each event dispatched as the hub's listener does: on a thread of its own (no app context,
+    so the hub's request context and DB session are its own, not the test's)."""
+    counts = []
+    for event in events:
+        with count_queries() as counter:
+            listener = threading.Thread(target=hub.dispatch, args=(event,))
+            listener.start()
+            listener.join()
+        counts.append(counter.count)
+    return counts
+
+
+def test_a_connection_subscribed_to_nothing_costs_no_statement(app, make, count_queries):
+    teacher, students, group = _class(make, 5)
+    outsider = make.user(make.center(), Role.STUDENT)
+    hub = _hub(app)
+    idle = _connect(hub, outsider)  # subscribed to nothing
+    own_topic_only = _connect(hub, outsider, f"user:{outsider.id}")  # as every socket is
+    events = _published(app, lambda: services.post_message(teacher, group, "to the class"))
+    assert events
+    assert _statements_per_event(hub, events, count_queries) == [0] * len(events)
+    assert not idle._outbox and not own_topic_only._outbox
+
+    # A positive control: a member connected here does cost statements, and gets the frames.
+    member = _connect(hub, students[0], f"thread:{group.id}", f"user:{students[0].id}")
+    events = _published(app, lambda: services.post_message(teacher, group, "once more"))
+    assert sum(_statements_per_event(hub, events, count_queries)) > 0
+    assert any('id="message-' in frame for frame in member._outbox)
+    assert not idle._outbox and not own_topic_only._outbox
+
+
+def test_one_message_costs_the_same_events_and_statements_for_5_or_50_connected(
+        app, make, count_queries):
+    costs = {}
+    for size in (5, 50):
+        teacher, students, group = _class(make, size)
+        hub = _hub(app)
+        connections = [_connect(hub, s, f"user:{s.id}", f"threads:{s.id}", f"thread:{group.id}")
+                       for s in students]
+        posted = []
+        events = _published(app, lambda: posted.append(
+            services.post_message(teacher, group, f"hello, class of {size}")))
+        statements = _statements_per_event(hub, events, count_queries)
+        costs[size] = ([(e.topic.replace(str(group.id), "<id>"), e.name) for e in events],
+                       statements)
+        message_id = posted[0].id
+        unread = services.unread_total(students[0])  # the group's welcome and this message
+        for conn in connections:
+            frames = list(conn._outbox)
+            assert sum(f'id="message-{message_id}"' in f for f in frames) == 1
+            assert any(f'id="seen-by-{group.id}"' in f for f in frames)
+            assert any(f'id="thread-item-{group.id}"' in f for f in frames)
+            badge = next(f for f in frames if 'id="chat-unread-badge"' in f)
+            assert f'aria-label="{unread} unread"' in badge
+        # Rendered once per distinct output: everyone here sees the same message frame.
+        assert len({conn._outbox[0] for conn in connections}) == 1
+    assert costs[5] == costs[50], costs
