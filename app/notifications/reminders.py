@@ -39,8 +39,8 @@ from app.scheduling.recurrence import Occurrence
 from app.scheduling.services import occurrences_between
 
 # Reminders claimed, notified and committed together. A chunk's statements are a constant
-# number (the notifications' INSERT is batched 1,000 rows at a time by SQLAlchemy, so more rows
-# per chunk would only add statements there), and its transaction stays short.
+# number (app/bulk writes 1,000 rows per statement, so more rows per chunk would only add
+# statements there), and its transaction stays short.
 CHUNK_ROWS = 1000
 
 
@@ -137,7 +137,9 @@ def _remind(owned, due: dict, now: datetime) -> int:
     for row_id, session_id, start, user_id in owned:
         user = users.get(user_id)
         if user is None or not user.is_active:
-            continue  # deactivated since the people were read: the row stays, unsent
+            # Deactivated since the people were read: the row stays, unsent. (notify_each
+            # leaves inactive people out: filtered here, its rows line up with row_ids.)
+            continue
         notices.append(_notice(due[(session_id, start)], user, now))
         row_ids.append(row_id)
     created = notify_each(NotificationType.SESSION_REMINDER, notices)
