@@ -181,7 +181,9 @@ def deliver(notification_id: int) -> dict:
     anything leaves, so a second job running at the same moment (a duplicate, the push sweep,
     an RQ retry) finds nothing to claim; the sends run concurrently over pooled keep-alive
     connections; the outcomes are written back in one batch. A claim left by a job that died
-    mid-send goes stale after CLAIM_TIMEOUT and is taken again (by a retry or the push sweep)."""
+    mid-send goes stale after CLAIM_TIMEOUT and is taken again (by a retry or the push sweep).
+    Devices of a push service in its 429 back-off are not claimed; when any wait so, one more
+    UPDATE marks the push owed until the back-off ends and a job is scheduled for then."""
     notification = db.session.get(Notification, notification_id)
     if notification is None:
         return {"sent": 0, "skipped": "notification gone"}
