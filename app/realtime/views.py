@@ -7,7 +7,7 @@ import json
 import logging
 
 import redis
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 from flask_login import current_user
 from simple_websocket import ConnectionClosed
 
@@ -52,7 +52,9 @@ def websocket(ws):
     conn = Connection(ws, user_id, session_id=current_user.get_id())
     hub.add(conn)
     hub.subscribe(conn, f"user:{user_id}")
-    # The request's DB session must not stay open for the connection's lifetime.
+    # Neither the request's DB session nor its loaded account stays for the connection's
+    # lifetime (an idle socket holds its ids, not ORM rows; the hub loads viewers per event).
+    g.pop("_login_user", None)
     db.session.remove()
     try:
         while not conn.closed:
