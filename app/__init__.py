@@ -56,6 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(groups_bp)
 
     from app.chat import realtime as chat_realtime
+    from app.accounts import receivers as account_receivers  # noqa: F401
     from app.chat import receivers as chat_receivers  # noqa: F401  (connects signal receivers)
     from app.chat.views import bp as chat_bp
     from app.realtime.views import bp as realtime_bp

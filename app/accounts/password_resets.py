@@ -28,6 +28,7 @@ TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 FORGOT_VALID = timedelta(hours=1)
 ADMIN_VALID = timedelta(days=3)
 REQUEST_GAP = timedelta(minutes=5)
+WELCOME_VALID = timedelta(days=14)  # an imported person's first password: they may start later
 
 
 def _hash(token: str) -> str:
@@ -47,19 +48,27 @@ def _issue(user: User, requested_by: User | None, valid: timedelta) -> str:
 
 
 def _queue_email(user: User, reset: PasswordReset, token: str, requested_by: User | None) -> None:
-    from app.invites.services import queue_account_email
+    from app.invites.services import queue_account_emails
 
-    url = f"{current_app.config['BASE_URL'].rstrip('/')}/password/reset/{token}"
+    queue_account_emails([_reset_email(user, reset, token, requested_by)])
+
+
+def _reset_email(user: User, reset: PasswordReset, token: str, requested_by: User | None,
+                 welcome: bool = False) -> dict:
+    """The email carrying a reset link (``welcome``: the first password of an imported
+    person), as an outbox row's fields."""
+    base = current_app.config['BASE_URL'].rstrip('/')
     expires = reset.expires_at.astimezone(user.tz)
-    context = dict(user=user, url=url, requested_by=requested_by,
+    context = dict(user=user, url=f"{base}/password/reset/{token}", requested_by=requested_by,
+                   welcome=welcome,
                    expires=f"{expires.strftime('%A %-d %B %Y, %H:%M')} "
                            f"({user.effective_timezone.replace('_', ' ')}, {expires.tzname()})",
-                   forgot_url=f"{current_app.config['BASE_URL'].rstrip('/')}/password/forgot")
-    queue_account_email(
-        user, subject="Set a new Classhub password",
-        text_body=render_template("accounts/password_reset_email.txt", **context),
-        html_body=render_template("accounts/password_reset_email.html", **context),
-        dedup_key=f"password-reset:{reset.id}")
+                   forgot_url=f"{base}/password/forgot")
+    return dict(user=user, dedup_key=f"password-reset:{reset.id}",
+                subject=(f"Welcome to Classhub at {user.center.name}: choose your password"
+                         if welcome else "Set a new Classhub password"),
+                text_body=render_template("accounts/password_reset_email.txt", **context),
+                html_body=render_template("accounts/password_reset_email.html", **context))
 
 
 def request_reset(email: str) -> None:
@@ -91,6 +100,28 @@ def admin_reset(actor: User, user: User) -> None:
     _issue(user, actor, ADMIN_VALID)
     user.session_version += 1
     record_audit(actor, "user.password_reset_sent", "user", user.id)
+
+
+def welcome_imported_people(actor: User, user_ids) -> int:
+    """People created by a CSV import have no password yet: each gets a welcome email with a
+    link to choose one (valid WELCOME_VALID; "Forgot password" works after that). In bulk: one
+    INSERT of the reset rows, one of the outbox rows, one send job each after commit."""
+    from app.accounts.services import users_by_id
+    from app.bulk import insert_returning
+    from app.invites.services import queue_account_emails
+
+    users = [user for user in users_by_id(user_ids).values() if user.is_active]
+    if not users:
+        return 0
+    now = utcnow()
+    tokens = {user.id: secrets.token_urlsafe(32) for user in users}
+    resets = {reset.user_id: reset for reset in insert_returning(PasswordReset, [
+        dict(center_id=user.center_id, user_id=user.id, token_hash=_hash(tokens[user.id]),
+             requested_by_id=actor.id, created_at=now, expires_at=now + WELCOME_VALID)
+        for user in users])}
+    queue_account_emails([_reset_email(user, resets[user.id], tokens[user.id], actor,
+                                       welcome=True) for user in users])
+    return len(users)
 
 
 class ResetLinkProblem(Exception):

@@ -149,7 +149,6 @@ class _Letter:
     ics: str
 
 
-OUTBOX_CHUNK = 500  # rows per INSERT (SQLite allows 32,766 bound values in one statement)
 
 
 def _last_sent(session_id: int, user_ids) -> dict[int, tuple[int, str]]:
@@ -165,19 +164,15 @@ def _last_sent(session_id: int, user_ids) -> dict[int, tuple[int, str]]:
 
 
 def _insert_outbox_rows(rows: list[dict], queue: str = "default") -> list[int]:
-    """Insert outbox rows in bulk (one statement per OUTBOX_CHUNK rows); a row whose dedup key
-    exists already is skipped (that email went, or is going, out: exactly once). A send job per
-    new row is queued after the commit. Returns the new rows' ids."""
+    """Insert outbox rows in bulk (app/bulk.py: one statement however many); a row whose dedup
+    key exists already is skipped (that email went, or is going, out: exactly once). A send
+    job per new row is queued after the commit. Returns the new rows' ids."""
+    from app.bulk import insert_rows
     from app.invites import tasks
-    from app.notifications.push import insert_ignoring_duplicates
 
-    created = []
-    for first in range(0, len(rows), OUTBOX_CHUNK):
-        statement = (insert_ignoring_duplicates(EmailOutbox)
-                     .values(rows[first:first + OUTBOX_CHUNK])
-                     .on_conflict_do_nothing(index_elements=["dedup_key"])
-                     .returning(EmailOutbox.id, EmailOutbox.center_id))
-        created += list(db.session.execute(statement))
+    created = insert_rows(EmailOutbox.__table__, rows,
+                          returning=(EmailOutbox.id, EmailOutbox.center_id),
+                          skip_duplicates_of=["dedup_key"])
     for row in sorted(created):
         enqueue_after_commit(tasks.send_email, row.id, queue=queue, center_id=row.center_id)
     return [row.id for row in created]
@@ -381,12 +376,17 @@ def queue_account_email(user, *, subject: str, text_body: str, html_body: str,
                         dedup_key: str) -> None:
     """An account email (a password-reset link) through the outbox: a row in the caller's
     transaction, sent once by a job after commit."""
-    row = EmailOutbox(center_id=user.center_id, dedup_key=dedup_key[:200],
-                      recipient_user_id=user.id, recipient=user.email, subject=subject[:300],
-                      text_body=text_body, html_body=html_body, ics="", method="",
-                      status=OutboxStatus.PENDING, attempts=0)
-    db.session.add(row)
-    db.session.flush()
-    from app.invites import tasks
+    queue_account_emails([dict(user=user, subject=subject, text_body=text_body,
+                               html_body=html_body, dedup_key=dedup_key)])
 
-    enqueue_after_commit(tasks.send_email, row.id, queue="high", center_id=user.center_id)
+
+def queue_account_emails(emails: list[dict]) -> None:
+    """Account emails (``user``, ``subject``, ``text_body``, ``html_body``, ``dedup_key`` each)
+    through the outbox in one INSERT: sent once each by a job after commit."""
+    _insert_outbox_rows([
+        dict(center_id=email["user"].center_id, dedup_key=email["dedup_key"][:200],
+             recipient_user_id=email["user"].id, recipient=email["user"].email,
+             subject=email["subject"][:300], text_body=email["text_body"],
+             html_body=email["html_body"], ics="", method="", status=OutboxStatus.PENDING,
+             attempts=0, created_at=utcnow())
+        for email in emails], queue="high")

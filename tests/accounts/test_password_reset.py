@@ -219,3 +219,30 @@ def test_admin_edit_bad_input_is_422_and_changes_nothing(school, as_user):
 def test_login_page_links_to_forgot_password(client):
     html = client.get("/login").get_data(as_text=True)
     assert 'href="/password/forgot"' in html
+
+
+def test_imported_people_are_emailed_a_link_to_choose_their_password(
+        school, deliver, new_client, smtp, count_queries):
+    """A CSV import makes accounts without passwords: each new person gets one welcome email
+    (in bulk: the statements do not grow with the people) whose link sets their password."""
+    from app.accounts import services
+
+    csv = "email,name,role\n" + "".join(f"new{n}@example.org,New Person {n},student\n"
+                                         for n in range(3))
+    with count_queries() as few:
+        services.import_users_csv(school.admin, csv.encode())
+    many_csv = "email,name,role\n" + "".join(f"more{n}@example.org,More {n},student\n"
+                                              for n in range(60))
+    with count_queries() as many:
+        services.import_users_csv(school.admin, many_csv.encode())
+    assert many.count == few.count
+    received = deliver()
+    assert len(received) == 63
+    message = one_to(received, "new1@example.org")
+    assert message["Subject"] == f"Welcome to Classhub at {school.center.name}: choose your password"
+    assert "added you to Classhub" in text_of(message) and school.admin.name in text_of(message)
+    path = reset_link(message)
+    browser = new_client()
+    assert choose(browser, path).status_code == 302 and signed_in(browser)
+    login(new_client(), "new1@example.org", NEW)
+    assert deliver() == []  # each email once
