@@ -125,7 +125,8 @@ def main() -> list[Row]:
     sc = scale()
     service = RemotePushService()
     try:
-        with bench_app("push") as (app, root):
+        # The loopback push service is not a public push service: allowed for this bench only.
+        with bench_app("push", PUSH_ALLOW_LOOPBACK_ENDPOINTS=True) as (app, root):
             sent, seconds = classhub_fan_out(app, service, sc.push_devices)
         accepted_by_service = service.stats()["accepted"]
         vapid, public_key = webpush_loop.new_keys()
