@@ -62,6 +62,10 @@ def load_config(instance_path: Path, env: dict | None = None) -> dict:
         "CSV_IMPORT_MAX_ROWS": int(env.get("CSV_IMPORT_MAX_ROWS", "2000")),
         "CHAT_MESSAGE_RATE_LIMIT": env.get("CHAT_MESSAGE_RATE_LIMIT", "30 per minute"),
         "REMINDER_LEAD_MINUTES": int(env.get("REMINDER_LEAD_MINUTES", "15")),
+        # Email invitations: the default validity (the inviter may pick 1-30 days) and the
+        # shortest wait between two resends of one invitation.
+        "INVITATION_VALID_DAYS": int(env.get("INVITATION_VALID_DAYS", "7")),
+        "INVITATION_RESEND_MINUTES": int(env.get("INVITATION_RESEND_MINUTES", "10")),
         # Web push: the push services' hosts subscriptions may name (app/notifications/
         # endpoints.py); the loopback switch is for the test suite's push service only.
         "PUSH_ENDPOINT_HOSTS": env.get("PUSH_ENDPOINT_HOSTS", ""),

@@ -198,3 +198,79 @@ def test_things_to_try(demo, new_page, viewport, size):
     expect(page.get_by_role("heading", name="Your profile")).to_be_visible()
     expect(page.get_by_label("Time zone", exact=True)).to_be_visible()
     assert_no_console_errors(page)
+
+
+def test_invitations_group_rules_and_forgotten_passwords(demo, new_page):
+    """The "Things to try" bullets about inviting by email, a group's session rules with a
+    student's proposal, and "Forgot your password?", followed on the demo data."""
+    bullets = things_to_try()
+    [invite] = [b for b in bullets if b.startswith("Invite someone")]
+    [rules] = [b for b in bullets if "**Session rules**" in b]
+    [forgot] = [b for b in bullets if b.startswith("Forgot a password?")]
+    from datetime import timedelta
+
+    from app.db_types import utcnow
+
+    page = new_page()
+    # "Forgot your password? on the login page emails a single-use link."
+    assert "**Forgot your password?**" in forgot
+    page.goto("/login")
+    page.get_by_role("link", name="Forgot your password?").click()
+    expect(page.get_by_role("heading", name="Forgot your password?")).to_be_visible()
+
+    log_in(page, "teacher@example.com")
+    # "open a session and press Invite by email"
+    assert "**Invite by email**" in invite
+    follow(page, "Calendar")
+    switch_view(page, "Agenda")
+    page.locator("#calendar a[href*='/sessions/']").first.click()
+    page.get_by_role("link", name="Invite by email").click()
+    expect(page.get_by_role("heading", name="Invite by email", level=1)).to_be_visible()
+    expect(page.get_by_label("Email addresses")).to_be_visible()
+
+    # "open the "Exam prep" group's settings → Session rules: let members propose sessions
+    # with your approval, set the notice and the allowed times."
+    follow(page, "Chats")
+    page.locator("#thread-list").get_by_role("link", name=re.compile("Exam prep")).first.click()
+    page.locator(".thread-actions").get_by_role("link", name="Settings").click()
+    expect(page.get_by_role("link", name="Invite by email")).to_be_visible()
+    expect(page.get_by_role("heading", name="Session rules")).to_be_visible()
+    page.get_by_label(re.compile("members", re.I)).first.check()
+    page.get_by_label(re.compile("wait for the owner's approval")).check()
+    page.get_by_label("Minimum notice (hours)").fill("24")
+    page.get_by_label("Monday").fill("15:00-19:00")
+    page.get_by_role("button", name="Save rules").click()
+    expect(page.get_by_text("Session rules saved.")).to_be_visible()
+
+    # "as student1, open the group's Sessions tab and propose one: a time outside the rules
+    # is refused with the next allowed slots"
+    assert "**Sessions**" in rules
+    student = new_page()
+    log_in(student, "student1@example.com")
+    follow(student, "Chats")
+    student.locator("#thread-list").get_by_role("link", name=re.compile("Exam prep")).first.click()
+    student.locator(".thread-actions").get_by_role("link", name="Sessions").click()
+    student.get_by_role("link", name="Propose a session").click()
+    student.get_by_label("Title").fill("Past paper 2 walkthrough")
+    monday = utcnow().date() + timedelta(days=7 - utcnow().weekday() + 7)
+    student.get_by_label("Date", exact=True).fill(monday.isoformat())
+    student.get_by_label("Start time").fill("20:00")
+    student.get_by_role("button", name=re.compile("Send the proposal")).click()
+    expect(student.get_by_text(re.compile("allowed time slots"))).to_be_visible()
+    student.get_by_role("link", name=re.compile(r"Mon \d+ \w+ 15:00")).first.click()
+    student.get_by_role("button", name=re.compile("Send the proposal")).click()
+    expect(student.get_by_text("Past paper 2 walkthrough").first).to_be_visible()
+
+    # "the teacher approves or declines it there" (the group's Sessions tab).
+    page.goto(page.url.replace("/settings", ""))
+    page.locator(".thread-actions").get_by_role("link", name="Sessions").click()
+    expect(page.get_by_role("button", name=re.compile("Approve")).first).to_be_visible()
+    assert_no_console_errors(page)
+    assert_no_console_errors(student)
+
+    # "admins: People → Invitations"
+    admin = new_page()
+    log_in(admin, "admin@example.com")
+    follow(admin, "People")
+    admin.get_by_role("link", name="Invitations").click()
+    expect(admin.get_by_role("heading", name="Invite by email", level=1)).to_be_visible()
