@@ -101,8 +101,8 @@ def _announce_new(session, people) -> None:
 
 
 @scheduling.session_scheduled.connect
-def _session_scheduled(session, actor=None, user_ids=frozenset(), **_):
-    _announce_new(session, _people(user_ids, actor))
+def _session_scheduled(session, actor=None, user_ids=frozenset(), announced_to=frozenset(), **_):
+    _announce_new(session, _people(frozenset(user_ids) - frozenset(announced_to), actor))
 
 
 @scheduling.participants_added.connect

@@ -211,10 +211,10 @@ def approve_proposal(actor: User, session: VideoSession) -> None:
     db.session.flush()
     record_audit(actor, "session.proposal_approved", "session", session.id,
                  proposer_id=session.created_by_id, group_id=group.id)
-    signals.proposal_approved.send(session, actor=actor, group=group,
-                                   user_ids=_proposer_ids(session))
+    proposers = _proposer_ids(session)
+    signals.proposal_approved.send(session, actor=actor, group=group, user_ids=proposers)
     signals.session_scheduled.send(session, actor=actor, user_ids=participant_ids(session),
-                                   split_from=None)
+                                   split_from=None, announced_to=proposers)
     db.session.commit()
 
 

@@ -20,7 +20,9 @@ _signals = Namespace()
 
 # A session is now in its participants' calendars: scheduled directly, a group proposal
 # approved, or the new series a "this and following" edit split off (``split_from``: the
-# series it continues, else None). ``user_ids``: all its participants, the teacher included.
+# series it continues, else None). ``user_ids``: all its participants, the teacher included;
+# ``announced_to``: those of them told already by another event (a proposer, by
+# ``proposal_approved``), whom an in-app notification would tell twice.
 session_scheduled = _signals.signal("scheduling.session-scheduled")
 
 # The whole series was edited (title, description, type, and maybe its schedule).

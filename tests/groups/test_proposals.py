@@ -101,6 +101,8 @@ def test_proposal_waits_for_the_owner_then_approval_invites_everyone(group_world
     [ok] = notifications(world.s1, NotificationType.PROPOSAL_APPROVED)
     assert ok.link == f"/sessions/{session.id}"
     assert notifications(world.s2, NotificationType.SESSION_SCHEDULED)
+    # The proposer was told by "approved" (with the time): not a second time as "New session".
+    assert not notifications(world.s1, NotificationType.SESSION_SCHEDULED)
     run_worker()
     delivered = smtp.received
     for person in (world.s1, world.s2):
