@@ -300,6 +300,32 @@ def _render_unread_badge(event, viewer, cache):
     return _unread_badge_html(*_unread_key(event, viewer, cache))
 
 
+def _shows_thread_list(event, conn) -> bool:
+    """Whether this socket's page shows the thread list (it subscribed to it)."""
+    return f"threads:{conn.user_id}" in conn.topics
+
+
+def _prepare_thread_change(event, viewers, cache) -> None:
+    _prepare_unread(event, viewers, cache)
+    if event.name == "thread.updated":
+        _prepare_thread_items(event, viewers, cache)
+
+
+def _thread_change_key(event, viewer, cache):
+    row = _thread_item_key(event, viewer, cache) if event.name == "thread.updated" else None
+    return _unread_key(event, viewer, cache), row
+
+
+def _render_thread_change(event, viewer, cache, shows_list: bool) -> str:
+    """A thread changed for its members (one event for all, on their user topics): every page's
+    badge, and the row of the list on pages that show one."""
+    html = _render_unread_badge(event, viewer, cache)
+    if shows_list:
+        row = _render_thread_item if event.name == "thread.updated" else _render_thread_removed
+        html = row(event, viewer, cache) + html
+    return html
+
+
 def _render_seen_by(event, viewer, cache):
     thread = db.session.get(Thread, event.data["thread_id"])
     if "seen" not in cache:
@@ -331,12 +357,11 @@ def register() -> None:
                                                   accept=accept_message))
     register_renderer("message.updated", Renderer(_render_updated, _message_view_key,
                                                   prepare=_prepare_message))
-    # Published once for all the members concerned (topics "threads:*" / "user:*").
-    register_renderer("thread.updated", Renderer(_render_thread_item, _thread_item_key,
-                                                 prepare=_prepare_thread_items))
-    register_renderer("thread.removed", Renderer(_render_thread_removed, _same_for_all))
-    register_renderer("unread.changed", Renderer(_render_unread_badge, _unread_key,
-                                                 prepare=_prepare_unread))
+    # Published once for all the members concerned, on their user topics ("user:*").
+    thread_change = Renderer(_render_thread_change, _thread_change_key,
+                             prepare=_prepare_thread_change, variant=_shows_thread_list)
+    register_renderer("thread.updated", thread_change)
+    register_renderer("thread.removed", thread_change)
     register_renderer("thread.read", Renderer(_render_seen_by, _same_for_all))
     register_renderer("typing", Renderer(_render_typing,
                                          lambda e, v, cache: v.id == e.data["user_id"]))

@@ -277,8 +277,7 @@ def remove_group_member(actor: User, thread: Thread, user_id: int) -> None:
     _system_message(thread, f"{actor.name} removed {name}.", actor)
     record_audit(actor, "chat.member_removed", "thread", thread.id, user_id=user_id)
     _announce_thread(thread, [m.user_id for m in thread.members])
-    publish_to_users("threads", [user_id], "thread.removed", thread_id=thread.id)
-    publish_to_users("user", [user_id], "unread.changed")
+    publish_to_users("user", [user_id], "thread.removed", thread_id=thread.id)
     db.session.commit()
 
 
@@ -308,8 +307,7 @@ def delete_group(actor: User, thread: Thread) -> None:
 
     forget_group(thread)  # its session rules go, its sessions stay (without a group)
     db.session.delete(thread)
-    publish_to_users("threads", member_ids, "thread.removed", thread_id=thread.id)
-    publish_to_users("user", member_ids, "unread.changed")
+    publish_to_users("user", member_ids, "thread.removed", thread_id=thread.id)
     db.session.commit()
     for key in keys:
         files.discard(key)
@@ -321,8 +319,7 @@ def sync_members(thread: Thread, wanted: dict[int, MemberRole]) -> None:
     leaving = [user_id for user_id in current if user_id not in wanted]
     for user_id in leaving:
         thread.members.remove(current[user_id])
-    publish_to_users("threads", leaving, "thread.removed", thread_id=thread.id)
-    publish_to_users("user", leaving, "unread.changed")
+    publish_to_users("user", leaving, "thread.removed", thread_id=thread.id)
     joining = {user_id: role for user_id, role in wanted.items() if user_id not in current}
     for user_id, role in wanted.items():
         if user_id in current and current[user_id].role != role:
@@ -441,7 +438,7 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
         member = membership(user, thread)
         member.last_read_message_id = message.id  # your own message is read
         # One event for the open thread (its frame carries "Seen by" too: the sender read it)
-        # and one per-user batch each for the lists and badges (_announce_thread).
+        # and one per-user batch for the members' badges and lists (_announce_thread).
         publish(f"thread:{thread.id}", "message.created", message_id=message.id,
                 thread_id=thread.id, sender_id=user.id)
         _announce_thread(thread, [m.user_id for m in thread.members])
@@ -710,12 +707,12 @@ def seen_by(thread: Thread) -> list[User]:
 # --- fan-out hooks --------------------------------------------------------------------------------
 
 def _announce_thread(thread: Thread, user_ids, activity: bool = True) -> None:
-    """Each member's thread list (pages that show it subscribe to ``threads:<user id>``) and
-    unread badge (in every page's header, on ``user:<user id>``) update live. ``activity``:
-    the thread moved to the top of the list (new message, new member...)."""
-    publish_to_users("threads", user_ids, "thread.updated", thread_id=thread.id,
+    """Each member's unread badge (in every page's header, on ``user:<user id>``) and thread
+    list (on pages that show it, subscribed to ``threads:<user id>`` as well) update live: one
+    event for all of them (app/chat/realtime.py). ``activity``: the thread moved to the top of
+    the list (new message, new member...)."""
+    publish_to_users("user", user_ids, "thread.updated", thread_id=thread.id,
                      activity=activity)
-    publish_to_users("user", user_ids, "unread.changed")
 
 
 def _notify_members_added(actor: User, thread: Thread, user_ids: list[int], created: bool) -> None:

@@ -90,6 +90,10 @@ class Renderer:
     render: Callable  # (event, viewer, cache: dict) -> str | None (None: nothing to send)
     view_key: Callable = lambda event, viewer, cache: viewer.id
     prepare: Callable | None = None
+    # (event, connection) -> hashable: what differs between two sockets of one viewer (e.g.
+    # whether the page shows the thread list). When set, render is called with it as a fourth
+    # argument, and it is part of the key outputs are shared by.
+    variant: Callable | None = None
     # (event, connection_state) -> bool, called under the connection's lock: a domain drops
     # what this connection already has (e.g. a message sent during catch-up) and records what
     # it is about to get.

@@ -59,6 +59,21 @@ PRESENCE_REFRESH = 25  # seconds between the hub's presence refreshes (presence.
 VIEWER_TTL = 300  # seconds a viewer's name, role and zone are reused without reloading
 
 
+# Frames queued for one socket while its sender was busy go out as one websocket message (the
+# htmx ws extension swaps every top-level element of a message on its own), up to this size:
+# a burst of events costs a socket one write, not one per event.
+JOIN_LIMIT = 64 * 1024
+
+
+class Standalone(str):
+    """A frame sent as a message of its own, never joined with others (the page compares it
+    whole, e.g. views.SUBSCRIBED_FRAME)."""
+
+
+def _joinable(frame) -> bool:
+    return type(frame) is str and frame.startswith("<")  # HTML fragments only, never JSON
+
+
 def spawn(target) -> None:
     """Run ``target()`` concurrently: a greenlet under gunicorn's gevent workers (cheap enough to
     start one per burst of frames), a daemon thread elsewhere."""
@@ -150,6 +165,13 @@ class Connection:
                     close_with, self._close_with = self._close_with, None
                     break
                 frame = self._outbox.popleft()
+                if _joinable(frame):
+                    parts, size = [frame], len(frame)
+                    while self._outbox and _joinable(self._outbox[0]) \
+                            and size + len(self._outbox[0]) <= JOIN_LIMIT:
+                        parts.append(self._outbox.popleft())
+                        size += len(parts[-1])
+                    frame = "".join(parts)
             try:
                 self.ws.send(frame)
             except Exception:  # the socket is gone: the receive loop notices and cleans up
@@ -443,9 +465,15 @@ class Hub:
             with conn.lock:
                 if renderer.accept is not None and not renderer.accept(event, conn.state):
                     continue
-                key = renderer.view_key(event, viewer, cache)
-                if key not in rendered:
-                    rendered[key] = renderer.render(event, viewer, cache)
+                if renderer.variant is None:
+                    key = renderer.view_key(event, viewer, cache)
+                    if key not in rendered:
+                        rendered[key] = renderer.render(event, viewer, cache)
+                else:
+                    variant = renderer.variant(event, conn)
+                    key = (variant, renderer.view_key(event, viewer, cache))
+                    if key not in rendered:
+                        rendered[key] = renderer.render(event, viewer, cache, variant)
                 if rendered[key]:
                     conn.send(rendered[key])
 

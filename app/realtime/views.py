@@ -15,14 +15,15 @@ from app.accounts.tenancy import MAX_ID
 from app.extensions import db, sock
 from app.realtime import presence, sessions  # noqa: F401  (sessions: closes revoked sockets)
 from app.realtime.events import CatchUp, Event, can_subscribe, catch_up_for, publish_now
-from app.realtime.hub import CLOSE_POLICY, SESSION_ENDED, Connection, hub, session_valid
+from app.realtime.hub import (CLOSE_POLICY, SESSION_ENDED, Connection, Standalone, hub,
+                              session_valid)
 
 log = logging.getLogger(__name__)
 
 MAX_TOPICS = 20
 # Sent once a subscribe message has been handled, catch-ups included: realtime.js shows the page
 # as live only then (a page marked live earlier could miss what is published meanwhile).
-SUBSCRIBED_FRAME = '<template data-realtime="subscribed"></template>'
+SUBSCRIBED_FRAME = Standalone('<template data-realtime="subscribed"></template>')
 
 
 def origin_allowed() -> bool:

@@ -137,9 +137,15 @@ class Socket:
     def appended_ids(self, thread_id: int) -> list[int]:
         """Ids of the messages appended to the thread, in the order their frames came."""
         ids = []
+        append = f'hx-swap-oob="beforeend:#messages-{thread_id}"'
         for frame in self.frames:
-            if f'hx-swap-oob="beforeend:#messages-{thread_id}"' in frame:
-                ids += [int(i) for i in re.findall(r'<article id="message-(\d+)"', frame)]
+            # A frame may carry several parts (the server joins what was queued for a socket):
+            # only the append parts count, each up to the tag of the next out-of-band part.
+            for part in frame.split(append)[1:]:
+                part, next_part, _ = part.partition("hx-swap-oob=")
+                if next_part:
+                    part = part[:part.rfind("<")]
+                ids += [int(i) for i in re.findall(r'<article id="message-(\d+)"', part)]
         return ids
 
     def close(self) -> None:

@@ -1,6 +1,6 @@
 """What one fact costs a web process's hub (issue 10, "One realtime event per fact"): a message
-is one event for its thread plus one per-user batch each for the lists and the badges, not events
-per recipient; the hub handles each event with a fixed number of statements however many of the
+is one event for its thread plus one per-user batch for the members' badges and lists, not
+events per recipient; the hub handles each event with a fixed number of statements however many of the
 recipients are connected to it, and a topic nobody here listens to costs no statement at all.
 
 The events are the real ones: the service posts and commits, the test takes what reached Redis
@@ -100,6 +100,9 @@ def test_one_message_costs_the_same_events_and_statements_for_5_or_50_connected(
         posted = []
         events = _published(app, lambda: posted.append(
             services.post_message(teacher, group, f"hello, class of {size}")))
+        # One event for the thread, one for its members' badges and lists: not one per person.
+        assert [(e.topic.partition(":")[2] == "*", e.name) for e in events] == [
+            (False, "message.created"), (True, "thread.updated")]
         statements = _statements_per_event(hub, events, count_queries)
         costs[size] = ([(e.topic.replace(str(group.id), "<id>"), e.name) for e in events],
                        statements)
