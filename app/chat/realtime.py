@@ -165,8 +165,10 @@ def thread_viewers(users, thread_id: int) -> set[int]:
 def _load_message(event, cache: dict) -> Message | None:
     key = ("message", event.data["message_id"])
     if key not in cache:
+        # One statement (attachments joined, not selected after): this is on every message's
+        # way to the open pages.
         cache[key] = db.session.get(Message, event.data["message_id"], options=[
-            joinedload(Message.sender), selectinload(Message.attachments)])
+            joinedload(Message.sender), joinedload(Message.attachments)])
     return cache[key]
 
 
