@@ -19,8 +19,8 @@ from flask import current_app, render_template
 from sqlalchemy import select, update
 
 from app.accounts.models import PasswordReset, Role, User
-from app.accounts.services import (PermissionDenied, ValidationError, normalize_email,
-                                   password_problem, record_audit)
+from app.accounts.services import (PermissionDenied, ValidationError, new_password_errors,
+                                   normalize_email, record_audit)
 from app.db_types import utcnow
 from app.extensions import db
 
@@ -153,12 +153,7 @@ def find_reset(token: str) -> PasswordReset:
 
 
 def complete_reset(reset: PasswordReset, password: str, confirm: str) -> User:
-    errors = {}
-    problem = password_problem(password)
-    if problem:
-        errors["password"] = problem
-    elif password != confirm:
-        errors["confirm"] = "The two passwords differ."
+    errors = new_password_errors(password, confirm)
     if errors:
         raise ValidationError(errors)
     now = utcnow()

@@ -217,17 +217,26 @@ def update_profile(user: User, name: str, timezone: str) -> None:
     db.session.commit()
 
 
+def new_password_errors(password: str, confirm: str, *, field: str = "password",
+                        confirm_field: str = "confirm") -> dict[str, str]:
+    """What is wrong with a new password and its confirmation, keyed by the form's fields
+    (every form that sets a password: profile, reset link, invitation sign-up)."""
+    problem = password_problem(password)
+    if problem:
+        return {field: problem}
+    if password != confirm:
+        return {confirm_field: "The two passwords differ."}
+    return {}
+
+
 def change_password(user: User, current: str, new: str, confirm: str) -> bool:
     """Change the password, sign out every other device and give the calendar feed a new
     address. Returns whether there was a feed (its old address stopped working)."""
     errors = {}
     if not user.check_password(current or ""):
         errors["current_password"] = "Your current password is not correct."
-    problem = password_problem(new)
-    if problem:
-        errors["new_password"] = problem
-    elif new != confirm:
-        errors["confirm_password"] = "The two new passwords differ."
+    errors.update(new_password_errors(new, confirm, field="new_password",
+                                      confirm_field="confirm_password"))
     if errors:
         raise ValidationError(errors)
     user.set_password(new)

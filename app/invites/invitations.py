@@ -26,7 +26,7 @@ from sqlalchemy.orm import joinedload
 
 from app.accounts.models import Center, Role, User
 from app.accounts.services import (PermissionDenied, ValidationError, name_problem,
-                                   normalize_email, password_problem, record_audit)
+                                   new_password_errors, normalize_email, record_audit)
 from app.chat.models import Thread, ThreadKind
 from app.db_types import utcnow
 from app.extensions import db
@@ -665,11 +665,7 @@ def _create_account(invitation: Invitation, target: Target, name: str, password:
     name = (name or "").strip()
     if name_problem(name):
         errors["name"] = "Tell us your name." if not name else name_problem(name)
-    problem = password_problem(password)
-    if problem:
-        errors["password"] = problem
-    elif password != confirm:
-        errors["confirm"] = "The two passwords differ."
+    errors.update(new_password_errors(password, confirm))
     if errors:
         raise ValidationError(errors)
     # Session and group invitations make student accounts: only an admin's center invitation

@@ -74,7 +74,7 @@ def test_password_change_validation(client, school):
         (("wrong password!", "a good new password", "a good new password"),
          "Your current password is not correct."),
         ((PASSWORD, "short", "short"), "Use at least 10 characters."),
-        ((PASSWORD, "a good new password", "a different one!!"), "The two new passwords differ."),
+        ((PASSWORD, "a good new password", "a different one!!"), "The two passwords differ."),
         ((PASSWORD, "", ""), "This field is required."),
     ]
     for (current, new, confirm), message in cases:

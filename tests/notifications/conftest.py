@@ -22,7 +22,6 @@ from app.notifications import services
 from app.notifications.models import Notification, NotificationType
 from app.notifications.vapid import app_keys
 from app.redis_conn import get_redis
-from tests.interop.push_service import running
 
 CHROME_ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
                   "Chrome/131.0.0.0 Mobile Safari/537.36")
@@ -35,17 +34,8 @@ FIREFOX_WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20
 
 # --- the push service and devices ----------------------------------------------------------------
 
-@pytest.fixture
-def push_service(app):
-    """The loopback push service, and the app told to accept its http://127.0.0.1 endpoints
-    (an explicit test setting: production accepts only https push services, see
-    app/notifications/endpoints.py)."""
-    app.config["PUSH_ALLOW_LOOPBACK_ENDPOINTS"] = True
-    try:
-        with running() as service:
-            yield service
-    finally:
-        app.config["PUSH_ALLOW_LOOPBACK_ENDPOINTS"] = False
+# The loopback push service, the app told to accept its endpoints (one fixture for the suite).
+from tests.interop.conftest import push_service  # noqa: E402,F401
 
 
 @pytest.fixture
