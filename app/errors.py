@@ -50,6 +50,18 @@ def init_error_handlers(app: Flask) -> None:
         return render_error(400, "Your session form token is missing or expired. Reload the page "
                                  "and try again; nothing was changed.")
 
+    from app.accounts.services import PermissionDenied, ValidationError
+
+    # A service's refusal that no view turned into a form with errors: a clear 403 / 422 with
+    # the service's own words (the transaction is rolled back first), never a 500.
+    @app.errorhandler(PermissionDenied)
+    def permission_denied(error: PermissionDenied):
+        return render_error(403, str(error) or None)
+
+    @app.errorhandler(ValidationError)
+    def validation_error(error: ValidationError):
+        return render_error(422, " ".join(dict.fromkeys(error.errors.values())) or None)
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         if error.code == 429:

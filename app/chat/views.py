@@ -165,10 +165,7 @@ def edit_message(thread_id, message_id):
 def delete_message(thread_id, message_id):
     thread = _thread_or_404(thread_id)
     message = _message_or_404(thread, message_id)
-    try:
-        services.delete_message(current_user, message)
-    except PermissionDenied:
-        abort(403)
+    services.delete_message(current_user, message)  # PermissionDenied: 403 (app/errors.py)
     if not wants_fragment():
         return navigate_to(url_for("chat.thread", thread_id=thread.id))
     return render_template("chat/_message.html", message=message, viewer=current_user)
@@ -229,10 +226,7 @@ def new_direct():
 @login_required
 def start_direct(user_id):
     other = get_scoped_or_404(User, user_id)
-    try:
-        thread = services.get_or_create_direct(current_user, other)
-    except PermissionDenied:
-        abort(403)
+    thread = services.get_or_create_direct(current_user, other)  # PermissionDenied: 403
     return navigate_to(url_for("chat.thread", thread_id=thread.id))
 
 
