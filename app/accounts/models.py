@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 import enum
 from zoneinfo import ZoneInfo
 
@@ -46,7 +48,7 @@ class Center(db.Model):
         Boolean, default=False, server_default=false())
     students_may_reply_in_class: Mapped[bool] = mapped_column(
         Boolean, default=True, server_default=true())
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -69,8 +71,8 @@ class User(UserMixin, db.Model):
     # Bumped on password change and deactivation: invalidates every session and remember-me
     # cookie issued before (flask-login identifies users by get_id()).
     session_version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    last_login_at = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     center: Mapped[Center] = relationship(lazy="joined", innerjoin=True)
     enrollments: Mapped[list["Enrollment"]] = relationship(back_populates="user")
@@ -123,7 +125,7 @@ class Course(db.Model):
     center_id: Mapped[int] = mapped_column(ForeignKey("centers.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     description: Mapped[str] = mapped_column(Text, default="")
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     enrollments: Mapped[list["Enrollment"]] = relationship(
         back_populates="course", cascade="all, delete-orphan"
@@ -141,7 +143,7 @@ class Enrollment(db.Model):
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     role: Mapped[CourseRole] = mapped_column(_enum(CourseRole, "course_role"))
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     course: Mapped[Course] = relationship(back_populates="enrollments")
     user: Mapped[User] = relationship(back_populates="enrollments")
@@ -157,7 +159,8 @@ class AuditLog(db.Model):
     target_type: Mapped[str] = mapped_column(String(40))
     target_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False,
+                                                 index=True)
 
     actor: Mapped[User | None] = relationship()
 
@@ -173,8 +176,8 @@ class PasswordReset(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    expires_at = mapped_column(UTCDateTime, nullable=False)
-    used_at = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 import enum
 
 from sqlalchemy import (Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint)
@@ -54,10 +56,10 @@ class Thread(db.Model):
                                                   nullable=True)
     session_id: Mapped[int | None] = mapped_column(
         ForeignKey("video_sessions.id", ondelete="CASCADE"), nullable=True)
-    archived_at = mapped_column(UTCDateTime, nullable=True)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_message_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    last_activity_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     members: Mapped[list["ThreadMember"]] = relationship(back_populates="thread",
                                                          cascade="all, delete-orphan")
@@ -80,7 +82,7 @@ class ThreadMember(db.Model):
                                              default=MemberRole.MEMBER)
     muted: Mapped[bool] = mapped_column(Boolean, default=False)
     last_read_message_id: Mapped[int] = mapped_column(Integer, default=0)
-    joined_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     thread: Mapped[Thread] = relationship(back_populates="members")
     user: Mapped[User] = relationship()
@@ -103,9 +105,9 @@ class Message(db.Model):
     body: Mapped[str] = mapped_column(Text, default="")
     # Rendered once at write time: markdown (HTML disabled) then sanitized with nh3.
     body_html: Mapped[str] = mapped_column(Text, default="")
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    edited_at = mapped_column(UTCDateTime, nullable=True)
-    deleted_at = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Made by the composer for each message it sends, kept across retries (None: system rows).
     client_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
@@ -129,7 +131,7 @@ class Attachment(db.Model):
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     storage_key: Mapped[str] = mapped_column(String(80), unique=True)  # random, never user input
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     message: Mapped[Message] = relationship(back_populates="attachments")
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 import enum
 
 from sqlalchemy import ForeignKey, Integer, String, Text
@@ -42,9 +44,9 @@ class EmailOutbox(db.Model):
     message_id: Mapped[str] = mapped_column(String(200), default="")
     eml_path: Mapped[str] = mapped_column(String(300), default="")  # when written to instance/mail
     # A sending job claims the row until then: two jobs for one row never both send.
-    claimed_until = mapped_column(UTCDateTime, nullable=True)
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    sent_at = mapped_column(UTCDateTime, nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class InvitationKind(str, enum.Enum):
@@ -94,15 +96,15 @@ class Invitation(db.Model):
         _enum(InvitationStatus, "invitation_status"), default=InvitationStatus.PENDING)
     valid_days: Mapped[int] = mapped_column(Integer, default=7)
     send_count: Mapped[int] = mapped_column(Integer, default=1)
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    expires_at = mapped_column(UTCDateTime, nullable=False, index=True)
-    last_sent_at = mapped_column(UTCDateTime, nullable=False)
-    accepted_at = mapped_column(UTCDateTime, nullable=True)
-    declined_at = mapped_column(UTCDateTime, nullable=True)
-    revoked_at = mapped_column(UTCDateTime, nullable=True)
-    expired_at = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    last_sent_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # "Ask for a new invitation" from an expired link: when the invitee last asked.
-    renewal_requested_at = mapped_column(UTCDateTime, nullable=True)
+    renewal_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     accepted_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 
     inviter = relationship("User", foreign_keys=[inviter_id])

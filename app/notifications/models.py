@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 import enum
 
 from sqlalchemy import (Boolean, ForeignKey, Index, Integer, String, Text, Time,
@@ -76,12 +78,12 @@ class Notification(db.Model):
     link: Mapped[str] = mapped_column(String(500), default="/")
     # Groups notifications of one subject (e.g. a thread) so a device shows only the latest.
     tag: Mapped[str] = mapped_column(String(100), default="")
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    read_at = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # A push is owed from then on and no worker has taken it yet (None: nothing owed). Set in
     # the notifying transaction, cleared by the push job: a job that never reached Redis (down
     # at commit) is queued again by the push sweep.
-    push_due_at = mapped_column(UTCDateTime, nullable=True, index=True)
+    push_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
     user: Mapped[User] = relationship()
 
@@ -130,8 +132,8 @@ class PushSubscription(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    last_success_at = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     user: Mapped[User] = relationship()
 
@@ -160,9 +162,9 @@ class PushDelivery(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    sent_at = mapped_column(UTCDateTime, nullable=True)
-    claimed_at = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ReminderSent(db.Model):
@@ -176,11 +178,11 @@ class ReminderSent(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("video_sessions.id", ondelete="CASCADE"),
                                             index=True)
-    occurrence_start = mapped_column(UTCDateTime, nullable=False)
+    occurrence_start: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     notification_id: Mapped[int | None] = mapped_column(
         ForeignKey("notifications.id", ondelete="SET NULL"), nullable=True)
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 
 class JobFailure(db.Model):
@@ -195,5 +197,5 @@ class JobFailure(db.Model):
     func_name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(String(300), default="")
     error: Mapped[str] = mapped_column(Text, default="")
-    failed_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    retried_at = mapped_column(UTCDateTime, nullable=True)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    retried_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

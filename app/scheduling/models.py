@@ -101,8 +101,9 @@ class VideoSession(db.Model):
     count: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Last local wall-clock instant an occurrence may start at (inclusive); None = no end date.
     until_local: Mapped[datetime | None] = mapped_column(DateTime(timezone=False), nullable=True)
-    first_start_utc = mapped_column(UTCDateTime, index=True, nullable=False)
-    last_end_utc = mapped_column(UTCDateTime, index=True, nullable=True)  # None: never ends
+    first_start_utc: Mapped[datetime] = mapped_column(UTCDateTime, index=True, nullable=False)
+    # None: never ends.
+    last_end_utc: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, nullable=True)
     ical_uid: Mapped[str] = mapped_column(String(120), unique=True,
                                           default=lambda: f"{uuid.uuid4()}@classhub")
     sequence: Mapped[int] = mapped_column(Integer, default=0)
@@ -116,8 +117,9 @@ class VideoSession(db.Model):
     group_id: Mapped[int | None] = mapped_column(
         ForeignKey("threads.id", ondelete="SET NULL", use_alter=True), nullable=True, index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow,
+                                                 nullable=False)
 
     teacher: Mapped[User] = relationship(foreign_keys=[teacher_id])
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
@@ -169,8 +171,9 @@ class SessionOverride(db.Model):
     reason: Mapped[str] = mapped_column(Text, default="")
     # Each moved occurrence is its own VEVENT (RECURRENCE-ID) with its own SEQUENCE.
     sequence: Mapped[int] = mapped_column(Integer, default=0)
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow,
+                                                 nullable=False)
 
     session: Mapped[VideoSession] = relationship(back_populates="overrides")
 
@@ -187,8 +190,8 @@ class SessionParticipant(db.Model):
     role: Mapped[ParticipantRole] = mapped_column(_enum(ParticipantRole, "participant_role"),
                                                   default=ParticipantRole.LEARNER)
     rsvp: Mapped[Rsvp] = mapped_column(_enum(Rsvp, "rsvp"), default=Rsvp.NEEDS_ACTION)
-    rsvp_at = mapped_column(UTCDateTime, nullable=True)
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    rsvp_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     session: Mapped[VideoSession] = relationship(back_populates="participants")
     user: Mapped[User] = relationship()
@@ -203,7 +206,7 @@ class CalendarFeed(db.Model):
     center_id: Mapped[int] = mapped_column(ForeignKey("centers.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
     token: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     user: Mapped[User] = relationship()
 
@@ -244,4 +247,5 @@ class GroupSessionRules(db.Model):
     default_type: Mapped[SessionType] = mapped_column(_enum(SessionType, "session_type"),
                                                       default=SessionType.GROUP_MEETING)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow,
+                                                 nullable=False)
