@@ -63,7 +63,8 @@ def log_in(page, email):
 
 
 def check(page, path, found, label, wait_for=None):
-    page.goto(path)
+    response = page.goto(path)
+    assert response is not None and response.ok, f"{label} {path}: {response and response.status}"
     page.wait_for_load_state("networkidle")
     if wait_for:
         expect(page.locator(wait_for).first).to_be_visible()
@@ -76,6 +77,15 @@ def pages_for(role, demo) -> list[tuple[str, str | None]]:
     session_id = db.session.scalar(select(VideoSession.id).order_by(VideoSession.id))
     thread_id = db.session.scalar(select(Thread.id).where(Thread.kind == ThreadKind.CLASS)
                                   .order_by(Thread.id))
+    group_id = db.session.scalar(select(Thread.id).where(Thread.kind == ThreadKind.GROUP)
+                                 .order_by(Thread.id))
+    # Group session rules, proposals and invitations (issue 14): the group's Sessions tab for
+    # everyone in it; its rules, settings and invitations, a session's invitations for staff.
+    groups = [(f"/groups/{group_id}/sessions", None)]
+    staff = groups + [(f"/groups/{group_id}/rules", None),
+                      (f"/chat/threads/{group_id}/settings", None),
+                      (f"/groups/{group_id}/sessions/new", None),
+                      (f"/sessions/{session_id}/invitations", None)]
     common = [("/", None), ("/calendar?view=month", ".cal-month, .month, table"),
               ("/calendar?view=week", None), ("/calendar?view=agenda", None),
               (f"/sessions/{session_id}", None), ("/chat/", None),
@@ -88,11 +98,13 @@ def pages_for(role, demo) -> list[tuple[str, str | None]]:
                 (f"/admin/courses/{course_id}", None), ("/admin/audit", None),
                 ("/admin/outbox", None), ("/admin/users/import", None), ("/admin/jobs", None),
                 (f"/people/{demo['student1@example.com'].id}", None), ("/calendar", None),
-                ("/notifications", None), ("/notifications/settings", None), ("/account", None)]
+                ("/notifications", None), ("/notifications/settings", None), ("/account", None),
+                ("/admin/invitations", None), ("/admin/users/new", None),
+                (f"/admin/users/{demo['student1@example.com'].id}/edit", None)]
     if role == Role.TEACHER:
-        return common + [("/students", None), (f"/people/{demo['student1@example.com'].id}",
-                                               None)]
-    return common + [("/teachers", None)]
+        return common + staff + [("/students", None),
+                                 (f"/people/{demo['student1@example.com'].id}", None)]
+    return common + groups + [("/teachers", None)]
 
 
 @pytest.mark.parametrize("viewport,size", [(DESKTOP, "desktop"), (PHONE, "phone")])
@@ -104,6 +116,7 @@ def test_no_axe_violations_on_the_main_pages(demo, browser, live_server, viewpor
     try:
         page = context.new_page()
         check(page, "/login", found, size)
+        check(page, "/password/forgot", found, size)
     finally:
         context.close()
     for email, role in (("admin@example.com", Role.ADMIN), ("teacher@example.com", Role.TEACHER),
