@@ -42,7 +42,7 @@ def build_worker(app, name: str | None = None) -> AppWorker:
 
 def build_cron(app) -> CronScheduler:
     scheduler = CronScheduler(connection=get_redis(app))
-    register_cron(scheduler)
+    register_cron(scheduler, app)
     return scheduler
 
 

@@ -5,11 +5,17 @@ from pathlib import Path
 
 from flask import Flask
 
+from app import accounts, chat, invites, notifications, realtime, scheduling
 from app.config import load_config
 from app.extensions import csrf, db, htmx, limiter, login_manager, migrate, sock
 from app.redis_conn import init_redis_health, limiter_storage_uri, start_embedded_redis
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Every domain package, each with an ``init_app(app)``. Order matters only where two domains
+# receive the same event: chat's receivers run before notifications', notifications' before
+# invites' (the order they are connected in).
+DOMAINS = (accounts, scheduling, chat, notifications, invites, realtime)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -40,49 +46,9 @@ def create_app(config: dict | None = None) -> Flask:
     sock.init_app(app)
 
     from app import models  # noqa: F401  (registers every domain's models with SQLAlchemy)
-    from app.accounts import auth
 
-    auth.init_login_manager(login_manager)
-
-    from app.accounts.admin_views import bp as admin_bp
-    from app.accounts.views import bp as accounts_bp
-    from app.scheduling.views import bp as scheduling_bp
-
-    app.register_blueprint(accounts_bp)
-    app.register_blueprint(admin_bp)
-    app.register_blueprint(scheduling_bp)
-    from app.scheduling.group_views import bp as groups_bp
-
-    app.register_blueprint(groups_bp)
-
-    from app.chat import realtime as chat_realtime
-    from app.accounts import receivers as account_receivers  # noqa: F401
-    from app.chat import receivers as chat_receivers  # noqa: F401  (connects signal receivers)
-    from app.chat.views import bp as chat_bp
-    from app.realtime.views import bp as realtime_bp
-
-    from app.notifications import realtime as notifications_realtime
-    from app.notifications import receivers as notification_receivers  # noqa: F401
-    from app.notifications.views import bp as notifications_bp
-
-    from app.invites import receivers as invite_receivers  # noqa: F401
-    from app.invites.views import bp as invites_bp
-
-    app.register_blueprint(invites_bp)
-    from app.accounts.password_views import bp as passwords_bp
-    from app.invites.invitation_views import bp as invitations_bp
-
-    app.register_blueprint(invitations_bp)
-    app.register_blueprint(passwords_bp)
-    chat_realtime.register()
-    notifications_realtime.register()
-    app.register_blueprint(notifications_bp)
-    app.register_blueprint(chat_bp)
-    app.register_blueprint(realtime_bp)
-
-    from app.scheduling.feed_views import bp as feed_bp
-
-    app.register_blueprint(feed_bp)
+    for domain in DOMAINS:  # each registers its pages, receivers, realtime topics and cron jobs
+        domain.init_app(app)
 
     from app.errors import init_error_handlers
     from app.security import init_security_headers

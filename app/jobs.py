@@ -96,14 +96,17 @@ def retry_failed_job(failure, app=None) -> bool:
     return True
 
 
-def register_cron(scheduler) -> None:
-    """The periodic work, run by `python worker.py` (one cron scheduler per deployment; a
-    duplicate tick is harmless, every effect is keyed by a unique row)."""
-    from app.invites.tasks import sweep_outbox
-    from app.notifications.tasks import sweep_pushes, sweep_reminders
+def declare_cron(app, func, *, queue: str, interval: int) -> None:
+    """A domain's periodic job (declared by its ``init_app``): ``func`` on ``queue`` every
+    ``interval`` seconds, once `python worker.py --cron` runs."""
+    if queue not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {queue!r}")
+    app.extensions.setdefault("classhub_cron", []).append((func, queue, interval))
 
-    scheduler.register(sweep_reminders, queue_name="high", interval=60)
-    scheduler.register(sweep_pushes, queue_name="high", interval=60)
-    scheduler.register(sweep_outbox, queue_name="low", interval=300)
-    from app.invites.invitations import expire_invitations
-    scheduler.register(expire_invitations, queue_name="low", interval=300)
+
+def register_cron(scheduler, app=None) -> None:
+    """The periodic work the domains declared, run by `python worker.py --cron` (one cron
+    scheduler per deployment; a duplicate tick is harmless, every effect is keyed by a unique
+    row)."""
+    for func, queue, interval in (app or current_app).extensions.get("classhub_cron", ()):
+        scheduler.register(func, queue_name=queue, interval=interval)

@@ -6,7 +6,7 @@ from datetime import datetime
 from flask import Flask
 from flask_login import current_user
 
-from app.timezones import timezone_choices
+from app.timezones import timezone_choices, when
 
 
 def viewer_tz():
@@ -18,9 +18,7 @@ def viewer_tz():
 def format_local(instant: datetime | None, fmt: str = "%a %d %b %Y, %H:%M", zone=None) -> str:
     if instant is None:
         return ""
-    tz = zone or viewer_tz()
-    local = instant.astimezone(tz) if tz else instant
-    return f"{local.strftime(fmt)} {local.tzname()}"
+    return when(instant, zone or viewer_tz(), fmt + " {abbr}")
 
 
 def clock(instant: datetime | None, viewer) -> str:

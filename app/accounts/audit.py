@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app.accounts.models import AuditLog, Course, User
 from app.extensions import db
+from app.timezones import when
 
 WEEKDAYS = {"MO": "Mon", "TU": "Tue", "WE": "Wed", "TH": "Thu", "FR": "Fri", "SA": "Sat",
             "SU": "Sun"}
@@ -57,7 +58,8 @@ def describe_rrule(rrule: str | None) -> str:
 
 def _local(iso: str | None) -> str:
     try:
-        return datetime.fromisoformat(iso).strftime("%a %-d %b %Y, %H:%M")
+        # A session's wall-clock time (naive), shown as it stands: no zone to convert to.
+        return when(datetime.fromisoformat(iso), None, "%a %-d %b %Y, %H:%M")
     except (TypeError, ValueError):
         return str(iso or "")
 

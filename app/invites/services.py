@@ -23,6 +23,7 @@ from app.invites.models import EmailOutbox, OutboxStatus
 from app.jobs import enqueue_after_commit
 from app.scheduling import recurrence
 from app.scheduling.models import Rsvp, SessionParticipant, VideoSession
+from app.timezones import when
 
 RSVP_SALT = "classhub-rsvp-v1"
 RSVP_MAX_AGE = timedelta(days=120)
@@ -118,9 +119,8 @@ def record_rsvp(participant: SessionParticipant, answer: Rsvp,
 
 # --- composing invitations ----------------------------------------------------------------------
 
-def _when(instant: datetime, user) -> str:
-    local = instant.astimezone(user.tz)
-    return f"{local.strftime('%A %-d %B %Y, %H:%M')} ({user.effective_timezone.replace('_', ' ')}, {local.tzname()})"
+# An invitation names the reader's zone in full: the letter is read away from the app.
+LETTER_TIME = "%A %-d %B %Y, %H:%M ({zone}, {abbr})"
 
 
 def describe_repeat(session: VideoSession) -> str:
@@ -208,7 +208,7 @@ def _outbox(session, letters, *, method: str, scope: str, with_rsvp: bool,
             continue  # this very invitation went (or is going) out already
         context = dict(session=session, user=user, headline=letter.headline,
                        detail=letter.detail, url=url,
-                       when=_when(letter.when_utc, user) if letter.when_utc else None,
+                       when=when(letter.when_utc, user, LETTER_TIME) if letter.when_utc else None,
                        repeat=repeat, duration=session.duration_minutes, rsvp=rsvp,
                        method=method)
         rows.append(dict(center_id=session.center_id, dedup_key=f"{what}#{last_id}",
@@ -259,7 +259,8 @@ def invite_series(session: VideoSession, participants, *, updated: bool) -> None
     headline = (f"{session.teacher.name} changed {session.title}." if updated else
                 f"{session.teacher.name} invites you to {session.title}.")
     _outbox(session, [_Letter(participant,
-                              f"{verb}: {session.title} · {_when(start, participant.user)}",
+                              f"{verb}: {session.title} · "
+                              f"{when(start, participant.user, LETTER_TIME)}",
                               headline, "", start, ics_for(participant))
                       for participant in participants],
             method="REQUEST", scope="series", with_rsvp=True)
@@ -273,9 +274,10 @@ def invite_occurrence_moved(session, participants, override) -> None:
                                   session.tz)
     reason = f" {override.reason}" if override.reason else ""
     _outbox(session, [_Letter(participant,
-                              f"Moved: {session.title} · {_when(new, participant.user)}",
+                              f"Moved: {session.title} · "
+                              f"{when(new, participant.user, LETTER_TIME)}",
                               f"One {session.title} session has a new time.",
-                              f"Was {_when(old, participant.user)}.{reason}", new,
+                              f"Was {when(old, participant.user, LETTER_TIME)}.{reason}", new,
                               ics_for(participant))
                       for participant in participants],
             method="REQUEST", scope=f"occ-{override.original_start_local.isoformat()}",
@@ -289,7 +291,8 @@ def cancel_occurrence(session, participants, override) -> None:
                                     session.tz)
     detail = override.reason or "The other sessions of the series go ahead."
     _outbox(session, [_Letter(participant,
-                              f"Cancelled: {session.title} · {_when(start, participant.user)}",
+                              f"Cancelled: {session.title} · "
+                              f"{when(start, participant.user, LETTER_TIME)}",
                               f"One {session.title} session is cancelled.", detail, start,
                               ics_for(participant))
                       for participant in participants],
@@ -307,7 +310,8 @@ def invite_occurrence_restored(session, participants, original_start_local) -> N
                                     override.new_start_local else original_start_local,
                                     session.tz)
     _outbox(session, [_Letter(participant,
-                              f"Back on: {session.title} · {_when(start, participant.user)}",
+                              f"Back on: {session.title} · "
+                              f"{when(start, participant.user, LETTER_TIME)}",
                               f"One {session.title} session is back on.",
                               "It had been cancelled; it takes place after all.", start,
                               ics_for(participant))

@@ -3,11 +3,8 @@
 One receiver per domain event. Each makes one pass over the event's people: them in one query
 (``users_by_id``), one notify() for all of them (one query each for preferences, devices and
 quiet hours, one INSERT of the rows), and one wording per time zone where the wording names a
-time (``_when``), not one per person."""
+time (``when``), not one per person."""
 from __future__ import annotations
-
-from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from app.accounts.services import users_by_id
 from app.chat import signals as chat_signals
@@ -15,6 +12,7 @@ from app.chat.formatting import preview_text
 from app.notifications.models import NotificationType
 from app.notifications.services import Notice, mark_thread_read, notify, notify_each
 from app.scheduling import signals as scheduling
+from app.timezones import when
 
 
 def _people(user_ids, actor=None) -> list:
@@ -59,15 +57,8 @@ def _added_to_group(thread, actor=None, user_ids=frozenset(), created=False, **_
 
 # --- sessions --------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=4096)
-def _when_in(instant, zone: str, form: str) -> str:
-    local = instant.astimezone(ZoneInfo(zone))
-    return f"{local.strftime(form)} {local.tzname()}"
-
-
-def _when(instant, user, form: str = "%a %d %b, %H:%M") -> str:
-    """An instant as ``user`` reads it (their zone): worded once per zone, not per person."""
-    return _when_in(instant, user.effective_timezone, form)
+# How a notification names a time, in each reader's zone (``when`` words it once per zone).
+NOTICE_TIME = "%a %d %b, %H:%M {abbr}"
 
 
 def _next_start(session):
@@ -97,7 +88,8 @@ def _announce_new(session, people) -> None:
     teacher = session.teacher.name
     _tell_each(session, people, NotificationType.SESSION_SCHEDULED,
                f"New session: {session.title}",
-               lambda user: f"{_when(start, user) if start else 'soon'}{repeat} with {teacher}")
+               lambda user: (f"{when(start, user, NOTICE_TIME) if start else 'soon'}{repeat} "
+                             f"with {teacher}"))
 
 
 @scheduling.session_scheduled.connect
@@ -117,7 +109,8 @@ def _session_updated(session, actor=None, user_ids=frozenset(), schedule_changed
     start = _next_start(session)
     _tell_each(session, _people(user_ids, actor), NotificationType.SESSION_RESCHEDULED,
                f"{session.title} has a new schedule",
-               lambda user: f"Next: {_when(start, user) if start else 'no upcoming occurrence'}")
+               lambda user: ("Next: " + (when(start, user, NOTICE_TIME) if start
+                                         else "no upcoming occurrence")))
 
 
 @scheduling.occurrence_moved.connect
@@ -129,7 +122,8 @@ def _occurrence_moved(session, actor=None, user_ids=frozenset(), override=None, 
     reason = f" · {override.reason}" if override.reason else ""
     _tell_each(session, _people(user_ids, actor), NotificationType.SESSION_RESCHEDULED,
                f"{session.title} was moved",
-               lambda user: f"{_when(old, user)} → {_when(new, user)}{reason}")
+               lambda user: (f"{when(old, user, NOTICE_TIME)} → "
+                             f"{when(new, user, NOTICE_TIME)}{reason}"))
 
 
 @scheduling.occurrence_cancelled.connect
@@ -140,7 +134,7 @@ def _occurrence_cancelled(session, actor=None, user_ids=frozenset(), override=No
                                     session.tz)
     body = override.reason or "The rest of the series goes ahead."
     notify_each(NotificationType.SESSION_CANCELLED, [
-        Notice(user, f"{session.title} on {_when(start, user)} is cancelled", body,
+        Notice(user, f"{session.title} on {when(start, user, NOTICE_TIME)} is cancelled", body,
                _link(session), _tag(session)) for user in _people(user_ids, actor)])
 
 
@@ -151,7 +145,7 @@ def _occurrence_restored(session, actor=None, user_ids=frozenset(), original_sta
 
     start = find_occurrence(session, original_start_local).start
     notify_each(NotificationType.SESSION_RESCHEDULED, [
-        Notice(user, f"{session.title} on {_when(start, user)} is back on",
+        Notice(user, f"{session.title} on {when(start, user, NOTICE_TIME)} is back on",
                "It had been cancelled; it takes place after all.", _link(session), _tag(session))
         for user in _people(user_ids, actor)])
 
@@ -179,26 +173,26 @@ def _proposed_when(session):
 
     start = _next_start(session) or recurrence.local_to_utc(session.start_local, session.tz)
     repeat = " (repeats)" if session.is_recurring else ""
-    return lambda user: _when(start, user, "%a %-d %b, %H:%M") + repeat
+    return lambda user: when(start, user, "%a %-d %b, %H:%M {abbr}") + repeat
 
 
 @scheduling.proposal_submitted.connect
 def _proposal_submitted(session, actor=None, group=None, user_ids=frozenset(), **_):
     from app.scheduling.group_services import sessions_link
 
-    when = _proposed_when(session)
+    proposed_when = _proposed_when(session)
     _tell_each(session, _people(user_ids, actor), NotificationType.SESSION_PROPOSED,
                f"{actor.name} proposes “{session.title}”",
-               lambda user: f"{when(user)} in {group.name}. Approve or decline it.",
+               lambda user: f"{proposed_when(user)} in {group.name}. Approve or decline it.",
                link=sessions_link(group.id))
 
 
 @scheduling.proposal_approved.connect
 def _proposal_approved(session, actor=None, user_ids=frozenset(), **_):
-    when = _proposed_when(session)
+    proposed_when = _proposed_when(session)
     _tell_each(session, _people(user_ids, actor), NotificationType.PROPOSAL_APPROVED,
                f"“{session.title}” was approved",
-               lambda user: f"{when(user)} · {actor.name} approved your proposal.")
+               lambda user: f"{proposed_when(user)} · {actor.name} approved your proposal.")
 
 
 @scheduling.proposal_declined.connect

@@ -7,3 +7,10 @@ same partial the HTTP views use and sends the HTML, which the htmx ws extension 
 Events carry ids only: the DB is the source of truth, and a reconnecting client asks the DB for
 what it missed.
 """
+
+
+def init_app(app) -> None:
+    """The /ws endpoint (topics and renderers are registered by the domains that own them)."""
+    from app.realtime.views import bp
+
+    app.register_blueprint(bp)
