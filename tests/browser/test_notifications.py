@@ -164,7 +164,7 @@ def test_the_bell_panel_lists_the_latest_and_opens_the_deep_link(school, new_pag
     expect(page.locator("#notification-count")).to_have_text("1 unread")
     page.locator("#bell-menu > summary").click()  # the bell: "Notifications, N unread"
     item = page.locator(".bell-panel .notification", has_text="Algebra was moved")
-    expect(item).to_be_visible()
+    expect(item).to_be_visible(timeout=15_000)  # the panel loads on open (slow on a busy CI box)
     item.get_by_role("link").click()
     page.wait_for_url(re.compile(r"/calendar\?view=agenda$"))
     expect(page.locator("#notification-count")).to_be_hidden()
