@@ -72,12 +72,14 @@ def test_a_changed_link_is_refused_and_records_nothing(school, client):
     session = services.schedule_session(school.teacher, weekly_input(school.students))
     sara = school.students[0]
     accept = links_for(sara)["Accept"]
-    # Another character at the end of the signature, and a payload swapped for the Decline one.
-    last = accept[-1]
-    tampered = accept[:-1] + ("A" if last != "A" else "B")
-    _, _, signature = accept.removeprefix("/rsvp/").partition(".")
+    # Another first character of the signature (not the last: its low bits are padding in
+    # base64, so some changes there decode to the same bytes), and a payload swapped for the
+    # Decline one.
+    signed, _, signature = accept.removeprefix("/rsvp/").rpartition(".")
+    tampered = f"/rsvp/{signed}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    _, _, stamp_and_signature = accept.removeprefix("/rsvp/").partition(".")
     decline_payload = links_for(sara)["Decline"].removeprefix("/rsvp/").partition(".")[0]
-    swapped = f"/rsvp/{decline_payload}.{signature}"
+    swapped = f"/rsvp/{decline_payload}.{stamp_and_signature}"
     for path in (tampered, swapped, "/rsvp/not-a-token"):
         page = client.get(path)
         assert page.status_code == 400, path
