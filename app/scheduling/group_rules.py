@@ -272,10 +272,14 @@ def fits_slots(rules: Rules, start: datetime, end: datetime) -> bool:
     day = local_start.date()
     # Between transitions the wall clock runs forward without jumps: checking the ends of each
     # stretch checks every instant.
-    values = [_wall_minutes(start, _offset(start, tz), day), _wall_minutes(end, _offset(end, tz), day)]
+    # The end is read on the clock as it was just before it: a session ending exactly when the
+    # clocks go back ends at 02:00 summer time, not at 01:00 winter time.
+    values = [_wall_minutes(start, _offset(start, tz), day),
+              _wall_minutes(end, _offset(end - timedelta(microseconds=1), tz), day)]
     for moment in _transitions(start, end, tz):
         values.append(_wall_minutes(moment, _offset(start, tz), day))  # just before the jump
-        values.append(_wall_minutes(moment, _offset(end, tz), day))  # just after it
+        if moment < end:  # (a jump at the very end is after the session)
+            values.append(_wall_minutes(moment, _offset(end, tz), day))  # just after it
     low, high = min(values), max(values)
     return any(slot.start <= low and high <= slot.end
                for slot in rules.slots_on(WEEKDAY_CODES[day.weekday()]))
@@ -317,14 +321,20 @@ def next_allowed_starts(rules: Rules, duration_minutes: int, now: datetime,
         for slot in rules.slots_on(WEEKDAY_CODES[day.weekday()]):
             minute = slot.start if offset else max(slot.start, earliest_minute)
             minute = -(-minute // SUGGESTION_STEP_MINUTES) * SUGGESTION_STEP_MINUTES
+            best = None
             while minute + duration_minutes <= slot.end and minute < MINUTES_PER_DAY:
-                start = recurrence.local_to_utc(
-                    datetime.combine(day, datetime.min.time()) + timedelta(minutes=minute), tz)
+                wall = datetime.combine(day, datetime.min.time()) + timedelta(minutes=minute)
+                start = recurrence.local_to_utc(wall, tz)
                 if start >= earliest and start.astimezone(tz).date() == day and \
                         fits_slots(rules, start, start + timedelta(minutes=duration_minutes)):
-                    found.append(start)
-                    break
+                    best = start if best is None else min(best, start)
+                    if start.astimezone(tz).replace(tzinfo=None) == wall:
+                        # A wall time that exists: later ones are later instants. (One in a
+                        # spring-forward gap is shifted past times the slot still has to try.)
+                        break
                 minute += SUGGESTION_STEP_MINUTES
+            if best is not None:
+                found.append(best)
             if len(found) >= count:
                 return found
     return found
