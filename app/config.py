@@ -31,6 +31,10 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def load_config(instance_path: Path, env: dict | None = None) -> dict:
     env = dict(os.environ if env is None else env)
     instance_path.mkdir(parents=True, exist_ok=True)
@@ -70,6 +74,23 @@ def load_config(instance_path: Path, env: dict | None = None) -> dict:
         # endpoints.py); the loopback switch is for the test suite's push service only.
         "PUSH_ENDPOINT_HOSTS": env.get("PUSH_ENDPOINT_HOSTS", ""),
         "PUSH_ALLOW_LOOPBACK_ENDPOINTS": _bool(env.get("PUSH_ALLOW_LOOPBACK_ENDPOINTS")),
+        # Live calls (app/live): how media flows. CALL_ENGINE "auto" uses the built-in mesh up
+        # to LIVE_MESH_LIMIT people and Janus above it when JANUS_URL is set; "mesh" / "janus"
+        # force one. STUN/TURN URLs are comma-separated; TURN credentials are minted per join
+        # from TURN_SECRET (coturn's use-auth-secret), valid TURN_CREDENTIAL_TTL seconds.
+        "CALL_ENGINE": env.get("CALL_ENGINE", "auto"),
+        "LIVE_MESH_LIMIT": int(env.get("LIVE_MESH_LIMIT", "4")),
+        "STUN_URLS": _list(env.get("STUN_URLS", "")),
+        "TURN_URLS": _list(env.get("TURN_URLS", "")),
+        "TURN_SECRET": env.get("TURN_SECRET") or None,
+        "TURN_CREDENTIAL_TTL": int(env.get("TURN_CREDENTIAL_TTL", str(6 * 3600))),
+        "JANUS_URL": env.get("JANUS_URL") or None,
+        "JANUS_ADMIN_SECRET": env.get("JANUS_ADMIN_SECRET") or None,
+        # Join opens this many minutes before a scheduled occurrence; a run with nobody in it
+        # ends after LIVE_EMPTY_END_MINUTES, and at the occurrence's end plus the grace.
+        "LIVE_JOIN_EARLY_MINUTES": int(env.get("LIVE_JOIN_EARLY_MINUTES", "10")),
+        "LIVE_EMPTY_END_MINUTES": int(env.get("LIVE_EMPTY_END_MINUTES", "10")),
+        "LIVE_END_GRACE_MINUTES": int(env.get("LIVE_END_GRACE_MINUTES", "15")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024))),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
