@@ -46,7 +46,6 @@ def _invite_page(target: service.Target):
     try:
         report = service.invite(current_user, target, form["addresses"], role=form["role"],
                                 valid_days=form["valid_days"], message=form["message"])
-        db.session.commit()
     except ValidationError as exc:
         db.session.rollback()
         errors = exc.errors
@@ -120,7 +119,6 @@ def resend(invitation_id):
     invitation = _managed_invitation(invitation_id)
     try:
         service.resend(current_user, invitation)
-        db.session.commit()
     except service.ResendTooSoon as exc:
         db.session.rollback()
         return render_error(429, exc.message)
@@ -137,7 +135,6 @@ def revoke(invitation_id):
     invitation = _managed_invitation(invitation_id)
     try:
         service.revoke(current_user, invitation)
-        db.session.commit()
     except ValidationError as exc:
         db.session.rollback()
         return render_error(422, " ".join(exc.errors.values()))
@@ -190,7 +187,6 @@ def accept(token):
     if action == "decline":
         try:
             service.decline(invitation, user)
-            db.session.commit()
         except service.LinkProblem as problem:
             db.session.rollback()
             return _problem_page(problem, token)
@@ -203,7 +199,6 @@ def accept(token):
         result = service.accept(invitation, user, name=form["name"],
                                 password=request.form.get("password", ""),
                                 confirm=request.form.get("confirm", ""))
-        db.session.commit()
     except service.LinkProblem as problem:
         db.session.rollback()
         return _problem_page(problem, token)
@@ -239,7 +234,6 @@ def ask_again(token):
         return _problem_page(problem, token)
     try:
         asked = service.request_renewal(invitation)
-        db.session.commit()
     except service.LinkProblem as problem:
         db.session.rollback()
         return _problem_page(problem, token)

@@ -529,7 +529,6 @@ def expire_invitations() -> int:
                                  Invitation.expires_at <= now)
         .values(status=InvitationStatus.EXPIRED, expired_at=now)
         .execution_options(synchronize_session=False))
-    db.session.commit()
     return result.rowcount
 
 
