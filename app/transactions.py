@@ -21,6 +21,7 @@ reminder chunk): see its docstring.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 from flask import Flask, Response, request, session
 from rq.job import Job
@@ -39,6 +40,26 @@ def commit_claim() -> None:
     or for an outcome that must outlive the exception the job is about to raise for RQ's retry.
     Everything else commits at its edge (request or job). Each caller says why in a comment."""
     db.session.commit()
+
+
+@contextmanager
+def savepoint():
+    """``with savepoint():`` a part of the unit of work that may fail on its own (a duplicate
+    key) without failing the rest: rolled back alone on an exception, kept for the edge's
+    commit otherwise.
+
+    On SQLite, Python's sqlite3 driver (before 3.12) opens a transaction only before a write,
+    so a SAVEPOINT issued first would itself be the outermost transaction and its RELEASE would
+    COMMIT at once, keeping the row even if the request then fails. Beginning the transaction
+    explicitly first makes the savepoint a real nested one there too."""
+    session = db.session()
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        raw = connection.connection.dbapi_connection
+        if not raw.in_transaction:
+            raw.execute("BEGIN")
+    with session.begin_nested():
+        yield
 
 
 def roll_back() -> None:

@@ -233,6 +233,15 @@ def login_as(client):
     return _login
 
 
+# --- the edge ---------------------------------------------------------------------------------
+
+def commit():
+    """End the test's unit of work as a request or job edge does (app/transactions.py): services
+    only flush, so a test that calls them directly commits here before it expects what follows a
+    commit (jobs queued, events published, rows seen by another session or a worker)."""
+    db.session.commit()
+
+
 # --- jobs --------------------------------------------------------------------------------------
 
 @pytest.fixture

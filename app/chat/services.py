@@ -24,6 +24,7 @@ from app.chat.models import (Attachment, MemberRole, Message, MessageKind, Threa
 from app.db_types import utcnow
 from app.extensions import db
 from app.realtime.events import publish, publish_to_users
+from app.transactions import savepoint
 
 MAX_MESSAGE_LENGTH = 10_000
 EDIT_WINDOW = timedelta(days=2)
@@ -426,7 +427,7 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
                 content_type=item.content_type, size=len(item.data), storage_key=key))
         try:
             # A savepoint: the request's other work survives a duplicate key (below).
-            with db.session.begin_nested():
+            with savepoint():
                 db.session.add(message)
                 db.session.flush()
         except IntegrityError:

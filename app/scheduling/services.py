@@ -23,6 +23,7 @@ from app.scheduling.models import (CalendarFeed, Frequency, ParticipantRole, Ses
 from app.scheduling.recurrence import Change, Occurrence, Schedule
 from app.scheduling import signals
 from app.timezones import is_valid_timezone
+from app.transactions import savepoint
 
 MAX_DURATION_MINUTES = 8 * 60
 MAX_COUNT = 500
@@ -918,7 +919,7 @@ def feed_token_for(user: User, *, reset: bool = False) -> str:
         feed = CalendarFeed(center_id=user.center_id, user_id=user.id,
                             token=secrets.token_urlsafe(32))
         try:
-            with db.session.begin_nested():
+            with savepoint():
                 db.session.add(feed)
         except IntegrityError:
             # Two first visits at once (two tabs): the other one made it; use theirs.
