@@ -38,6 +38,10 @@ class IsolatedClient(FlaskClient):
     second client would see the first one's logged-in user."""
 
     def open(self, *args, **kwargs):
+        # What the test did directly through services stands in for an earlier request or job:
+        # it is committed before this request, as that request's or job's edge would have
+        # (services only flush; app/transactions.py).
+        commit()
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 
@@ -250,6 +254,7 @@ def run_worker(app):
     from worker import build_worker
 
     def _run(with_scheduler: bool = False):
+        commit()  # the test's own unit of work ends before the worker's jobs start (see commit)
         worker = build_worker(app)
         worker.work(burst=True, with_scheduler=with_scheduler, logging_level="WARNING")
         db.session.expire_all()

@@ -147,6 +147,7 @@ def get_or_create_direct(user: User, other: User) -> Thread:
     _add_member(thread, user.id)
     _add_member(thread, other.id)
     db.session.add(thread)
+    db.session.flush()  # its id names the page the caller opens
     return thread
 
 

@@ -369,6 +369,7 @@ def save_subscription(user: User, data: dict, user_agent: str = "") -> PushSubsc
     sub.active, sub.failures, sub.last_error = True, 0, ""
     # Added only once complete: reading ``user`` (expired after a commit) autoflushes.
     db.session.add(sub)
+    db.session.flush()  # its id is the caller's answer
     return sub
 
 
