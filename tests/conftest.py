@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from flask import has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import event, text
@@ -41,7 +42,8 @@ class IsolatedClient(FlaskClient):
         # What the test did directly through services stands in for an earlier request or job:
         # it is committed before this request, as that request's or job's edge would have
         # (services only flush; app/transactions.py).
-        commit()
+        if has_app_context():
+            commit()
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime, time, timedelta
 
 import pytest
-from flask import abort
+from flask import abort, has_request_context
 from sqlalchemy import event, func, select
 
 from app.accounts.models import Course, Role, User
@@ -271,8 +271,9 @@ def test_a_failed_commit_answers_with_a_clear_error_and_keeps_nothing(school, as
     # same (unique) key just before the commit: the commit fails at the edge.
     @event.listens_for(db.session, "before_commit")
     def clash(session):
-        if session.get_nested_transaction() is not None or session.info.get("clash_done"):
-            return  # a savepoint released, not the request's commit
+        if not has_request_context() or session.get_nested_transaction() is not None \
+                or session.info.get("clash_done"):
+            return  # the test's own commit, or a savepoint released: not the request's commit
         session.info["clash_done"] = True
         session.add(Thread(center_id=center_id, kind=kind, direct_key=taken_key,
                            created_by_id=teacher_id, name="", description=""))
