@@ -227,7 +227,7 @@ class JanusEngine(CallEngine):
             except (JanusUnavailable, JanusError) as exc:
                 log.warning("Janus %s%r not applied: %s", work.__name__, args, exc)
 
-        run_after_commit(db.session, run_work)
+        run_after_commit(db.session(), run_work)
 
     def _feeds_of(self, videoroom, janus_room: str, participant_key: str) -> list[str]:
         feeds = []
