@@ -15,6 +15,7 @@
  *             onRemoteStream fires again for the same peerKey when its tracks change.
  *   RoomJanus.setMuted(kind, muted)   kind "audio" | "video": stop/resume sending it.
  *   RoomJanus.leave()                 leave the room and close every connection.
+ *   RoomJanus.stats() -> Promise({peerKey: bytesReceived})  media received per remote feed.
  *
  * Contract with the server: audio is always published as m-line mid "0" and video as mid "1"
  * (config.janus.mids), so the app can moderate a kind without asking the browser. When only
@@ -187,5 +188,21 @@
     if (session) session.destroy({cleanupHandles: true});
   }
 
-  window.RoomJanus = {start: start, setMuted: setMuted, leave: leave};
+  // Bytes received so far per remote feed (inbound-rtp, all kinds): for the room page's
+  // connection indicator and for tests that check media really flows.
+  function stats() {
+    if (!current) return Promise.resolve({});
+    const entries = Array.from(current.subscribers.entries());
+    return Promise.all(entries.map(function (pair) {
+      const pc = pair[1].handle && pair[1].handle.webrtcStuff && pair[1].handle.webrtcStuff.pc;
+      if (!pc) return [pair[0], 0];
+      return pc.getStats().then(function (report) {
+        let bytes = 0;
+        report.forEach(function (s) { if (s.type === "inbound-rtp") bytes += s.bytesReceived || 0; });
+        return [pair[0], bytes];
+      });
+    })).then(function (pairs) { return Object.fromEntries(pairs); });
+  }
+
+  window.RoomJanus = {start: start, setMuted: setMuted, leave: leave, stats: stats};
 })();

@@ -4,12 +4,18 @@ posting to a receiver the tests run (``janus_events``), which checks the handler
 Run inside a loopback-only network namespace (FIELD-NOTES, "WebRTC"):
     unshare -n sh -c 'ip link set lo up; DATABASE_URL=... .venv/bin/python -m pytest tests/janus'
 A missing Janus is a failure, never a skip: CI installs it (.ci/run).
+
+Janus never gathers ICE candidates on a loopback interface (ice.c skips IFF_LOOPBACK), so in
+that namespace the suite adds a veth pair with 10.99.0.1 (local to the namespace, gone with it)
+and has Janus use only that address; Chromium finds it as a host candidate too.
 """
 from __future__ import annotations
 
 import base64
 import hmac
 import json
+import socket
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -82,11 +88,31 @@ def janus_events():
     receiver.close()
 
 
+ICE_ADDRESS = "10.99.0.1"
+
+
 @pytest.fixture(scope="session")
-def janus(janus_events, test_dirs):
+def janus_ice_address():
+    """The address Janus offers for media; None: let it choose (not in a namespace)."""
+    # if_nameindex asks the kernel about this namespace (/sys/class/net shows the host's).
+    interfaces = {name for _, name in socket.if_nameindex()}
+    if "jns0" in interfaces:
+        return ICE_ADDRESS
+    if interfaces != {"lo"}:
+        return None  # the machine's own network: never add interfaces there
+    for command in (["ip", "link", "add", "jns0", "type", "veth", "peer", "name", "jns1"],
+                    ["ip", "addr", "add", f"{ICE_ADDRESS}/24", "dev", "jns0"],
+                    ["ip", "link", "set", "jns0", "up"], ["ip", "link", "set", "jns1", "up"]):
+        subprocess.run(command, check=True)
+    return ICE_ADDRESS
+
+
+@pytest.fixture(scope="session")
+def janus(janus_events, test_dirs, janus_ice_address):
     assert Path(JANUS_BINARY).exists(), (
         f"Janus not found at {JANUS_BINARY}: install the Debian package 'janus' (.ci/run does)")
-    server = JanusServer(webhook_url=janus_events.url, workdir=test_dirs / "janus")
+    server = JanusServer(webhook_url=janus_events.url, workdir=test_dirs / "janus",
+                         ice_enforce_list=janus_ice_address)
     janus_events.password = server.webhook_secret
     server.start()
     yield server
