@@ -6,4 +6,5 @@ from app.scheduling.models import GroupSessionRules  # noqa: F401
 from app.chat.models import Attachment, Message, Thread, ThreadMember  # noqa: F401
 from app.notifications.models import (JobFailure, Notification, NotificationPreference,  # noqa: F401
                                       PushDelivery, PushSubscription, QuietHours, ReminderSent)
-from app.invites.models import EmailOutbox, Invitation  # noqa: F401
+from app.mail.models import EmailOutbox  # noqa: F401
+from app.invites.models import Invitation  # noqa: F401

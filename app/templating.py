@@ -72,7 +72,7 @@ def init_templating(app: Flask) -> None:
             items.append(("accounts.teachers", "Teachers"))
         if current_user.is_admin:
             items += [("admin.users", "People"), ("admin.courses", "Courses"),
-                      ("admin.audit", "Audit log"), ("invites.outbox", "Outbox"),
+                      ("admin.audit", "Audit log"), ("mail.outbox", "Outbox"),
                       ("notifications.failed_jobs", "Jobs")]
         from app.chat.services import unread_total
 

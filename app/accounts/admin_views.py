@@ -10,7 +10,7 @@ from app.accounts import imports, services
 from app.accounts.audit import describe_entries
 from app.accounts.forms import CourseForm, CsvImportForm, EditPersonForm, InvitePersonForm
 from app.accounts.models import AuditLog, Course, CourseRole, Enrollment, Role, User
-from app.accounts.permissions import admin_required
+from app.accounts.permissions import admin_required, person_capabilities
 from app.accounts.tenancy import get_scoped_or_404, parse_id, scoped
 from app.extensions import db, limiter
 from app.web import (form_errors_into, navigate_to, page_arg, referrer_or, render_page,
@@ -44,7 +44,8 @@ def users():
     pagination = db.paginate(services.search_users(current_user.center_id, q, role or None),
                              page=page_arg(), per_page=USERS_PAGE_SIZE, error_out=False)
     return render_page("admin/users.html", "admin/_user_list.html",
-                       pagination=pagination, q=q, role=role)
+                       pagination=pagination, q=q, role=role,
+                       capabilities_of=lambda person: person_capabilities(current_user, person))
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -244,7 +245,7 @@ def edit_user(user_id):
     if request.method == "POST":
         status = 422
     return render_page("admin/user_edit.html", "admin/_user_edit_form.html", status=status,
-                       form=form, person=user)
+                       form=form, person=user, caps=person_capabilities(current_user, user))
 
 
 @bp.route("/users/<user_id>/reset-password", methods=["POST"])

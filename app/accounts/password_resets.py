@@ -48,7 +48,7 @@ def _issue(user: User, requested_by: User | None, valid: timedelta) -> str:
 
 
 def _queue_email(user: User, reset: PasswordReset, token: str, requested_by: User | None) -> None:
-    from app.invites.services import queue_account_emails
+    from app.mail.services import queue_account_emails
 
     queue_account_emails([_reset_email(user, reset, token, requested_by)])
 
@@ -108,7 +108,7 @@ def welcome_imported_people(actor: User, user_ids) -> int:
     INSERT of the reset rows, one of the outbox rows, one send job each after commit."""
     from app.accounts.services import users_by_id
     from app.bulk import insert_returning
-    from app.invites.services import queue_account_emails
+    from app.mail.services import queue_account_emails
 
     users = [user for user in users_by_id(user_ids).values() if user.is_active]
     if not users:

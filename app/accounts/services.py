@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.accounts.models import AuditLog, Center, Course, CourseRole, Enrollment, Role, User
+from app.accounts.permissions import person_capabilities
 from app.accounts.signals import course_members_changed, people_imported
 from app.db_types import utcnow
 from app.extensions import db
@@ -295,7 +296,7 @@ def set_user_active(actor: User, user: User, active: bool) -> None:
     _require_admin(actor)
     if user.center_id != actor.center_id:
         raise PermissionDenied("Not in your center.")
-    if user.id == actor.id and not active:
+    if not active and not person_capabilities(actor, user).can_set_active:
         raise ValidationError({"user": "You cannot deactivate your own account."})
     if user.is_active_flag == active:
         return
@@ -322,7 +323,7 @@ def update_user(actor: User, user: User, *, name: str, email: str, role: str | R
         errors["email"] = str(exc)
     try:
         role = role if isinstance(role, Role) else parse_role(role)
-        if user.id == actor.id and role != user.role:
+        if role != user.role and not person_capabilities(actor, user).can_change_role:
             # Guards against a center locking itself out of its admin pages by mistake.
             errors["role"] = "You cannot change your own role; ask another admin."
     except ValueError as exc:

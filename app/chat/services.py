@@ -19,6 +19,7 @@ from app.accounts.services import (PermissionDenied, ValidationError, enrolled_s
 from app.after_commit import run_after_commit
 from app.chat import attachments as files
 from app.chat.formatting import preview_text, render_message_html
+from app.chat.permissions import can_manage_group, membership, post_refusal  # noqa: F401
 from app.chat.models import (Attachment, MemberRole, Message, MessageKind, Thread, ThreadKind,
                              ThreadMember)
 from app.db_types import utcnow
@@ -32,13 +33,8 @@ PAGE_SIZE = 50
 
 
 # --- permissions (views, the websocket hub and jobs all use these) -------------------------------
-
-def membership(user: User, thread: Thread) -> ThreadMember | None:
-    if thread.center_id != user.center_id:
-        return None
-    return db.session.scalar(select(ThreadMember).where(ThreadMember.thread_id == thread.id,
-                                                        ThreadMember.user_id == user.id))
-
+# membership, post_refusal and can_manage_group live in permissions.py, with the capability
+# flags the pages read; they are imported above so every caller keeps using services.
 
 def can_view_thread(user: User, thread: Thread) -> bool:
     return user.is_active and membership(user, thread) is not None
@@ -47,27 +43,6 @@ def can_view_thread(user: User, thread: Thread) -> bool:
 def can_view_thread_id(user: User, thread_id: int) -> bool:
     thread = db.session.get(Thread, thread_id)
     return thread is not None and can_view_thread(user, thread)
-
-
-def post_refusal(user: User, thread: Thread) -> str | None:
-    """Why ``user`` may not post in ``thread`` (None: they may)."""
-    if membership(user, thread) is None:
-        return "You are not a member of this conversation."
-    if thread.archived_at is not None:
-        return "This conversation is archived."
-    if thread.kind == ThreadKind.CLASS and user.role == Role.STUDENT and \
-            not thread_center(thread).students_may_reply_in_class:
-        return "Only teachers post in this class channel."
-    return None
-
-
-def can_manage_group(user: User, thread: Thread) -> bool:
-    if thread.kind != ThreadKind.GROUP or thread.center_id != user.center_id:
-        return False
-    if user.role == Role.ADMIN:
-        return True
-    member = membership(user, thread)
-    return member is not None and member.role == MemberRole.OWNER
 
 
 def thread_center(thread: Thread) -> Center:

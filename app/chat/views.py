@@ -12,6 +12,7 @@ from app.accounts.tenancy import get_scoped_or_404, parse_id
 from app.chat import attachments as files
 from app.chat import search as chat_search
 from app.chat import services
+from app.chat.permissions import chat_capabilities, thread_capabilities
 from app.chat.models import Attachment, Message, Thread, ThreadKind
 from app.extensions import db, limiter
 from app.web import navigate_to, render_page, wants_fragment
@@ -41,6 +42,7 @@ def _list_context(active_id: int | None = None) -> dict:
     kinds = services.listed_kinds(kind)
     return {"summaries": services.thread_summaries(viewer, kinds), "kind": kind,
             "listed_kinds": kinds, "active_id": active_id, "viewer": viewer,
+            "chat_caps": chat_capabilities(viewer),
             "unread_sessions": services.unread_by_kind(viewer).get(ThreadKind.SESSION, 0)}
 
 
@@ -55,6 +57,7 @@ def index():
 def thread(thread_id):
     thread = _thread_or_404(thread_id)
     member = services.membership(current_user, thread)
+    caps = thread_capabilities(current_user, thread, member)
     first_unread_id = services.first_unread_id(current_user, thread, member)
     # Opening a thread changes nothing: the page tells the server what it has shown with a POST
     # to mark_read (static/js/chat.js), so a link preview, a prefetch or a page another site
@@ -64,8 +67,7 @@ def thread(thread_id):
     context = dict(_list_context(thread.id), thread=thread, member=member,
                    title=services.thread_title(thread, current_user), messages=messages,
                    has_more=has_more, first_unread_id=first_unread_id,
-                   seen=services.seen_by(thread), refusal=services.post_refusal(current_user, thread),
-                   focus_id=focus_id)
+                   seen=services.seen_by(thread), caps=caps, focus_id=focus_id)
     return render_template("chat/thread.html", **context)
 
 
@@ -238,7 +240,7 @@ def _group_form_context(**extra):
 @bp.route("/groups/new", methods=["GET", "POST"])
 @login_required
 def new_group():
-    if current_user.role != Role.TEACHER:
+    if not chat_capabilities(current_user).can_create_group:
         abort(403)
     form = {"name": "", "description": "", "member_ids": []}
     errors = {}
@@ -262,7 +264,8 @@ def new_group():
 @login_required
 def group_settings(thread_id):
     thread = _thread_or_404(thread_id)
-    if not services.can_manage_group(current_user, thread):
+    caps = thread_capabilities(current_user, thread)
+    if not caps.can_manage_members:
         abort(403)
     errors = {}
     action = request.form.get("action")
@@ -297,7 +300,7 @@ def group_settings(thread_id):
     owner = next((m.user for m in thread.members if m.role.value == "OWNER"), current_user)
     teacher_candidates = [t for t in db.session.scalars(services.co_teacher_candidates_query(owner))
                           if t.id not in member_ids]
-    return render_template("chat/group_settings.html", thread=thread, errors=errors,
+    return render_template("chat/group_settings.html", thread=thread, errors=errors, caps=caps,
                            candidates=candidates, teacher_candidates=teacher_candidates,
                            members=sorted(thread.members, key=lambda m: (m.role.value != "OWNER",
                                                                          m.user.name.lower()))), \

@@ -30,9 +30,8 @@ from app.accounts.services import (PermissionDenied, ValidationError, name_probl
 from app.chat.models import Thread, ThreadKind
 from app.db_types import utcnow
 from app.extensions import db
-from app.invites.models import (EmailOutbox, Invitation, InvitationKind, InvitationStatus,
-                                OutboxStatus)
-from app.jobs import enqueue_after_commit
+from app.invites.models import Invitation, InvitationKind, InvitationStatus
+from app.mail.models import OutboxStatus
 from app.scheduling.models import ParticipantRole, Rsvp, SessionParticipant, VideoSession
 
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -394,7 +393,7 @@ def _compose_email(invitation: Invitation, target: Target, inviter: User,
     """The invitation's email as an outbox row, keyed by the invitation and its send count (a
     retried job never sends one twice; a resend is a new row)."""
     from app.invites import itip
-    from app.invites.mail import sender_address
+    from app.mail.mailer import sender_address
     from app.invites.services import describe_repeat
 
     zone = _recipient_zone(user, target)
@@ -434,15 +433,10 @@ def _compose_email(invitation: Invitation, target: Target, inviter: User,
 
 
 def _queue_emails(rows: list[dict]) -> None:
-    """Write the outbox rows (one executemany INSERT, one SELECT for their ids) and queue
-    their send jobs for after the commit."""
-    from app.invites import tasks
+    """Write the outbox rows (one INSERT) and queue their send jobs for after the commit."""
+    from app.mail.services import queue_outbox_rows
 
-    db.session.execute(insert(EmailOutbox), rows)
-    keys = [row["dedup_key"] for row in rows]
-    for outbox_id, center_id in db.session.execute(
-            select(EmailOutbox.id, EmailOutbox.center_id).where(EmailOutbox.dedup_key.in_(keys))):
-        enqueue_after_commit(tasks.send_email, outbox_id, queue="default", center_id=center_id)
+    queue_outbox_rows(rows)
 
 
 def _first_start(session: VideoSession) -> datetime | None:

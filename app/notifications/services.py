@@ -169,7 +169,7 @@ def notify_each(type_: NotificationType, notices) -> list[Notification]:
             queue_push(notification, held_until=held_until)
     emailed = [n for n in created if wants_email(prefs, n.user_id, type_)]
     if emailed:
-        from app.invites.services import queue_notification_emails
+        from app.mail.services import queue_notification_emails
 
         queue_notification_emails(emailed)  # one INSERT of outbox rows for all of them
     return created

@@ -21,6 +21,7 @@ from app.scheduling import recurrence
 from app.scheduling.models import (CalendarFeed, Frequency, ParticipantRole, SessionOverride,
                                    SessionParticipant, SessionStatus, SessionType, VideoSession)
 from app.scheduling.recurrence import Change, Occurrence, Schedule
+from app.scheduling.permissions import can_manage_session, can_view_session  # noqa: F401
 from app.scheduling import signals
 from app.timezones import is_valid_timezone
 from app.transactions import savepoint
@@ -34,6 +35,8 @@ PROPOSAL_STATUSES = (SessionStatus.PENDING, SessionStatus.DECLINED)
 
 
 # --- permissions (one place per resource: views, feed, jobs and the websocket hub use these) ---
+# can_view_session and can_manage_session live in permissions.py, with the capability flags
+# the pages read; they are imported above so every caller keeps using services.
 
 def visible_sessions_filter(user: User):
     """SQL criteria for the sessions ``user`` may see (tenancy included)."""
@@ -45,22 +48,6 @@ def visible_sessions_filter(user: User):
     if user.role == Role.TEACHER:
         return criteria + [or_(VideoSession.teacher_id == user.id, is_participant)]
     return criteria + [is_participant]
-
-
-def can_view_session(user: User, session: VideoSession) -> bool:
-    if session.center_id != user.center_id:
-        return False
-    if user.role == Role.ADMIN or session.teacher_id == user.id:
-        return True
-    if session.status.is_proposal:
-        # Not announced yet (or declined): only whoever proposed it, besides the organizer.
-        return session.created_by_id == user.id
-    return any(p.user_id == user.id for p in session.participants)
-
-
-def can_manage_session(user: User, session: VideoSession) -> bool:
-    return session.center_id == user.center_id and (
-        user.role == Role.ADMIN or session.teacher_id == user.id)
 
 
 def participant_ids(session: VideoSession) -> frozenset[int]:

@@ -27,6 +27,7 @@ from app.db_types import utcnow
 from app.errors import render_error
 from app.extensions import db
 from app.scheduling import services
+from app.scheduling.permissions import can_schedule_sessions, session_capabilities
 from app.scheduling.forms import (TYPE_CHOICES, WEEKDAY_LABELS, MoveForm, ReasonForm,
                                   SessionForm, parse_date, parse_time)
 from app.scheduling.models import ParticipantRole, SessionParticipant, SessionStatus, VideoSession
@@ -263,7 +264,7 @@ def calendar():
     if view not in VIEWS:
         view = "month"
     day = _calendar_day(request.args.get("date"), today)
-    can_schedule = user.role == Role.TEACHER
+    can_schedule = can_schedule_sessions(user)
     # The personal feed panel is part of the page, not of the calendar region that navigation
     # swaps (so a partial never makes or reads the token). First: making the token commits, and
     # a commit after the calendar's rows were loaded would expire them all.
@@ -297,14 +298,16 @@ def _viewable_session(session_id) -> VideoSession:
     """The session, or 404 for another center's and for one the viewer may not see (a 403
     would reveal that it exists)."""
     session = get_scoped_or_404(VideoSession, session_id, *_SESSION_PAGE_LOAD)
-    if not services.can_view_session(current_user, session):
+    if not session_capabilities(current_user, session).can_view:
         abort(404)
     return session
 
 
 def _managed_session(session_id) -> VideoSession:
+    """The session, for its teacher or a center admin (403 for other viewers). Whether its
+    state allows the change is the service's to say (with a message)."""
     session = _viewable_session(session_id)
-    if not services.can_manage_session(current_user, session):
+    if not session_capabilities(current_user, session).can_manage:
         abort(403)
     return session
 
@@ -627,19 +630,19 @@ def _starts_in(now: datetime, start: datetime) -> str:
 
 def _render_session_page(session: VideoSession, status: int = 200, participant_error=None):
     user = current_user._get_current_object()
-    can_manage = services.can_manage_session(user, session)
+    caps = session_capabilities(user, session)
     occurrences = services.next_occurrences(session, limit=NEXT_OCCURRENCES)
     now = utcnow()
     upcoming = next((o for o in occurrences if not o.cancelled), None)
     participants = sorted(session.participants, key=lambda p: (
         p.role != ParticipantRole.INSTRUCTOR, p.role.value, p.user.name.lower()))
     candidates = []
-    if can_manage and not session.is_cancelled:
+    if caps.can_manage_participants:
         present = {p.user_id for p in session.participants}
         candidates = [u for u in db.session.scalars(
             accounts.enrolled_students_query(session.teacher)) if u.id not in present]
     return render_template(
-        "scheduling/session.html", session=session, can_manage=can_manage,
+        "scheduling/session.html", session=session, caps=caps,
         occurrences=occurrences, upcoming=upcoming,
         starts_in=_starts_in(now, upcoming.start) if upcoming else None,
         participants=participants, candidates=candidates, role_labels=ROLE_LABELS,

@@ -40,7 +40,8 @@ def new_user_form(**overrides):
 def test_add_a_person_emails_an_invitation_instead_of_making_a_password(client, school):
     """Issue 14: no password is made or shown; they set their own when they accept (the whole
     way through the email is in tests/invites/test_invitations.py)."""
-    from app.invites.models import EmailOutbox, Invitation, InvitationKind
+    from app.invites.models import Invitation, InvitationKind
+    from app.mail.models import EmailOutbox
 
     login(client, school.admin)
     response = post(client, "/admin/users/new", new_user_form(

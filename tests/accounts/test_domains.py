@@ -5,7 +5,7 @@ import inspect
 import app as app_package
 from app import jobs
 from app.invites.invitations import expire_invitations
-from app.invites.tasks import sweep_outbox
+from app.mail.tasks import sweep_outbox
 from app.notifications.tasks import sweep_pushes, sweep_reminders
 
 

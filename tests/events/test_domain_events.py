@@ -13,7 +13,7 @@ from app.chat import signals as chat_signals
 from app.chat.models import Thread
 from app.extensions import db
 from app.invites import services as invites
-from app.invites.models import EmailOutbox, OutboxStatus
+from app.mail.models import EmailOutbox, OutboxStatus
 from app.notifications.models import Notification, NotificationType
 from app.scheduling import services as scheduling
 from app.scheduling import signals

@@ -12,7 +12,7 @@ from app.accounts.models import User
 from app.chat import services as chat
 from app.chat.models import Thread
 from app.extensions import db
-from app.invites.models import EmailOutbox
+from app.mail.models import EmailOutbox
 from app.notifications.models import Notification
 from app.scheduling import services as scheduling
 from app.scheduling.models import VideoSession

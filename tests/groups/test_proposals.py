@@ -11,7 +11,7 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from app.extensions import db
-from app.invites.models import EmailOutbox
+from app.mail.models import EmailOutbox
 from app.notifications.models import Notification, NotificationType
 from app.notifications.reminders import sweep
 from app.scheduling import services

@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from app.db_types import utcnow
 from app.extensions import db
-from app.invites.models import EmailOutbox
+from app.mail.models import EmailOutbox
 from app.scheduling import services
 
 MAIL_FROM_ADDRESS = "invites@classhub.test"

@@ -12,8 +12,8 @@ from sqlalchemy import update
 
 from app.db_types import utcnow
 from app.extensions import db
-from app.invites import tasks
-from app.invites.models import EmailOutbox, OutboxStatus
+from app.mail import tasks
+from app.mail.models import EmailOutbox, OutboxStatus
 from app.scheduling import services
 from tests.invites.conftest import outbox_rows, weekly_input
 

@@ -14,8 +14,8 @@ from sqlalchemy import update
 from app.accounts.models import Role
 from app.db_types import utcnow
 from app.extensions import db
-from app.invites import tasks
-from app.invites.models import EmailOutbox, OutboxStatus
+from app.mail import tasks
+from app.mail.models import EmailOutbox, OutboxStatus
 from app.jobs import get_queue
 from app.scheduling import services
 from tests.invites.conftest import (calendar_of, calendar_part, make_due, outbox_rows,

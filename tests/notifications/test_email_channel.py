@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.chat import services as chat
 from app.extensions import db
-from app.invites.models import EmailOutbox, OutboxStatus
+from app.mail.models import EmailOutbox, OutboxStatus
 from app.notifications import services
 from app.notifications.models import NotificationType
 
@@ -41,7 +41,7 @@ def test_email_only_where_the_user_chose_it(app, school, run_worker):
 
 
 def test_a_notification_is_emailed_once(app, school, run_worker):
-    from app.invites.tasks import send_email
+    from app.mail.tasks import send_email
 
     s1 = school.students[0]
     services.set_preferences(s1, {NotificationType.SESSION_CANCELLED: (False, True)})

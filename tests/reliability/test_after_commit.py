@@ -20,8 +20,8 @@ from sqlalchemy import event, func, select
 from app.after_commit import pending_count, redis_after_commit, run_after_commit
 from app.db_types import utcnow
 from app.extensions import db
-from app.invites.models import EmailOutbox, OutboxStatus
-from app.invites.tasks import sweep_outbox
+from app.mail.models import EmailOutbox, OutboxStatus
+from app.mail.tasks import sweep_outbox
 from app.jobs import QUEUE_NAMES
 from app.notifications import reminders
 from app.notifications.models import Notification, NotificationType, ReminderSent

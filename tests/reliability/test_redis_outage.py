@@ -15,8 +15,8 @@ from app.chat import services as chat
 from app.chat.models import Message
 from app.db_types import utcnow
 from app.extensions import db
-from app.invites.models import EmailOutbox, OutboxStatus
-from app.invites.tasks import sweep_outbox
+from app.mail.models import EmailOutbox, OutboxStatus
+from app.mail.tasks import sweep_outbox
 from app.notifications.models import Notification
 from app.notifications.services import requeue_owed_pushes
 from app.scheduling import services as scheduling

@@ -8,9 +8,9 @@ from sqlalchemy import or_, select, update
 
 from app.db_types import utcnow
 from app.extensions import db
-from app.invites.mail import (PermanentMailError, TemporaryMailError, build_message, deliver,
-                              display_address)
-from app.invites.models import EmailOutbox, OutboxStatus
+from app.mail.mailer import (PermanentMailError, TemporaryMailError, build_message, deliver,
+                             display_address)
+from app.mail.models import EmailOutbox, OutboxStatus
 from app.transactions import commit_claim
 
 CLAIM_FOR = timedelta(minutes=2)
@@ -34,7 +34,7 @@ def send_email(outbox_id: int) -> str:
     if not _claim(outbox_id):
         return "skipped (sent, failed for good, or being sent by another job)"
     row = db.session.get(EmailOutbox, outbox_id)
-    from app.invites.mail import sender_address
+    from app.mail.mailer import sender_address
 
     try:
         message = build_message(mail_from=sender_address(), to=_to(row), subject=row.subject,

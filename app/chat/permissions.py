@@ -1,0 +1,95 @@
+"""What a person may do in a conversation, computed in one place: the views authorize with these
+flags and pass them to the templates, which only read them (no template compares roles or ids
+to decide whether to show a control). The websocket hub and the services use the same rules
+(``membership``, ``post_refusal``, ``can_manage_group``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from app.accounts.models import Center, Role, User
+from app.chat.models import MemberRole, Thread, ThreadKind, ThreadMember
+from app.extensions import db
+
+# "Not looked up yet" (None means "looked up: not a member").
+_UNKNOWN = object()
+
+
+def membership(user: User, thread: Thread) -> ThreadMember | None:
+    if thread.center_id != user.center_id:
+        return None
+    return db.session.scalar(select(ThreadMember).where(ThreadMember.thread_id == thread.id,
+                                                        ThreadMember.user_id == user.id))
+
+
+def post_refusal(user: User, thread: Thread, member=_UNKNOWN) -> str | None:
+    """Why ``user`` may not post in ``thread`` (None: they may). ``member``: their membership
+    row when the caller has it already (None: not a member)."""
+    if member is _UNKNOWN:
+        member = membership(user, thread)
+    if member is None or thread.center_id != user.center_id:
+        return "You are not a member of this conversation."
+    if thread.archived_at is not None:
+        return "This conversation is archived."
+    if thread.kind == ThreadKind.CLASS and user.role == Role.STUDENT and \
+            not db.session.get(Center, thread.center_id).students_may_reply_in_class:
+        return "Only teachers post in this class channel."
+    return None
+
+
+def can_manage_group(user: User, thread: Thread, member=_UNKNOWN) -> bool:
+    """The group's owner and the center's admins: rename, members, archive, delete, rules."""
+    if thread.kind != ThreadKind.GROUP or thread.center_id != user.center_id:
+        return False
+    if user.role == Role.ADMIN:
+        return True
+    if member is _UNKNOWN:
+        member = membership(user, thread)
+    return member is not None and member.role == MemberRole.OWNER
+
+
+@dataclass(frozen=True)
+class ThreadCapabilities:
+    can_view: bool
+    can_post: bool
+    post_refusal: str | None  # why not, shown where the composer would be
+    # Group settings: rename, add and remove members, archive, delete (owner, center admins).
+    can_manage_members: bool
+    # The group's Sessions tab (GROUP threads, for their members and center admins).
+    can_see_group_sessions: bool
+
+    def can_remove_member(self, member: ThreadMember) -> bool:
+        """Remove this member from the group (never its owner)."""
+        return self.can_manage_members and member.role != MemberRole.OWNER
+
+
+NO_THREAD_CAPABILITIES = ThreadCapabilities(
+    can_view=False, can_post=False, post_refusal="You are not a member of this conversation.",
+    can_manage_members=False, can_see_group_sessions=False)
+
+
+def thread_capabilities(user: User, thread: Thread, member=_UNKNOWN) -> ThreadCapabilities:
+    """Everything ``user`` may do in ``thread``. ``member``: their membership row when the
+    caller has it (the thread page does), so this costs no query. Another center's thread, a
+    non-member or an inactive person: all false."""
+    if member is _UNKNOWN:
+        member = membership(user, thread)
+    if not user.is_active or member is None or thread.center_id != user.center_id:
+        return NO_THREAD_CAPABILITIES
+    refusal = post_refusal(user, thread, member)
+    return ThreadCapabilities(
+        can_view=True, can_post=refusal is None, post_refusal=refusal,
+        can_manage_members=can_manage_group(user, thread, member),
+        can_see_group_sessions=thread.kind == ThreadKind.GROUP)
+
+
+@dataclass(frozen=True)
+class ChatCapabilities:
+    """What ``user`` may start in chat, whatever the thread."""
+
+    can_create_group: bool
+
+
+def chat_capabilities(user: User) -> ChatCapabilities:
+    return ChatCapabilities(can_create_group=user.is_active and user.role == Role.TEACHER)
