@@ -100,7 +100,9 @@ def _managed_invitation(invitation_id) -> Invitation:
 
 def _row_answer(invitation: Invitation, message: str):
     if wants_fragment():
-        db.session.refresh(invitation)
+        # The row shows the invitation as the service left it, flushed and not yet committed
+        # (the request's edge commits after this): refreshing it here would reload the old
+        # row from the database and throw the change away unsaved.
         return render_template("invites/_invitation_row.html", invitation=invitation,
                                **_row_context())
     flash(message, "success")
