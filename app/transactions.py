@@ -23,8 +23,12 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
+import sqlite3
+
 from flask import Flask, Response, request, session
 from rq.job import Job
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app.extensions import db
@@ -42,6 +46,39 @@ def commit_claim() -> None:
     db.session.commit()
 
 
+# --- SQLite's one write lock ----------------------------------------------------------------------
+
+# How long a SQLite connection waits for the database's write lock before giving up with
+# "database is locked". Python's default is 5 s; a request now holds the lock from its first
+# write until its edge commits (rendering included), and a gevent process cannot serve anything
+# else while one of its connections waits, so on a busy machine 5 s was reached: waiting longer
+# is slower, giving up is a lost request.
+SQLITE_BUSY_TIMEOUT_MS = 20_000
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_waits_for_the_write_lock(dbapi_connection, _connection_record) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def holds_sqlite_write_lock() -> bool:
+    """Whether this unit of work has begun writing to SQLite and so holds the database's one
+    write lock until its edge commits or rolls back. Python's sqlite3 begins a transaction only
+    before a write (or at savepoint()'s BEGIN IMMEDIATE), so an open one means a written one.
+
+    Code that would wait on the network (a Redis call) checks this first: under gevent, a
+    greenlet that yields while holding the lock leaves every other greenlet of its process that
+    needs the lock blocking the whole process in SQLite's busy wait, itself included."""
+    session = db.session()
+    if not session.in_transaction():
+        return False
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return False
+    return connection.connection.dbapi_connection.in_transaction
+
+
 @contextmanager
 def savepoint():
     """``with savepoint():`` a part of the unit of work that may fail on its own (a duplicate
@@ -51,13 +88,16 @@ def savepoint():
     On SQLite, Python's sqlite3 driver (before 3.12) opens a transaction only before a write,
     so a SAVEPOINT issued first would itself be the outermost transaction and its RELEASE would
     COMMIT at once, keeping the row even if the request then fails. Beginning the transaction
-    explicitly first makes the savepoint a real nested one there too."""
+    explicitly first makes the savepoint a real nested one there too. It begins IMMEDIATE, taking
+    the write lock (waiting for it, up to the busy timeout) at once: a deferred transaction that
+    read first and then wrote would have to upgrade its read lock, and SQLite refuses that upgrade
+    at once ("database is locked", no waiting) while another connection is committing."""
     session = db.session()
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         raw = connection.connection.dbapi_connection
         if not raw.in_transaction:
-            raw.execute("BEGIN")
+            raw.execute("BEGIN IMMEDIATE")
     with session.begin_nested():
         yield
 
