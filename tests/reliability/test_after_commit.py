@@ -29,6 +29,7 @@ from app.notifications.services import requeue_owed_pushes
 from app.redis_conn import get_redis
 from app.realtime.events import channel_for
 from app.scheduling import services as scheduling
+from tests.conftest import commit
 from tests.invites.conftest import weekly_input
 
 
@@ -153,6 +154,7 @@ def test_scheduling_sends_every_invitation_and_push_at_once_exactly_once(
     jobs_at_commit.clear()
 
     session = scheduling.schedule_session(school.teacher, weekly_input(students))
+    commit()  # the request's edge
 
     # Nothing reached Redis at any savepoint release nor before the commit itself.
     assert jobs_at_commit and set(jobs_at_commit) == {0}
