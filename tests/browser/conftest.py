@@ -36,7 +36,9 @@ def live_server(app, app_config, database_url, redis_url, test_dirs):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# The package's, not the session's: one thread runs one sync Playwright at a time, and
+# tests/janus (later in the run) starts its own Chromium once this one is closed.
+@pytest.fixture(scope="package")
 def browser():
     # A missing Chromium is a failure, not a skip: CI must run the browser tests.
     assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}: run make test (installs it)"
