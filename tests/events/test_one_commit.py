@@ -7,6 +7,7 @@ after a service flushed leaves no row behind and sends nothing: no job queued, n
 published."""
 from __future__ import annotations
 
+import io
 import json
 from contextlib import contextmanager
 from datetime import datetime, time, timedelta
@@ -16,8 +17,9 @@ from flask import abort, has_request_context
 from sqlalchemy import event, func, select
 
 from app.accounts.models import Course, Role, User
+from app.chat import attachments
 from app.chat import services as chat
-from app.chat.models import Message
+from app.chat.models import Attachment, Message
 from app.extensions import db
 from app.jobs import QUEUE_NAMES, get_queue
 from app.notifications.models import PushSubscription
@@ -286,6 +288,75 @@ def test_a_failed_commit_answers_with_a_clear_error_and_keeps_nothing(school, as
     assert response.status_code == 409
     assert "nothing was saved" in response.get_data(as_text=True)
     assert fresh_count(Message, Message.body == "Never saved") == 0
+
+
+def _clash_at_the_edge(school):
+    """Make the next request's commit fail: a receiver adds, inside the request's transaction,
+    a second direct thread with a taken (unique) key just before the commit."""
+    from app.chat.models import Thread
+
+    existing = chat.get_or_create_direct(school.teacher, school.students[1])
+    commit()
+    taken_key, kind = existing.direct_key, existing.kind
+    center_id, teacher_id = school.center.id, school.teacher.id
+
+    def clash(session):
+        if not has_request_context() or session.get_nested_transaction() is not None \
+                or session.info.get("clash_done"):
+            return
+        session.info["clash_done"] = True
+        session.add(Thread(center_id=center_id, kind=kind, direct_key=taken_key,
+                           created_by_id=teacher_id, name="", description=""))
+
+    event.listen(db.session, "before_commit", clash)
+    return lambda: event.remove(db.session, "before_commit", clash)
+
+
+def _stored() -> set:
+    root = attachments.storage_root()
+    return set(root.iterdir()) if root.exists() else set()
+
+
+@pytest.mark.parametrize("failure", ["the view raises", "the commit is refused"])
+def test_a_request_that_keeps_nothing_leaves_no_attachment_file(school, as_user, group,
+                                                                monkeypatch, failure):
+    """post_message stores the upload's file before the request's edge commits: when the
+    request then fails (after the service returned, or at its commit) the file goes with the
+    rows, instead of staying on disk with no message naming it."""
+    browser = as_user(school.teacher)
+    url = f"/chat/threads/{group.id}/messages"
+    content = b"Homework: page 12, questions 1-5\n"
+    before = _stored()
+
+    def post(body):
+        return browser.post(url, content_type="multipart/form-data",
+                            data={"body": body, "csrf_token": browser.csrf,
+                                  "files": (io.BytesIO(content), "homework.txt")})
+
+    if failure == "the view raises":
+        import app.chat.views as chat_views
+
+        monkeypatch.setattr(chat_views, "navigate_to", _raise)
+        db.session.remove()
+        with pytest.raises(RuntimeError):
+            post("Lost")
+        monkeypatch.undo()
+    else:
+        stop_clashing = _clash_at_the_edge(school)
+        try:
+            db.session.remove()
+            assert post("Lost").status_code == 409
+        finally:
+            stop_clashing()
+    assert fresh_count(Attachment) == 0
+    assert _stored() == before, "the failed request's file was left behind"
+
+    # The same upload in a request that succeeds: its file is kept, named by its row.
+    assert post("Kept").status_code < 400
+    [attachment] = db.session.scalars(select(Attachment))
+    kept = attachments.path_for(attachment.storage_key)
+    assert kept.read_bytes() == content
+    assert _stored() == before | {kept}
 
 
 # --- a job commits once ----------------------------------------------------------------------------

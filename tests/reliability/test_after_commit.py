@@ -17,7 +17,8 @@ import pytest
 from rq import Queue
 from sqlalchemy import event, func, select
 
-from app.after_commit import pending_count, redis_after_commit, run_after_commit
+from app.after_commit import (pending_count, redis_after_commit, run_after_commit,
+                              run_after_rollback)
 from app.db_types import utcnow
 from app.extensions import db
 from app.mail.models import EmailOutbox, OutboxStatus
@@ -85,6 +86,33 @@ def test_a_rolled_back_savepoint_drops_only_its_own_work(school):
     assert pending_count(db.session()) == 2
     db.session.commit()
     assert ran == ["kept", "kept too"]
+
+
+def test_undo_work_runs_for_what_is_rolled_back_and_never_for_what_is_committed(school):
+    """run_after_rollback (an attachment's file): a rolled-back savepoint undoes its own work at
+    once; a released one hands it to the enclosing transaction; the outermost transaction's
+    rollback undoes everything left, its commit nothing."""
+    undone = []
+    school.center.name = "Renamed"
+    run_after_rollback(db.session(), lambda: undone.append("outer"))
+    with pytest.raises(RuntimeError):
+        with db.session.begin_nested():
+            run_after_rollback(db.session(), lambda: undone.append("rolled-back savepoint"))
+            raise RuntimeError("undo this savepoint")
+    assert undone == ["rolled-back savepoint"]
+    with db.session.begin_nested():
+        run_after_rollback(db.session(), lambda: undone.append("released savepoint"))
+    assert undone == ["rolled-back savepoint"]
+    db.session.rollback()
+    assert undone == ["rolled-back savepoint", "outer", "released savepoint"]
+
+    school.center.name = "Renamed again"
+    run_after_rollback(db.session(), lambda: undone.append("committed"))
+    with db.session.begin_nested():
+        run_after_rollback(db.session(), lambda: undone.append("committed, released"))
+    db.session.commit()
+    db.session.rollback()
+    assert len(undone) == 3  # nothing committed was undone, then or later
 
 
 def test_a_rollback_drops_everything_even_from_released_savepoints(school):
