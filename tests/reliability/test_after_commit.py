@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 
 import pytest
+import redis
 from rq import Queue
 from sqlalchemy import event, func, select
 
@@ -163,6 +164,12 @@ def test_redis_work_of_one_commit_goes_out_in_one_pipeline(app, school):
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     time.sleep(0.2)  # MONITOR sees only what comes after it started
+    # Traffic on another database of the same server (a read: it changes nothing there).
+    pool = get_redis(app).connection_pool
+    neighbour = redis.Redis(connection_pool=redis.ConnectionPool(
+        connection_class=pool.connection_class, **{**pool.connection_kwargs, "db": own_db + 1}))
+    neighbour.exists("classhub-monitor-probe")
+    neighbour.close()
     for n in range(3):
         redis_after_commit(db.session(), app,
                            lambda pipe, n=n: pipe.publish(channel_for(app), f"event {n}"))
