@@ -20,10 +20,14 @@ from rq.cron import CronScheduler
 from app import create_app
 from app.jobs import QUEUE_NAMES, register_cron
 from app.redis_conn import get_redis
+from app.transactions import CommittingJob
 
 
 class AppWorker(SimpleWorker):
-    """Runs each job in a fresh app context, so every job gets its own DB session."""
+    """Runs each job in a fresh app context, so every job gets its own DB session, which its
+    CommittingJob commits once when the job returns (or rolls back when it raises)."""
+
+    job_class = CommittingJob
 
     def __init__(self, *args, flask_app, **kwargs):
         super().__init__(*args, **kwargs)

@@ -62,4 +62,8 @@ def create_app(config: dict | None = None) -> Flask:
     from app.cli import register_cli
 
     register_cli(app)
+
+    from app import transactions
+
+    transactions.init_app(app)  # last: the request's one commit runs before other after_request
     return app

@@ -18,6 +18,10 @@ however many events and jobs a commit makes. Nothing that happens after the comm
 caller: the data is committed, so a Redis outage is logged and the request still succeeds.
 Nothing is lost: every job has a durable row its sweep picks up again (EmailOutbox.status,
 Notification.push_due_at), and a websocket client catches up from the database.
+
+The mirror image, ``run_after_rollback``: undoing what a unit of work did outside the database
+(a stored attachment file) when its transaction, or the savepoint it was made in, is rolled
+back instead of committed - including a commit the database refuses at the edge.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 log = logging.getLogger(__name__)
 
 _KEY = "classhub_after_commit"
+_UNDO_KEY = "classhub_after_rollback"
 
 
 @dataclass
@@ -51,6 +56,14 @@ def redis_after_commit(session: Session, app, add: Callable) -> None:
     session.info.setdefault(_KEY, []).append(_Pending(_innermost(session), add, app))
 
 
+def run_after_rollback(session: Session, callback: Callable[[], None]) -> None:
+    """Call ``callback()`` if the transaction innermost now (a savepoint, or the outermost
+    transaction) is rolled back or closed without committing; forget it once the outermost
+    transaction commits. For work done outside the database that only the rows being written
+    give a meaning to, such as an attachment's file: rolled back, it would be an orphan."""
+    session.info.setdefault(_UNDO_KEY, []).append(_Pending(_innermost(session), callback))
+
+
 def pending_count(session: Session) -> int:
     return len(session.info.get(_KEY, ()))
 
@@ -69,23 +82,26 @@ def _within(transaction: SessionTransaction | None, ancestor: SessionTransaction
 
 @event.listens_for(Session, "after_commit")
 def _on_commit(session: Session) -> None:
-    pending = session.info.get(_KEY)
-    if not pending:
+    if not session.info.get(_KEY) and not session.info.get(_UNDO_KEY):
         return
     savepoint = session.get_nested_transaction()
     if savepoint is not None:
         # A savepoint was released (during this event the session still points at it): its
-        # work waits for the enclosing transaction.
-        for item in pending:
-            if item.owner is savepoint:
-                item.owner = savepoint.parent
+        # work, and what would undo it, now wait on the enclosing transaction.
+        for key in (_KEY, _UNDO_KEY):
+            for item in session.info.get(key, ()):
+                if item.owner is savepoint:
+                    item.owner = savepoint.parent
         return
-    session.info.pop(_KEY, None)
-    run_pending(pending)
+    session.info.pop(_UNDO_KEY, None)  # committed: nothing to undo
+    pending = session.info.pop(_KEY, None)
+    if pending:
+        run_pending(pending)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _on_end(session: Session, transaction: SessionTransaction) -> None:
+    _undo_rolled_back(session, transaction)
     pending = session.info.get(_KEY)
     if not pending:
         return
@@ -99,6 +115,29 @@ def _on_end(session: Session, transaction: SessionTransaction) -> None:
         # (or a savepoint inside it) queued is dropped.
         session.info[_KEY] = [item for item in pending
                               if item.owner is None or not _within(item.owner, transaction)]
+
+
+def _undo_rolled_back(session: Session, transaction: SessionTransaction) -> None:
+    undo = session.info.get(_UNDO_KEY)
+    if not undo:
+        return
+    if transaction.parent is None:
+        # The outermost transaction ended and its commit did not empty the list: rolled back.
+        rolled_back = session.info.pop(_UNDO_KEY)
+    elif transaction.nested:
+        # A savepoint ended. Released, its items were handed up already; rolled back, what
+        # was done inside it is undone now, the rest waits.
+        rolled_back = [item for item in undo
+                       if item.owner is not None and _within(item.owner, transaction)]
+        undone = {id(item) for item in rolled_back}
+        session.info[_UNDO_KEY] = [item for item in undo if id(item) not in undone]
+    else:
+        return
+    for item in rolled_back:
+        try:
+            item.run()
+        except Exception:
+            log.exception("undoing the work of a rolled-back transaction failed")
 
 
 def run_pending(pending: list[_Pending]) -> None:

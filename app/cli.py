@@ -52,7 +52,7 @@ def register_cli(app: Flask) -> None:
             admin = User(center_id=center.id, email=email, name=admin_name, role=Role.ADMIN)
             admin.set_password(admin_password)
             db.session.add(admin)
-            db.session.commit()
+            db.session.commit()  # the command's edge: the center and its admin, one unit of work
         except (services.ValidationError, ValueError) as exc:
             db.session.rollback()
             raise click.ClickException(str(exc)) from None

@@ -75,9 +75,10 @@ def seed_demo() -> dict:
                     db.session.add(Enrollment(center_id=center.id, course_id=course.id,
                                               user_id=users[email].id, role=role))
                     created["enrollments"] += 1
-    db.session.commit()
+    db.session.flush()
     created["sessions"] = seed_sessions_demo(users)
     created.update(seed_chat_demo())
+    db.session.commit()  # the seeding is one unit of work, committed at its end (like a request)
     return created
 
 

@@ -12,10 +12,12 @@ MESSAGES = {
     403: ("Not allowed", "Your account does not have access to this page."),
     404: ("Not found", "There is nothing here. It may have been removed, or the link is wrong."),
     405: ("Not allowed", "That action is not available here."),
+    409: ("Not saved", "Someone changed the same thing at the same moment. Reload and try again."),
     413: ("Too large", "What you sent is larger than this server accepts."),
     422: ("Check your input", "Some of what you entered needs fixing."),
     429: ("Slow down", "Too many attempts. Wait a minute and try again."),
     500: ("Something went wrong", "The server hit an error. It has been logged; try again."),
+    503: ("Try again", "The server could not do this just now. Try again in a moment."),
 }
 
 

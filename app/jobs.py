@@ -75,6 +75,8 @@ def record_failure(job: Job, connection, exc_type, exc_value, traceback) -> None
         db.session.add(JobFailure(center_id=(job.meta or {}).get("center_id"), job_id=job.id,
                                   func_name=job.func_name, description=job.description or "",
                                   error=f"{exc_type.__name__}: {exc_value}"[:4000]))
+        # The job runner's own edge: the job's work was rolled back (CommittingJob); this row,
+        # written after it, is committed on its own.
         db.session.commit()
     except Exception:  # never let bookkeeping hide the job's own failure
         log.exception("could not record the failure of job %s", job.id)
@@ -91,8 +93,7 @@ def retry_failed_job(failure, app=None) -> bool:
     except Exception:
         return False
     job.requeue()
-    failure.retried_at = utcnow()
-    db.session.commit()
+    failure.retried_at = utcnow()  # committed by the request's edge
     return True
 
 

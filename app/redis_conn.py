@@ -14,7 +14,7 @@ from pathlib import Path
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from flask import current_app, g, has_request_context
+from flask import current_app, g, has_app_context, has_request_context
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,16 @@ def mark_redis_available(app) -> None:
     state.update(ok=True, checked=time.monotonic(), since=None)
 
 
+def _writing_to_sqlite() -> bool:
+    # A page rendered after its request wrote (before the edge commits) must not wait on Redis
+    # with SQLite's write lock held (app/transactions.holds_sqlite_write_lock): it says what
+    # the last check found, and a later page checks again. The request's own Redis calls
+    # (rate limits, its after-commit publishes) still mark Redis away the moment they fail.
+    from app.transactions import holds_sqlite_write_lock
+
+    return has_app_context() and holds_sqlite_write_lock()
+
+
 def redis_degraded(app=None) -> bool:
     """Whether Redis is away (pages say that live updates are paused). Known from the last
     Redis call this process made, checked again with a PING at most every few seconds."""
@@ -128,7 +138,7 @@ def redis_degraded(app=None) -> bool:
     if has_request_context() and g.get("redis_unavailable"):
         return True
     state = _health(app)
-    if time.monotonic() - state["checked"] > HEALTH_RECHECK_SECONDS:
+    if time.monotonic() - state["checked"] > HEALTH_RECHECK_SECONDS and not _writing_to_sqlite():
         try:
             web_redis(app).ping()
         except redis.RedisError as exc:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from flask import has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import event, text
@@ -38,6 +39,11 @@ class IsolatedClient(FlaskClient):
     second client would see the first one's logged-in user."""
 
     def open(self, *args, **kwargs):
+        # What the test did directly through services stands in for an earlier request or job:
+        # it is committed before this request, as that request's or job's edge would have
+        # (services only flush; app/transactions.py).
+        if has_app_context():
+            commit()
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 
@@ -233,6 +239,15 @@ def login_as(client):
     return _login
 
 
+# --- the edge ---------------------------------------------------------------------------------
+
+def commit():
+    """End the test's unit of work as a request or job edge does (app/transactions.py): services
+    only flush, so a test that calls them directly commits here before it expects what follows a
+    commit (jobs queued, events published, rows seen by another session or a worker)."""
+    db.session.commit()
+
+
 # --- jobs --------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -241,6 +256,7 @@ def run_worker(app):
     from worker import build_worker
 
     def _run(with_scheduler: bool = False):
+        commit()  # the test's own unit of work ends before the worker's jobs start (see commit)
         worker = build_worker(app)
         worker.work(burst=True, with_scheduler=with_scheduler, logging_level="WARNING")
         db.session.expire_all()

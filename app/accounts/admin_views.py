@@ -69,7 +69,6 @@ def new_user():
             [result] = report.results
             if result.invitation is None:
                 raise services.ValidationError({"email": result.message})
-            db.session.commit()
             flash(f"An invitation was emailed to {email}: they choose their name and password "
                   f"when they accept.", "success")
             return navigate_to(url_for("invitations.center_invitations"))
@@ -238,7 +237,6 @@ def edit_user(user_id):
         try:
             changes = services.update_user(current_user, user, name=form.name.data,
                                            email=form.email.data, role=form.role.data)
-            db.session.commit()
             flash(f"{user.name} was updated." if changes else "Nothing was changed.", "success")
             return navigate_to(url_for("admin.users"))
         except services.ValidationError as exc:
@@ -261,7 +259,6 @@ def reset_password(user_id):
     user = get_scoped_or_404(User, user_id)
     try:
         password_resets.admin_reset(current_user, user)
-        db.session.commit()
         flash(f"A link to choose a new password was emailed to {user.email}; "
               f"{user.name} was signed out everywhere.", "success")
     except services.ValidationError as exc:

@@ -31,7 +31,6 @@ def forgot():
             form.email.errors = [str(exc)]
         else:
             password_resets.request_reset(form.email.data)
-            db.session.commit()
             return render_template("accounts/forgot_password.html", form=form, sent=True,
                                    email=form.email.data.strip())
     status = 422 if request.method == "POST" else 200
@@ -49,7 +48,6 @@ def reset(token):
     if form.validate_on_submit():
         try:
             user = password_resets.complete_reset(reset_row, form.password.data, form.confirm.data)
-            db.session.commit()
         except ValidationError as exc:
             db.session.rollback()
             form_errors_into(form, exc.errors)

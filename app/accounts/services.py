@@ -158,7 +158,6 @@ def authenticate(email: str, password: str) -> LoginResult:
     if not user.is_active:
         return LoginResult(None, "This account has been deactivated. Ask your center's admin.")
     user.last_login_at = utcnow()
-    db.session.commit()
     return LoginResult(user, None)
 
 
@@ -198,7 +197,6 @@ def end_all_sessions(user: User) -> None:
     """Sign ``user`` out everywhere: every session and remember-me cookie names the session
     version it was issued with (``User.get_id``), and an old one no longer loads the user."""
     user.session_version += 1
-    db.session.commit()
 
 
 # --- profile ---------------------------------------------------------------------------------
@@ -215,7 +213,6 @@ def update_profile(user: User, name: str, timezone: str) -> None:
     user.name = name
     user.timezone = timezone
     record_audit(user, "user.profile_updated", "user", user.id)
-    db.session.commit()
 
 
 def new_password_errors(password: str, confirm: str, *, field: str = "password",
@@ -246,7 +243,6 @@ def change_password(user: User, current: str, new: str, confirm: str) -> bool:
 
     feed_reset = revoke_feed_address(user)
     record_audit(user, "user.password_changed", "user", user.id)
-    db.session.commit()
     return feed_reset
 
 
@@ -258,7 +254,7 @@ def _require_admin(actor: User) -> None:
 
 
 def create_user(actor: User, *, email: str, name: str, role: str | Role, timezone: str | None,
-                password: str | None, commit: bool = True) -> tuple[User, str | None]:
+                password: str | None) -> tuple[User, str | None]:
     """Create a user in the actor's center. Returns the user and the generated password, if one
     had to be made (shown once to the admin)."""
     _require_admin(actor)
@@ -293,8 +289,6 @@ def create_user(actor: User, *, email: str, name: str, role: str | Role, timezon
     db.session.add(user)
     db.session.flush()
     record_audit(actor, "user.created", "user", user.id, email=email, role=role.value)
-    if commit:
-        db.session.commit()
     return user, generated
 
 
@@ -309,7 +303,6 @@ def set_user_active(actor: User, user: User, active: bool) -> None:
     user.is_active_flag = active
     user.session_version += 1  # a deactivated user is signed out everywhere at once
     record_audit(actor, "user.activated" if active else "user.deactivated", "user", user.id)
-    db.session.commit()
 
 
 def update_user(actor: User, user: User, *, name: str, email: str, role: str | Role) -> dict:
@@ -563,7 +556,6 @@ def import_users_csv(actor: User, data: bytes, max_rows: int = 2000,
                  errors=report.count("error"), user_ids=user_ids)
     if user_ids:
         people_imported.send(actor, user_ids=frozenset(user_ids))
-    db.session.commit()
     return report
 
 
@@ -597,7 +589,6 @@ def create_course(actor: User, name: str, description: str = "") -> Course:
     db.session.flush()
     record_audit(actor, "course.created", "course", course.id, name=name)
     course_members_changed.send(course, actor=actor, user_ids=frozenset())
-    db.session.commit()
     return course
 
 
@@ -627,7 +618,6 @@ def enroll(actor: User, course: Course, user_ids: list[int], role: CourseRole) -
                      user_ids=sorted(enrolled))
         db.session.flush()
         course_members_changed.send(course, actor=actor, user_ids=enrolled)
-    db.session.commit()
     return added
 
 
@@ -642,7 +632,6 @@ def unenroll(actor: User, enrollment: Enrollment) -> None:
     db.session.delete(enrollment)
     db.session.flush()
     course_members_changed.send(course, actor=actor, user_ids=frozenset({user_id}))
-    db.session.commit()
 
 
 # --- who teaches whom ------------------------------------------------------------------------

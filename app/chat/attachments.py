@@ -2,6 +2,7 @@
 members only (the view checks can_view_thread)."""
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from dataclasses import dataclass
@@ -10,6 +11,9 @@ from pathlib import Path
 from flask import current_app
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
+
+from app.after_commit import run_after_rollback
+from app.extensions import db
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_FILES_PER_MESSAGE = 5
@@ -73,10 +77,14 @@ def check_upload(upload: FileStorage) -> CheckedFile:
 
 
 def store(data: bytes) -> str:
+    """Write an upload's bytes; the Attachment row naming it is written in the same unit of
+    work. The file goes again if that unit of work is rolled back (a failed request, a commit
+    the database refuses at the edge), so no file outlives the row it was stored for."""
     key = secrets.token_urlsafe(24)
     path = storage_root() / key
     with open(path, "xb") as fh:
         fh.write(data)
+    run_after_rollback(db.session(), functools.partial(discard, key))
     return key
 
 

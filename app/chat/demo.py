@@ -79,7 +79,6 @@ def seed_chat_demo() -> dict:
             select(Course).where(Course.center_id == center.id).order_by(Course.id)).all()):
         existed = db.session.scalar(select(Thread.id).where(Thread.course_id == course.id))
         thread = services.ensure_class_thread(course)
-        db.session.commit()
         created["chat threads"] += existed is None
         if _has_text(thread):
             continue
@@ -160,7 +159,6 @@ def _spread_times(thread: Thread, last_ago: timedelta, step: timedelta) -> None:
         message.created_at = end - step * (len(messages) - 1 - position)
     thread.created_at = min(thread.created_at, messages[0].created_at)
     thread.last_activity_at = messages[-1].created_at
-    db.session.commit()
 
 
 def _settle_empty_threads(center: Center) -> None:
@@ -175,4 +173,3 @@ def _settle_empty_threads(center: Center) -> None:
             Thread.center_id == center.id, Thread.last_message_id.is_(None),
             Thread.last_activity_at > oldest)):
         thread.last_activity_at = oldest - timedelta(hours=1)
-    db.session.commit()

@@ -16,6 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, User
 from app.accounts.services import (PermissionDenied, ValidationError, enrolled_students_query,
                                    is_enrolled_student_of, record_audit)
+from app.after_commit import run_after_commit
 from app.chat import attachments as files
 from app.chat.formatting import preview_text, render_message_html
 from app.chat.permissions import can_manage_group, membership, post_refusal  # noqa: F401
@@ -24,6 +25,7 @@ from app.chat.models import (Attachment, MemberRole, Message, MessageKind, Threa
 from app.db_types import utcnow
 from app.extensions import db
 from app.realtime.events import publish, publish_to_users
+from app.transactions import savepoint
 
 MAX_MESSAGE_LENGTH = 10_000
 EDIT_WINDOW = timedelta(days=2)
@@ -120,7 +122,7 @@ def get_or_create_direct(user: User, other: User) -> Thread:
     _add_member(thread, user.id)
     _add_member(thread, other.id)
     db.session.add(thread)
-    db.session.commit()
+    db.session.flush()  # its id names the page the caller opens
     return thread
 
 
@@ -166,7 +168,6 @@ def create_group(teacher: User, name: str, description: str, member_ids: list[in
                  members=[s.id for s in students])
     _announce_thread(thread, [m.user_id for m in thread.members])
     _notify_members_added(teacher, thread, [s.id for s in students], created=True)
-    db.session.commit()
     return thread
 
 
@@ -181,7 +182,6 @@ def update_group(actor: User, thread: Thread, name: str, description: str) -> No
     thread.name, thread.description = name.strip(), (description or "").strip()
     record_audit(actor, "chat.group_updated", "thread", thread.id, name=thread.name)
     _announce_thread(thread, [m.user_id for m in thread.members])
-    db.session.commit()
 
 
 def co_teacher_candidates_query(owner: User):
@@ -218,7 +218,6 @@ def add_group_members(actor: User, thread: Thread, user_ids: list[int]) -> list[
                      user_ids=[s.id for s in added])
         _announce_thread(thread, [m.user_id for m in thread.members])
         _notify_members_added(actor, thread, [s.id for s in added], created=False)
-    db.session.commit()
     return added
 
 
@@ -253,7 +252,6 @@ def remove_group_member(actor: User, thread: Thread, user_id: int) -> None:
     record_audit(actor, "chat.member_removed", "thread", thread.id, user_id=user_id)
     _announce_thread(thread, [m.user_id for m in thread.members])
     publish_to_users("user", [user_id], "thread.removed", thread_id=thread.id)
-    db.session.commit()
 
 
 def archive_group(actor: User, thread: Thread, archived: bool = True) -> None:
@@ -263,7 +261,6 @@ def archive_group(actor: User, thread: Thread, archived: bool = True) -> None:
     record_audit(actor, "chat.group_archived" if archived else "chat.group_unarchived",
                  "thread", thread.id)
     _announce_thread(thread, [m.user_id for m in thread.members])
-    db.session.commit()
 
 
 def delete_group(actor: User, thread: Thread) -> None:
@@ -283,9 +280,7 @@ def delete_group(actor: User, thread: Thread) -> None:
     forget_group(thread)  # its session rules go, its sessions stay (without a group)
     db.session.delete(thread)
     publish_to_users("user", member_ids, "thread.removed", thread_id=thread.id)
-    db.session.commit()
-    for key in keys:
-        files.discard(key)
+    _discard_files_after_commit(keys)
 
 
 def sync_members(thread: Thread, wanted: dict[int, MemberRole]) -> None:
@@ -406,8 +401,21 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
             message.attachments.append(Attachment(
                 center_id=thread.center_id, filename=item.filename,
                 content_type=item.content_type, size=len(item.data), storage_key=key))
-        db.session.add(message)
-        db.session.flush()
+        try:
+            # A savepoint: the request's other work survives a duplicate key (below).
+            with savepoint():
+                db.session.add(message)
+                db.session.flush()
+        except IntegrityError:
+            # The same key arrived twice at once (a retry while the first try was still
+            # running): the first one's row won; answer with it.
+            for key in stored:
+                files.discard(key)
+            stored = []
+            already = sent_with_key(user, thread, client_key) if client_key else None
+            if already is None:
+                raise
+            return already
         thread.last_message_id = message.id
         thread.last_activity_at = message.created_at
         member = membership(user, thread)
@@ -418,19 +426,8 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
                 thread_id=thread.id, sender_id=user.id)
         _announce_thread(thread, [m.user_id for m in thread.members])
         _notify_new_message(user, thread, message)
-        db.session.commit()
-    except IntegrityError:
-        # The same key arrived twice at once (a retry while the first try was still running):
-        # the first one's row won; answer with it.
-        db.session.rollback()
-        for key in stored:
-            files.discard(key)
-        already = sent_with_key(user, thread, client_key) if client_key else None
-        if already is None:
-            raise
-        return already
     except Exception:
-        db.session.rollback()
+        # The caller's edge rolls the transaction back; the stored files are this call's own.
         for key in stored:
             files.discard(key)
         raise
@@ -454,7 +451,6 @@ def edit_message(user: User, message: Message, body: str) -> Message:
         message.edited_at = utcnow()
         publish(f"thread:{message.thread_id}", "message.updated", message_id=message.id,
                 thread_id=message.thread_id)
-    db.session.commit()
     return message
 
 
@@ -471,10 +467,15 @@ def delete_message(user: User, message: Message) -> Message:
     publish(f"thread:{message.thread_id}", "message.updated", message_id=message.id,
             thread_id=message.thread_id)
     _announce_thread(thread, [m.user_id for m in thread.members])
-    db.session.commit()
-    for key in keys:
-        files.discard(key)
+    _discard_files_after_commit(keys)
     return message
+
+
+def _discard_files_after_commit(keys: list[str]) -> None:
+    """Delete stored files once the rows that named them are gone for good: if the transaction
+    rolls back, the rows (and their files) stay."""
+    if keys:
+        run_after_commit(db.session(), lambda: [files.discard(key) for key in keys])
 
 
 def mark_read(user: User, thread: Thread, up_to_message_id: int | None = None) -> bool:
@@ -494,7 +495,6 @@ def mark_read(user: User, thread: Thread, up_to_message_id: int | None = None) -
 
     signals.thread_read.send(thread, user=user, up_to_message_id=target,
                              to_the_end=target >= (thread.last_message_id or 0))
-    db.session.commit()
     return True
 
 
@@ -503,7 +503,6 @@ def set_muted(user: User, thread: Thread, muted: bool) -> None:
     if member is None:
         raise PermissionDenied("You are not a member of this conversation.")
     member.muted = muted
-    db.session.commit()
 
 
 # --- reading -----------------------------------------------------------------------------------

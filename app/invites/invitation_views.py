@@ -46,7 +46,6 @@ def _invite_page(target: service.Target):
     try:
         report = service.invite(current_user, target, form["addresses"], role=form["role"],
                                 valid_days=form["valid_days"], message=form["message"])
-        db.session.commit()
     except ValidationError as exc:
         db.session.rollback()
         errors = exc.errors
@@ -101,7 +100,9 @@ def _managed_invitation(invitation_id) -> Invitation:
 
 def _row_answer(invitation: Invitation, message: str):
     if wants_fragment():
-        db.session.refresh(invitation)
+        # The row shows the invitation as the service left it, flushed and not yet committed
+        # (the request's edge commits after this): refreshing it here would reload the old
+        # row from the database and throw the change away unsaved.
         return render_template("invites/_invitation_row.html", invitation=invitation,
                                **_row_context())
     flash(message, "success")
@@ -120,7 +121,6 @@ def resend(invitation_id):
     invitation = _managed_invitation(invitation_id)
     try:
         service.resend(current_user, invitation)
-        db.session.commit()
     except service.ResendTooSoon as exc:
         db.session.rollback()
         return render_error(429, exc.message)
@@ -137,7 +137,6 @@ def revoke(invitation_id):
     invitation = _managed_invitation(invitation_id)
     try:
         service.revoke(current_user, invitation)
-        db.session.commit()
     except ValidationError as exc:
         db.session.rollback()
         return render_error(422, " ".join(exc.errors.values()))
@@ -190,7 +189,6 @@ def accept(token):
     if action == "decline":
         try:
             service.decline(invitation, user)
-            db.session.commit()
         except service.LinkProblem as problem:
             db.session.rollback()
             return _problem_page(problem, token)
@@ -203,7 +201,6 @@ def accept(token):
         result = service.accept(invitation, user, name=form["name"],
                                 password=request.form.get("password", ""),
                                 confirm=request.form.get("confirm", ""))
-        db.session.commit()
     except service.LinkProblem as problem:
         db.session.rollback()
         return _problem_page(problem, token)
@@ -239,7 +236,6 @@ def ask_again(token):
         return _problem_page(problem, token)
     try:
         asked = service.request_renewal(invitation)
-        db.session.commit()
     except service.LinkProblem as problem:
         db.session.rollback()
         return _problem_page(problem, token)

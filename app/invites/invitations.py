@@ -512,6 +512,7 @@ def revoke(actor: User, invitation: Invitation) -> None:
         raise ValidationError({"invitation": f"This invitation was already "
                                              f"{invitation.status.label.lower()}."})
     invitation.status, invitation.revoked_at = InvitationStatus.REVOKED, utcnow()
+    db.session.flush()
     record_audit(actor, "invitation.revoked", "invitation", invitation.id, email=invitation.email)
 
 
@@ -523,7 +524,6 @@ def expire_invitations() -> int:
                                  Invitation.expires_at <= now)
         .values(status=InvitationStatus.EXPIRED, expired_at=now)
         .execution_options(synchronize_session=False))
-    db.session.commit()
     return result.rowcount
 
 

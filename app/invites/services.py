@@ -114,7 +114,6 @@ def record_rsvp(participant: SessionParticipant, answer: Rsvp,
     participant.rsvp, participant.rsvp_at = answer, utcnow()
     record_audit(participant.user, "session.rsvp", "session", participant.session_id,
                  answer=answer.value)
-    db.session.commit()
 
 
 # --- composing invitations ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ from app.extensions import db
 from app.mail.mailer import (PermanentMailError, TemporaryMailError, build_message, deliver,
                              display_address)
 from app.mail.models import EmailOutbox, OutboxStatus
+from app.transactions import commit_claim
 
 CLAIM_FOR = timedelta(minutes=2)
 STALE_AFTER = timedelta(minutes=10)
@@ -25,7 +26,7 @@ def _claim(outbox_id: int) -> bool:
         .where(EmailOutbox.id == outbox_id, EmailOutbox.status == OutboxStatus.PENDING,
                or_(EmailOutbox.claimed_until.is_(None), EmailOutbox.claimed_until < now))
         .values(claimed_until=now + CLAIM_FOR, attempts=EmailOutbox.attempts + 1))
-    db.session.commit()
+    commit_claim()  # durable before SMTP: a second job for the row finds it taken
     return result.rowcount == 1
 
 
@@ -43,7 +44,7 @@ def send_email(outbox_id: int) -> str:
     except TemporaryMailError as exc:
         row.last_error, row.claimed_until = str(exc)[:2000], None
         row.message_id = message["Message-ID"]
-        db.session.commit()
+        commit_claim()  # the error and claim release outlive the raise (the job edge rolls back)
         raise  # RQ retries with backoff; the cron sweep picks up what RQ gives up on
     except (PermanentMailError, MessageError, ValueError, TypeError, UnicodeError) as exc:
         # Refused for good, or a message that cannot even be built (it would fail the same way
@@ -51,13 +52,11 @@ def send_email(outbox_id: int) -> str:
         # forever.
         row.status, row.claimed_until = OutboxStatus.FAILED, None
         row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        db.session.commit()
         return f"failed for good: {exc}"
     row.status, row.sent_at, row.last_error = OutboxStatus.SENT, utcnow(), ""
     row.message_id = message["Message-ID"]
     if not where.startswith("smtp://"):
         row.eml_path = where
-    db.session.commit()
     return where
 
 
@@ -81,7 +80,6 @@ def sweep_outbox() -> int:
                EmailOutbox.attempts >= MAX_ATTEMPTS,
                or_(EmailOutbox.claimed_until.is_(None), EmailOutbox.claimed_until < utcnow()))
         .values(status=OutboxStatus.FAILED, claimed_until=None))
-    db.session.commit()
     rows = db.session.scalars(select(EmailOutbox.id).where(
         EmailOutbox.status == OutboxStatus.PENDING, EmailOutbox.created_at < cutoff,
         EmailOutbox.attempts < MAX_ATTEMPTS,

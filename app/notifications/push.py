@@ -35,6 +35,7 @@ from app.notifications.services import push_job_id, push_options
 from app.notifications.vapid import app_keys
 from app.realtime.presence import present_users
 from app.redis_conn import get_redis
+from app.transactions import commit_claim
 
 MAX_PAYLOAD = 3000  # bytes of JSON before encryption; FCM's effective limit is ~2.7-4 KB
 DISABLE_AFTER_FAILURES = 5
@@ -189,8 +190,7 @@ def deliver(notification_id: int) -> dict:
         return {"sent": 0, "skipped": "notification gone"}
     if notification.push_due_at is not None:
         # Taken by a worker: the push sweep leaves it to this job and RQ's retries from now on.
-        notification.push_due_at = None
-        db.session.commit()
+        notification.push_due_at = None  # committed with the claim below, or at the job's end
     if is_reading(notification):
         return {"sent": 0, "skipped": "the recipient is reading the thread"}
     # Plain values, read before the claim's commit expires the ORM objects: the sending threads
@@ -214,13 +214,12 @@ def deliver(notification_id: int) -> dict:
     held = held_origins({origin_of(d.endpoint) for d in devices.values()})
     waiting = {sid for sid, d in devices.items() if origin_of(d.endpoint) in held}
     claimed = _claim_deliveries(notification.id, list(devices), hold=waiting)
-    db.session.commit()  # the claim is durable before anything is sent
+    commit_claim()  # the claim is durable before anything is sent: a second job finds it taken
     summary["skipped"] = len(devices) - len(waiting) - len(claimed)
     summary["deferred"] = len(waiting)
     if not claimed:
         if waiting:
             _retry_when_released(follow_up, held)
-            db.session.commit()
         return summary
 
     allowed_hosts = endpoints.parse_host_patterns(current_app.config.get("PUSH_ENDPOINT_HOSTS"))
@@ -303,8 +302,10 @@ def deliver(notification_id: int) -> dict:
         db.session.execute(update(PushSubscription), subscription_rows)
     if summary["deferred"]:
         _retry_when_released(follow_up, held)
-    db.session.commit()
     if summary["temporary"]:
+        # The outcomes (sent, gone, failures counted) must outlive the raise that asks RQ for a
+        # retry: the job edge rolls back a job that raises.
+        commit_claim()
         raise TemporaryPushError(f"{summary['temporary']} device(s) to retry: {summary}")
     return summary
 

@@ -37,6 +37,7 @@ from app.scheduling.models import (SessionOverride, SessionParticipant, SessionS
                                    VideoSession)
 from app.scheduling.recurrence import Occurrence
 from app.scheduling.services import occurrences_between
+from app.transactions import commit_claim
 
 # Reminders claimed, notified and committed together. A chunk's statements are a constant
 # number (app/bulk writes 1,000 rows per statement, so more rows per chunk would only add
@@ -100,7 +101,10 @@ def sweep(now: datetime | None = None) -> dict:
         owned = _claim(rows[first:first + CHUNK_ROWS])
         if owned:
             sent += _remind(owned, due, now)
-        db.session.commit()  # the chunk's rows, its notifications, then its pushes
+        # Per chunk, not once per job: the chunk's ReminderSent rows are claims that must be
+        # durable before its pushes are queued, and a sweep of 10,000 must not hold one
+        # transaction (and its locks) for all of them.
+        commit_claim()
     return {"occurrences": len(occurrences), "reminders": sent}
 
 

@@ -70,7 +70,6 @@ def set_preferences(user: User, choices: dict[NotificationType, tuple[bool, bool
             pref = NotificationPreference(user_id=user.id, type=type_)
             db.session.add(pref)
         pref.push, pref.email = push, email
-    db.session.commit()
 
 
 def quiet_hours_for(user: User) -> QuietHours | None:
@@ -87,7 +86,6 @@ def set_quiet_hours(user: User, enabled: bool, start: time | None, end: time | N
     if start is not None and end is not None:
         row.start, row.end = start, end
     db.session.add(row)
-    db.session.commit()
 
 
 def quiet_until(quiet: QuietHours | None, user: User, now: datetime) -> datetime | None:
@@ -237,7 +235,6 @@ def requeue_owed_pushes(now: datetime | None = None) -> dict:
             and_(Notification.priority == Priority.HIGH,
                  Notification.push_due_at < now - timedelta(seconds=HIGH_PRIORITY_TTL))))
         .values(push_due_at=None)).rowcount or 0
-    db.session.commit()
     owed = list(db.session.scalars(
         select(Notification).where(Notification.push_due_at <= now - PUSH_STALE_AFTER)
         .order_by(Notification.push_due_at).limit(PUSH_SWEEP_BATCH)))
@@ -251,7 +248,6 @@ def requeue_owed_pushes(now: datetime | None = None) -> dict:
              if job is None or job.get_status(refresh=False) not in waiting_states]
     for notification in again:
         queue_push(notification)
-    db.session.commit()  # runs the enqueues (after commit, in one pipeline)
     return {"queued": len(again), "waiting": len(owed) - len(again), "given_up": given_up}
 
 
@@ -313,14 +309,12 @@ def mark_read(user: User, notification: Notification) -> None:
     if notification.read_at is None:
         notification.read_at = utcnow()
         publish(f"user:{user.id}", "notification.read")
-        db.session.commit()
 
 
 def mark_all_read(user: User) -> int:
     result = db.session.execute(update(Notification).where(
         Notification.user_id == user.id, Notification.read_at.is_(None)).values(read_at=utcnow()))
     publish(f"user:{user.id}", "notification.read")
-    db.session.commit()
     return result.rowcount or 0
 
 
@@ -375,7 +369,7 @@ def save_subscription(user: User, data: dict, user_agent: str = "") -> PushSubsc
     sub.active, sub.failures, sub.last_error = True, 0, ""
     # Added only once complete: reading ``user`` (expired after a commit) autoflushes.
     db.session.add(sub)
-    db.session.commit()
+    db.session.flush()  # its id is the caller's answer
     return sub
 
 
@@ -397,5 +391,4 @@ def remove_subscription(user: User, subscription_id: int | None = None,
     if sub is None:
         return False
     db.session.delete(sub)
-    db.session.commit()
     return True

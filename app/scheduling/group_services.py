@@ -69,7 +69,6 @@ def save_rules(actor: User, thread: Thread, data: group_rules.RulesInput) -> Rul
                  scheduled_by=rules.scheduled_by.value, approval=rules.approval_required,
                  notice_hours=rules.min_notice_hours, slots=rules.describe_slots(),
                  timezone=rules.timezone)
-    db.session.commit()
     return rules
 
 
@@ -215,7 +214,6 @@ def approve_proposal(actor: User, session: VideoSession) -> None:
     signals.proposal_approved.send(session, actor=actor, group=group, user_ids=proposers)
     signals.session_scheduled.send(session, actor=actor, user_ids=participant_ids(session),
                                    split_from=None, announced_to=proposers)
-    db.session.commit()
 
 
 def _proposer_ids(session: VideoSession) -> frozenset[int]:
@@ -235,7 +233,6 @@ def decline_proposal(actor: User, session: VideoSession, reason: str) -> None:
                  proposer_id=session.created_by_id, group_id=group.id, reason=reason)
     signals.proposal_declined.send(session, actor=actor, group=group, reason=reason,
                                    user_ids=_proposer_ids(session))
-    db.session.commit()
 
 
 # --- the Sessions tab ------------------------------------------------------------------------------

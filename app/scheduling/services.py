@@ -24,6 +24,7 @@ from app.scheduling.recurrence import Change, Occurrence, Schedule
 from app.scheduling.permissions import can_manage_session, can_view_session  # noqa: F401
 from app.scheduling import signals
 from app.timezones import is_valid_timezone
+from app.transactions import savepoint
 
 MAX_DURATION_MINUTES = 8 * 60
 MAX_COUNT = 500
@@ -490,7 +491,6 @@ def schedule_session(teacher: User, data: SessionInput, *, allow_conflicts: bool
     else:
         signals.session_scheduled.send(session, actor=actor, user_ids=participant_ids(session),
                                        split_from=None)
-    db.session.commit()
     return session
 
 
@@ -531,7 +531,6 @@ def update_series(actor: User, session: VideoSession, data: SessionInput, *,
                  rrule=recurrence.rrule_string(schedule), schedule_changed=schedule != old_schedule)
     signals.session_updated.send(session, actor=actor, user_ids=participant_ids(session),
                                  schedule_changed=schedule != old_schedule)
-    db.session.commit()
     return session
 
 
@@ -605,7 +604,6 @@ def move_occurrence(actor: User, session: VideoSession, original_start_local: da
                  duration=duration, reason=override.reason)
     signals.occurrence_moved.send(session, actor=actor, user_ids=participant_ids(session),
                                   override=override)
-    db.session.commit()
     return override
 
 
@@ -628,7 +626,6 @@ def cancel_occurrence(actor: User, session: VideoSession, original_start_local: 
                  original=original_start_local.isoformat(), reason=override.reason)
     signals.occurrence_cancelled.send(session, actor=actor, user_ids=participant_ids(session),
                                       override=override)
-    db.session.commit()
     return override
 
 
@@ -677,7 +674,6 @@ def restore_occurrence(actor: User, session: VideoSession, original_start_local:
                  original=original_start_local.isoformat(), start=local.isoformat())
     signals.occurrence_restored.send(session, actor=actor, user_ids=participant_ids(session),
                                      original_start_local=original_start_local)
-    db.session.commit()
     return find_occurrence(session, original_start_local)
 
 
@@ -710,7 +706,6 @@ def cancel_series(actor: User, session: VideoSession, reason: str = "") -> None:
     session.sequence += 1
     record_audit(actor, "session.cancelled", "session", session.id, reason=session.cancel_reason)
     signals.series_cancelled.send(session, actor=actor, user_ids=participant_ids(session))
-    db.session.commit()
 
 
 def split_series(actor: User, session: VideoSession, original_start_local: datetime,
@@ -779,7 +774,6 @@ def split_series(actor: User, session: VideoSession, original_start_local: datet
                               new_session=new, at=original_start_local)
     signals.session_scheduled.send(new, actor=actor, user_ids=participant_ids(new),
                                    split_from=session)
-    db.session.commit()
     return new
 
 
@@ -845,7 +839,6 @@ def add_participants(actor: User, session: VideoSession, user_ids: list[int],
         signals.participants_added.send(session, actor=actor,
                                         user_ids=frozenset(u.id for u in added),
                                         by_invitation=False)
-    db.session.commit()
     return added
 
 
@@ -861,7 +854,6 @@ def remove_participant(actor: User, session: VideoSession, user_id: int) -> User
     record_audit(actor, "session.participant_removed", "session", session.id, user_id=user_id)
     db.session.flush()
     signals.participants_removed.send(session, actor=actor, user_ids=frozenset({user_id}))
-    db.session.commit()
     return user
 
 
@@ -889,7 +881,6 @@ def set_status(actor: User, session: VideoSession, status: SessionStatus) -> Non
     # No domain event: no other domain reacts to a series' status as such (cancelling has its
     # own, above).
     record_audit(actor, "session.status", "session", session.id, status=status.value)
-    db.session.commit()
 
 
 # --- the personal calendar feed -----------------------------------------------------------------
@@ -915,19 +906,17 @@ def feed_token_for(user: User, *, reset: bool = False) -> str:
         feed = CalendarFeed(center_id=user.center_id, user_id=user.id,
                             token=secrets.token_urlsafe(32))
         try:
-            with db.session.begin_nested():
+            with savepoint():
                 db.session.add(feed)
         except IntegrityError:
             # Two first visits at once (two tabs): the other one made it; use theirs.
             return db.session.scalar(select(CalendarFeed.token)
                                      .where(CalendarFeed.user_id == user.id))
-        db.session.commit()
         if not reset:
             return feed.token
     if reset:
         feed.token = secrets.token_urlsafe(32)
         record_audit(user, "calendar.feed_reset", "user", user.id)
-        db.session.commit()
     return feed.token
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.scheduling import services as scheduling
 from tests.accounts.conftest import flashes
-from tests.conftest import PASSWORD, post
+from tests.conftest import PASSWORD, commit, post
 
 NEW = "a brand new password"
 
@@ -17,6 +17,7 @@ def change_password(browser):
 def test_the_old_feed_address_stops_working_and_the_page_says_so(school, as_user, client):
     user = school.students[0]
     old = scheduling.feed_token_for(user)
+    commit()
     assert client.get(f"/calendar/feed/{old}.ics").status_code == 200
     browser = as_user(user)
     response = change_password(browser)
@@ -25,6 +26,7 @@ def test_the_old_feed_address_stops_working_and_the_page_says_so(school, as_user
     assert any("calendar feed has a new address" in text for _, text in messages), messages
     assert client.get(f"/calendar/feed/{old}.ics").status_code == 404
     new = scheduling.feed_token_for(user)
+    commit()
     assert new != old
     assert client.get(f"/calendar/feed/{new}.ics").status_code == 200
 

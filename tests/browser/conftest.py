@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
+from tests.conftest import commit
 from tests.live import ROOT, LiveServer
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -35,7 +36,9 @@ def live_server(app, app_config, database_url, redis_url, test_dirs):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# The package's, not the session's: one thread runs one sync Playwright at a time, and
+# tests/janus (later in the run) starts its own Chromium once this one is closed.
+@pytest.fixture(scope="package")
 def browser():
     # A missing Chromium is a failure, not a skip: CI must run the browser tests.
     assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}: run make test (installs it)"
@@ -50,6 +53,10 @@ def new_page(browser, live_server):
     contexts = []
 
     def _new_page(viewport=DESKTOP, **options):
+        # What the test set up through services is committed before a browser looks, as the
+        # edge of the request or job that did it would have (services only flush). On SQLite an
+        # uncommitted write would also hold the lock the server needs to log the browser in.
+        commit()
         context = browser.new_context(viewport=viewport, base_url=live_server.url, **options)
         context.set_default_timeout(10_000)
         contexts.append(context)

@@ -14,7 +14,7 @@ from app.extensions import db
 from app.notifications import push, services
 from app.notifications.models import NotificationType
 from tests.browser.conftest import DESKTOP, PHONE, assert_no_console_errors, screenshot
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, commit
 
 
 def log_in(page, user):
@@ -143,8 +143,10 @@ def test_the_bell_counts_new_notifications_live(school, new_page):
     notify(student, NotificationType.NEW_MESSAGE, title="Terry Teacher", body="Hi",
            link="/chat/", tag="thread-1")
     services.mark_read(student, first)  # read on another device
+    commit()  # that device's request ends
     expect(bell).to_have_text("1 unread")  # "unread" is for screen readers
     services.mark_all_read(student)
+    commit()
     expect(bell).to_be_hidden()
     assert page.evaluate("window.__stillHere === true"), "the page was reloaded"
     assert_no_console_errors(page)

@@ -11,6 +11,7 @@ from app.chat import services
 from app.chat.models import Attachment, Message, Thread, ThreadKind, ThreadMember
 from app.extensions import db
 from tests.chat.conftest import fresh, hx_post, send
+from tests.conftest import commit
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -210,13 +211,13 @@ def test_class_thread_members_follow_enrollments(chat, as_user):
 
     thread = chat.class_thread
     enroll(chat.admin, chat.course, [chat.outsider.id], CourseRole.STUDENT)
-    db.session.expire_all()
+    commit()
     assert chat.outsider.id in {m.user_id for m in fresh(thread).members}
     assert as_user(chat.outsider).get(f"/chat/threads/{thread.id}").status_code == 200
     enrollment = db.session.scalar(select(Enrollment).where(
         Enrollment.course_id == chat.course.id, Enrollment.user_id == chat.outsider.id))
     unenroll(chat.admin, enrollment)
-    db.session.expire_all()
+    commit()
     assert chat.outsider.id not in {m.user_id for m in fresh(thread).members}
     assert as_user(chat.outsider).get(f"/chat/threads/{thread.id}").status_code == 404
 

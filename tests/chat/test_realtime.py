@@ -22,7 +22,7 @@ import simple_websocket
 
 from app.chat import services
 from app.extensions import db
-from tests.conftest import _TOKEN_RE, PASSWORD
+from tests.conftest import _TOKEN_RE, PASSWORD, commit
 
 TIMEOUT = 8.0  # generous; the tests end as soon as what they wait for arrives
 QUIET = 0.6  # how long "nothing more arrives" is watched for
@@ -254,7 +254,9 @@ class Posters:
         with self.app.app_context():
             user = db.session.get(User, user_id)
             thread = db.session.get(Thread, self.thread_id)
-            return services.post_message(user, thread, body).id
+            message_id = services.post_message(user, thread, body).id
+            commit()  # as a request's edge would: then it is published
+            return message_id
 
     def start(self, count: int, tag: str, go: threading.Event) -> None:
         def run(name, post):

@@ -16,6 +16,7 @@ from app.mail.models import EmailOutbox
 from app.notifications.models import Notification
 from app.scheduling import services as scheduling
 from app.scheduling.models import VideoSession
+from tests.conftest import commit
 from tests.events.conftest import next_monday, weekly_for
 
 SCHEDULE_BOUND = 40  # statements to schedule a session, whatever the number of participants
@@ -24,7 +25,9 @@ POST_BOUND = 25  # to post a chat message, whatever the number of members
 
 
 def fresh(model, id_):
-    """What a request starts with: nothing loaded yet but the object it names."""
+    """What a request starts with: nothing loaded yet but the object it names (the setup before
+    it committed, as its own request's edge would)."""
+    commit()
     db.session.remove()
     return db.session.get(model, id_)
 

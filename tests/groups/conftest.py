@@ -13,6 +13,7 @@ from app.chat import services as chat_services
 
 from app.db_types import utcnow
 from app.extensions import db
+from tests.conftest import commit
 from app.scheduling import group_rules, group_services
 from app.scheduling.recurrence import WEEKDAY_CODES
 
@@ -49,7 +50,7 @@ def set_rules(world, *, scheduled_by="OWNER", approval=False, notice=0, slots=No
                                   default_duration_minutes=str(duration), default_type=type_,
                                   slots=dict(slots or {}))
     rules = group_services.save_rules(world.owner, world.group, data)
-    db.session.expire_all()
+    commit()  # as the settings form's request edge would
     return rules
 
 

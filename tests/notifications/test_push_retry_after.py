@@ -19,6 +19,7 @@ from app.notifications import push, services, tasks
 from app.notifications.models import (DeliveryStatus, JobFailure, Notification,
                                       NotificationType, PushDelivery)
 from app.redis_conn import get_redis
+from tests.conftest import commit
 from tests.interop.push_service import running
 from tests.notifications.conftest import make_due, queued_job_ids, scheduled
 
@@ -117,6 +118,7 @@ def test_retry_after_as_an_http_date(app, school, add_device, push_service):
     push_service.script(device, (429, {"Retry-After": format_datetime(until, usegmt=True)}))
     notification = notify_one(user)
     summary = tasks.send_push(notification.id)  # returns: no exception, no RQ retry
+    commit()  # the job's edge: its follow-up is enqueued after this commit
     assert (summary["deferred"], summary["temporary"], summary["sent"]) == (1, 0, 0)
     assert held_until(app, push_service) == until
     [(_, when)] = scheduled(app, "default")

@@ -26,6 +26,7 @@ from app.notifications import reminders
 from app.notifications.models import (Notification, NotificationType, Priority, ReminderSent)
 from app.scheduling import services as scheduling
 from app.scheduling.services import SessionInput
+from tests.conftest import commit
 from tests.live import ROOT
 from tests.notifications.conftest import queued_job_ids
 
@@ -277,6 +278,7 @@ print(json.dumps({"started": started, "ended": time.time()}))
 def in_processes(app_config, script: str, *arg_sets, **settings) -> list[dict]:
     """Run ``script`` in one process per argument set. Each gets ready (imports the app,
     connects), then all are let go at the same instant (a file barrier)."""
+    commit()  # the setup is committed before other processes look (as its edge would)
     config = {k: app_config[k] for k in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "SECRET_KEY",
                                          "INSTANCE_PATH", "TESTING", "BASE_URL")}
     config.update(settings)

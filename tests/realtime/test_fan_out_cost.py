@@ -3,8 +3,8 @@ is one event for its thread plus one per-user batch for the members' badges and 
 events per recipient; the hub handles each event with a fixed number of statements however many of the
 recipients are connected to it, and a topic nobody here listens to costs no statement at all.
 
-The events are the real ones: the service posts and commits, the test takes what reached Redis
-from the app's channel and hands each event to a hub of its own, with connections that keep
+The events are the real ones: the service posts, the test commits as a request's edge would,
+and takes what reached Redis from the app's channel and hands each event to a hub of its own, with connections that keep
 their frames queued for the test to read (the same Connection and dispatch gunicorn runs)."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from app.extensions import db
 from app.realtime.events import Event, channel_for
 from app.realtime.hub import Connection, Hub
 from app.redis_conn import get_redis
+from tests.conftest import commit
 
 
 def _hub(app) -> Hub:
@@ -39,6 +40,7 @@ def _published(app, action) -> list[Event]:
     pubsub.subscribe(channel_for(app))
     assert pubsub.get_message(timeout=5)["type"] == "subscribe"  # listening from here
     action()
+    commit()  # the request's edge: its events go out after the commit
     events = []
     while (message := pubsub.get_message(timeout=1)) is not None:
         if message["type"] == "message":

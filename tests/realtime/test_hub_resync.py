@@ -15,6 +15,7 @@ import pytest
 from app.chat import services
 from app.extensions import db
 from tests.chat.test_realtime import TIMEOUT, Person, Socket
+from tests.conftest import commit
 from tests.live import LiveServer
 from tests.reliability.conftest import RedisServer
 
@@ -53,6 +54,7 @@ def test_the_hub_resyncs_every_socket_after_redis_comes_back(chat, server_on_own
     for thread_id in (gid, did):
         sara.read(thread_id)
     before = services.post_message(chat.teacher, chat.group, "before the outage")
+    commit()  # the teacher's request ends
     sara.read(gid)
     topics = (f"user:{chat.s1.id}", f"threads:{chat.s1.id}", f"thread:{gid}")
     sock = Socket(server, sara)
@@ -68,6 +70,7 @@ def test_the_hub_resyncs_every_socket_after_redis_comes_back(chat, server_on_own
                   for n in range(3)]
         services.edit_message(chat.teacher, before, "before the outage (edited meanwhile)")
         in_direct = services.post_message(chat.teacher, chat.direct, "a direct word meanwhile")
+        commit()  # committed while Redis is away: its publishes are lost, the rows are not
         redis_server.start()
 
         for message_id in missed:

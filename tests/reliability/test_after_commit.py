@@ -14,10 +14,12 @@ import time
 from datetime import timedelta
 
 import pytest
+import redis
 from rq import Queue
 from sqlalchemy import event, func, select
 
-from app.after_commit import pending_count, redis_after_commit, run_after_commit
+from app.after_commit import (pending_count, redis_after_commit, run_after_commit,
+                              run_after_rollback)
 from app.db_types import utcnow
 from app.extensions import db
 from app.mail.models import EmailOutbox, OutboxStatus
@@ -29,6 +31,7 @@ from app.notifications.services import requeue_owed_pushes
 from app.redis_conn import get_redis
 from app.realtime.events import channel_for
 from app.scheduling import services as scheduling
+from tests.conftest import commit
 from tests.invites.conftest import weekly_input
 
 
@@ -86,6 +89,33 @@ def test_a_rolled_back_savepoint_drops_only_its_own_work(school):
     assert ran == ["kept", "kept too"]
 
 
+def test_undo_work_runs_for_what_is_rolled_back_and_never_for_what_is_committed(school):
+    """run_after_rollback (an attachment's file): a rolled-back savepoint undoes its own work at
+    once; a released one hands it to the enclosing transaction; the outermost transaction's
+    rollback undoes everything left, its commit nothing."""
+    undone = []
+    school.center.name = "Renamed"
+    run_after_rollback(db.session(), lambda: undone.append("outer"))
+    with pytest.raises(RuntimeError):
+        with db.session.begin_nested():
+            run_after_rollback(db.session(), lambda: undone.append("rolled-back savepoint"))
+            raise RuntimeError("undo this savepoint")
+    assert undone == ["rolled-back savepoint"]
+    with db.session.begin_nested():
+        run_after_rollback(db.session(), lambda: undone.append("released savepoint"))
+    assert undone == ["rolled-back savepoint"]
+    db.session.rollback()
+    assert undone == ["rolled-back savepoint", "outer", "released savepoint"]
+
+    school.center.name = "Renamed again"
+    run_after_rollback(db.session(), lambda: undone.append("committed"))
+    with db.session.begin_nested():
+        run_after_rollback(db.session(), lambda: undone.append("committed, released"))
+    db.session.commit()
+    db.session.rollback()
+    assert len(undone) == 3  # nothing committed was undone, then or later
+
+
 def test_a_rollback_drops_everything_even_from_released_savepoints(school):
     ran = []
     school.center.name = "Renamed"
@@ -118,11 +148,15 @@ def test_redis_work_of_one_commit_goes_out_in_one_pipeline(app, school):
     enqueue_after_commit(sweep_pushes, queue="low")
     db.session.commit()
     monitor = get_redis(app).monitor()
+    # MONITOR shows every database of the server: others may share it (REDIS_URL's db number).
+    own_db = get_redis(app).connection_pool.connection_kwargs.get("db", 0)
     commands = []
 
     def watch():
         with monitor as m:
             for command in m.listen():
+                if command["db"] != own_db:
+                    continue
                 commands.append(command["command"].split()[0].upper())
                 if command["command"].upper().startswith("EXEC"):
                     return
@@ -130,6 +164,12 @@ def test_redis_work_of_one_commit_goes_out_in_one_pipeline(app, school):
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     time.sleep(0.2)  # MONITOR sees only what comes after it started
+    # Traffic on another database of the same server (a read: it changes nothing there).
+    pool = get_redis(app).connection_pool
+    neighbour = redis.Redis(connection_pool=redis.ConnectionPool(
+        connection_class=pool.connection_class, **{**pool.connection_kwargs, "db": own_db + 1}))
+    neighbour.exists("classhub-monitor-probe")
+    neighbour.close()
     for n in range(3):
         redis_after_commit(db.session(), app,
                            lambda pipe, n=n: pipe.publish(channel_for(app), f"event {n}"))
@@ -153,6 +193,7 @@ def test_scheduling_sends_every_invitation_and_push_at_once_exactly_once(
     jobs_at_commit.clear()
 
     session = scheduling.schedule_session(school.teacher, weekly_input(students))
+    commit()  # the request's edge
 
     # Nothing reached Redis at any savepoint release nor before the commit itself.
     assert jobs_at_commit and set(jobs_at_commit) == {0}
