@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from app import accounts, chat, invites, notifications, realtime, scheduling
+from app import accounts, chat, invites, live, notifications, realtime, scheduling
 from app.config import load_config
 from app.extensions import csrf, db, htmx, limiter, login_manager, migrate, sock
 from app.redis_conn import init_redis_health, limiter_storage_uri, start_embedded_redis
@@ -15,7 +15,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Every domain package, each with an ``init_app(app)``. Order matters only where two domains
 # receive the same event: chat's receivers run before notifications', notifications' before
 # invites' (the order they are connected in).
-DOMAINS = (accounts, scheduling, chat, notifications, invites, realtime)
+DOMAINS = (accounts, scheduling, chat, notifications, invites, live, realtime)
 
 
 def create_app(config: dict | None = None) -> Flask:

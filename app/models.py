@@ -7,3 +7,4 @@ from app.chat.models import Attachment, Message, Thread, ThreadMember  # noqa: F
 from app.notifications.models import (JobFailure, Notification, NotificationPreference,  # noqa: F401
                                       PushDelivery, PushSubscription, QuietHours, ReminderSent)
 from app.invites.models import EmailOutbox, Invitation  # noqa: F401
+from app.live.models import Room, Run, RunParticipant, Segment  # noqa: F401

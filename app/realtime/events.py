@@ -141,6 +141,19 @@ def catch_up_for(topic: str) -> Callable | None:
     return run_all
 
 
+# message type -> handle(connection, message, raw_size): what a domain does with a JSON message
+# a page sends on its socket beyond subscribing (e.g. live's call signalling).
+_client_messages: dict[str, Callable] = {}
+
+
+def register_client_message(kind: str, handle: Callable) -> None:
+    _client_messages[kind] = handle
+
+
+def client_message_handler(kind) -> Callable | None:
+    return _client_messages.get(kind) if isinstance(kind, str) else None
+
+
 def register_renderer(event_name: str, renderer: Renderer) -> None:
     _renderers[event_name] = renderer
 

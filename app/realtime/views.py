@@ -14,7 +14,8 @@ from simple_websocket import ConnectionClosed
 from app.accounts.tenancy import MAX_ID
 from app.extensions import db, sock
 from app.realtime import presence, sessions  # noqa: F401  (sessions: closes revoked sockets)
-from app.realtime.events import CatchUp, Event, can_subscribe, catch_up_for, publish_now
+from app.realtime.events import (CatchUp, Event, can_subscribe, catch_up_for,
+                                 client_message_handler, publish_now)
 from app.realtime.hub import (CLOSE_POLICY, SESSION_ENDED, Connection, Standalone, hub,
                               session_valid)
 
@@ -125,6 +126,8 @@ def handle_client_message(conn: Connection, raw: str | bytes) -> None:
                 publish_now(Event(message["topic"], "typing", {"user_id": conn.user_id}))
             except redis.RedisError:
                 log.warning("typing notice dropped: Redis unavailable")
+    elif (handle := client_message_handler(kind)) is not None:
+        handle(conn, message, len(raw))
 
 
 def _client_id(value) -> int | None:
