@@ -86,6 +86,10 @@ def load_config(instance_path: Path, env: dict | None = None) -> dict:
         "TURN_CREDENTIAL_TTL": int(env.get("TURN_CREDENTIAL_TTL", str(6 * 3600))),
         "JANUS_URL": env.get("JANUS_URL") or None,
         "JANUS_ADMIN_SECRET": env.get("JANUS_ADMIN_SECRET") or None,
+        # Janus as browsers reach it (a proxy or public host; default JANUS_URL), and the HTTP
+        # basic password its event handler posts with (user "janus"; app/live/engines/janus.py).
+        "JANUS_PUBLIC_URL": env.get("JANUS_PUBLIC_URL") or None,
+        "JANUS_WEBHOOK_SECRET": env.get("JANUS_WEBHOOK_SECRET") or None,
         # Join opens this many minutes before a scheduled occurrence; a run with nobody in it
         # ends after LIVE_EMPTY_END_MINUTES, and at the occurrence's end plus the grace.
         "LIVE_JOIN_EARLY_MINUTES": int(env.get("LIVE_JOIN_EARLY_MINUTES", "10")),
