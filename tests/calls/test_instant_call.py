@@ -38,6 +38,15 @@ def _remote_videos_playing(page, count):
         arg=count, timeout=30_000)
 
 
+def wait_joined(page, joined: bool, server=None):
+    try:
+        page.wait_for_selector(f"#room[data-joined={'true' if joined else 'false'}]", state="attached")
+    except Exception:
+        raise AssertionError((page.url, page.get_attribute("#room", "data-joined"),
+                              page.inner_text("#room-status"), page.console_messages[-12:],
+                              server.log()[-3000:] if server else ""))
+
+
 def inbound_growing(page, peers):
     first = page.evaluate(MEDIA_FLOWING)
     assert len(first) == peers
@@ -46,7 +55,7 @@ def inbound_growing(page, peers):
     assert all(b > a for a, b in zip(first, second)), (first, second)
 
 
-def test_an_instant_call_from_a_group_chat(chat, new_page):
+def test_an_instant_call_from_a_group_chat(chat, new_page, live_server):
     from app.extensions import db
 
     db.session.commit()
@@ -89,7 +98,7 @@ def test_an_instant_call_from_a_group_chat(chat, new_page):
     teacher.once("dialog", lambda dialog: dialog.accept())
     teacher.click(f"#room-roster li:has-text('{chat.s2.name}') summary")
     teacher.click(f"#room-roster li:has-text('{chat.s2.name}') button[data-action=remove]")
-    s2.wait_for_selector("#room[data-joined=false]")
+    wait_joined(s2, False, live_server)
     assert "removed" in s2.inner_text("#room-status")
     for page in (teacher, s1):
         remote_videos_playing(page, 1)
@@ -99,7 +108,7 @@ def test_an_instant_call_from_a_group_chat(chat, new_page):
     teacher.once("dialog", lambda dialog: dialog.accept())
     teacher.click("#room-end")
     teacher.wait_for_url(f"**/chat/threads/{chat.group.id}")
-    s1.wait_for_selector("#room[data-joined=false]")
+    wait_joined(s1, False, live_server)
     teacher.wait_for_selector("text=Call ended")
     assert "3 people" in teacher.inner_text(f"#messages-{chat.group.id}")
     for page in (teacher, s1, s2):
