@@ -11,7 +11,8 @@ from app.extensions import db
 from app.live import services, signalling
 from app.live.models import LiveRole, Room, Run
 from app.live.permissions import MODERATE, may
-from app.realtime.events import Renderer, register_renderer, register_topic
+from app.realtime.events import (Renderer, register_disconnect_handler, register_renderer,
+                                 register_topic)
 
 
 def render_roster(run: Run, viewer, loaded=None, oob: bool = True) -> str:
@@ -73,6 +74,14 @@ def catch_up_room(conn, user, room_id: int, since) -> None:
         conn.send(render_roster(run, user))
 
 
+def end_segment_of_closed_socket(conn) -> None:
+    """A socket following a room closed: its page is no longer in the call (live.services)."""
+    if not any(topic.startswith("room:") for topic in conn.topics):
+        return  # never on a room page: no segment to look for (no query for other sockets)
+    if services.close_connection(conn.user_id, conn.id):
+        db.session.commit()
+
+
 def register() -> None:
     register_topic("room", services.can_follow_room, catch_up_room,
                    still_allowed=services.room_followers)
@@ -81,4 +90,5 @@ def register() -> None:
     register_renderer("live.ringing", Renderer(_render_ringing, lambda e, v, c: 0,
                                                prepare=_prepare_ringing))
     register_renderer("live.removed", Renderer(_render_removed, lambda e, v, c: 0))
+    register_disconnect_handler(end_segment_of_closed_socket)
     signalling.register()

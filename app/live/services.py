@@ -255,9 +255,41 @@ def heartbeat(user: User, room: Room, connection_id) -> bool:
 def leave(user: User, room: Room, connection_id) -> None:
     run = live_run(room)
     segment = _own_segment(user, run, connection_id) if run is not None else None
-    if segment is None:
-        return  # already gone (a second leave from pagehide, or the sweep was first)
-    _close_segments(run, [segment], utcnow())
+    now = utcnow()
+    if segment is None or not _claim_segment(segment, now):
+        return  # already gone (a second leave from pagehide, its socket closing, the sweep)
+    _close_segments(run, [segment], now)
+
+
+def close_connection(user_id: int, connection_id: str) -> bool:
+    """A page's socket closed (tab closed, network gone, server restart): its open segment in a
+    live run ends now, as a leave would. Exactly once with a leave arriving at the same time
+    (pagehide sends one just before the socket goes): whichever claims the segment first closes
+    it. The view, or the hub's disconnect handler, commits. True when a segment was closed."""
+    if not isinstance(connection_id, str) or not CONNECTION_ID.fullmatch(connection_id):
+        return False
+    segment = db.session.scalar(
+        select(Segment).join(Run, Run.id == Segment.run_id)
+        .where(Segment.connection_id == connection_id, Segment.user_id == user_id,
+               Segment.left_at.is_(None), Run.live_room_id.is_not(None)))
+    now = utcnow()
+    if segment is None or not _claim_segment(segment, now):
+        return False
+    _close_segments(db.session.get(Run, segment.run_id), [segment], now)
+    return True
+
+
+def _claim_segment(segment: Segment, at) -> bool:
+    """Mark ``segment`` left at ``at`` unless something else already did: a conditional UPDATE,
+    so two closers racing (a leave and the socket closing, in two processes) cannot both go on
+    to announce the departure. The loser's UPDATE waits for the winner's commit and finds no
+    open row."""
+    claimed = db.session.execute(
+        update(Segment).where(Segment.id == segment.id, Segment.left_at.is_(None))
+        .values(left_at=at).execution_options(synchronize_session=False)).rowcount
+    if claimed:
+        segment.left_at = at
+    return claimed == 1
 
 
 def _close_segments(run: Run, segments: list[Segment], at_for) -> None:

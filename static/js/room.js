@@ -145,7 +145,7 @@
       state.connections.filter(function (c) { return c.user === p.user; }).forEach(function (c) {
         var t = document.getElementById("tile-" + c.connection);
         if (t) { t.classList.toggle("mic-off", p.audio_off); t.classList.toggle("camera-off", p.video_off);
-                 t.querySelector("figcaption").textContent = p.name + (p.audio_off ? " (muted)" : ""); }
+                 t.querySelector("figcaption").textContent = (c.connection === connectionId ? "You" : p.name) + (p.audio_off ? " (muted)" : ""); }
       });
       if (p.user === myUser && local) {
         if (p.audio_muted) setTrack("audio", false, true);

@@ -257,3 +257,55 @@ def test_joining_and_the_room_page_cost_a_bounded_number_of_statements(chat, as_
     assert max(counts["join"]) - min(counts["join"]) <= 1, counts
     assert max(counts["page"]) == min(counts["page"]), counts
     assert max(counts["join"]) <= 30 and max(counts["page"]) <= 40, counts
+
+
+def test_a_closed_socket_ends_its_segment_exactly_once(chat, as_user, app):
+    from app.live import signals
+
+    teacher, s1 = as_user(chat.teacher), as_user(chat.s1)
+    start(teacher, chat.group.id)
+    room_id = the_run().room_id
+    join(teacher, room_id, "aaaaaaaaaaaa")
+    join(s1, room_id, "bbbbbbbbbbbb")
+    left = []
+
+    def record(run, user_id, **_):
+        left.append(user_id)
+
+    signals.participant_left.connect(record)
+    try:
+        with app.test_request_context("/"):
+            # Someone else's connection id closes nothing of theirs.
+            assert not services.close_connection(chat.s2.id, "bbbbbbbbbbbb")
+            assert services.close_connection(chat.s1.id, "bbbbbbbbbbbb")
+            db.session.commit()
+            # The pagehide leave arriving after the socket closed, and the socket again.
+            assert not services.close_connection(chat.s1.id, "bbbbbbbbbbbb")
+            db.session.commit()
+        closed_at = db.session.scalar(select(Segment.left_at).where(
+            Segment.connection_id == "bbbbbbbbbbbb"))
+        assert s1.post(f"/live/rooms/{room_id}/leave", json={"connection": "bbbbbbbbbbbb"},
+                       headers={"X-CSRFToken": s1.csrf}).status_code == 200
+    finally:
+        signals.participant_left.disconnect(record)
+    assert left == [chat.s1.id]
+    db.session.expire_all()
+    assert db.session.scalar(select(Segment.left_at).where(
+        Segment.connection_id == "bbbbbbbbbbbb")) == closed_at is not None
+    assert the_run().ended_at is None  # the teacher is still there
+
+
+def test_two_closers_racing_for_one_segment_announce_it_once(chat, as_user):
+    from sqlalchemy import update
+
+    from app.db_types import utcnow
+
+    teacher = as_user(chat.teacher)
+    start(teacher, chat.group.id)
+    join(teacher, the_run().room_id, "aaaaaaaaaaaa")
+    segment = db.session.scalar(select(Segment))  # read as open by this closer ...
+    db.session.execute(update(Segment).values(left_at=utcnow())  # ... closed by the other
+                       .execution_options(synchronize_session=False))
+    assert segment.left_at is None
+    assert not services._claim_segment(segment, utcnow())
+    db.session.rollback()

@@ -125,3 +125,39 @@ def test_a_non_member_cannot_subscribe_to_the_room(chat, live_servers, other_cen
             assert not [f for f in sock.frames if _json("hello")(f)]
         finally:
             sock.close()
+
+
+def test_closing_the_socket_ends_that_pages_time_in_the_call(chat, live_servers):
+    import time
+
+    from app.live.models import Segment
+
+    db.session.commit()
+    a, b = live_servers
+    teacher, s1 = Person(a, chat.teacher), Person(b, chat.s1)
+    teacher.http.post(f"{a.url}/live/threads/{chat.group.id}/call",
+                      data={"csrf_token": teacher.csrf}, timeout=8)
+    room_id = db.session.scalar(select(Run)).room_id
+    t_sock, t_conn = _in_room(a, teacher, room_id)
+    s1_sock, s1_conn = _in_room(b, s1, room_id)
+    try:
+        for person, conn in ((teacher, t_conn), (s1, s1_conn)):
+            assert _join(person, room_id, conn).status_code == 200
+        t_sock.frames.clear()
+        s1_sock.close()  # the tab closed: no leave request
+        # The others get the roster without s1's connection.
+        t_sock.wait_for(lambda f: 'id="room-roster"' in f and s1_conn not in f)
+        deadline = time.monotonic() + 10
+        left_at = None
+        while left_at is None and time.monotonic() < deadline:
+            db.session.rollback()
+            left_at = db.session.scalar(select(Segment.left_at).where(
+                Segment.connection_id == s1_conn))
+            time.sleep(0.05)
+        assert left_at is not None
+        db.session.rollback()
+        assert db.session.scalar(select(Segment.left_at).where(
+            Segment.connection_id == t_conn)) is None
+        assert db.session.scalar(select(Run)).ended_at is None
+    finally:
+        t_sock.close()
