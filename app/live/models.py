@@ -104,6 +104,27 @@ class RunParticipant(db.Model):
     def is_removed(self) -> bool:
         return self.removed_at is not None
 
+    # --- what a media server engine knows the participant by (app/live/engines/janus.py) ---
+
+    @property
+    def engine_key(self) -> str:
+        """Stable per run participant, not secret; feed ids on a media server start with it."""
+        return f"p{self.id}"
+
+    @property
+    def display_name(self) -> str:
+        return self.user.name
+
+    @property
+    def publish_kinds(self) -> frozenset[str]:
+        """What the role may send, minus what a moderator turned off (a media server enforces
+        it for the media already flowing)."""
+        from app.live.permissions import publishable
+
+        muted = {kind for kind, off in (("audio", self.audio_muted), ("video", self.video_muted))
+                 if off}
+        return publishable(self.role) - muted
+
 
 class Segment(db.Model):
     """One connection's presence in a run: opened on join, closed on leave or, when a page

@@ -113,6 +113,29 @@ def _role_in(run: Run, user: User) -> LiveRole:
     return LiveRole.INSTRUCTOR if run.started_by_id == user.id else LiveRole.LEARNER
 
 
+# --- which engine carries a room's next run -----------------------------------------------------
+
+def engine_for(expected_people: int) -> str:
+    """CALL_ENGINE "mesh" / "janus" force one; "auto": the built-in mesh for up to
+    LIVE_MESH_LIMIT people, Janus above it when this server has one (JANUS_URL), else the mesh
+    (whose join then says plainly that a larger call needs a media server)."""
+    config = current_app.config
+    wanted = config["CALL_ENGINE"]
+    if wanted in ("mesh", "janus"):
+        return wanted
+    if expected_people > config["LIVE_MESH_LIMIT"] and config["JANUS_URL"]:
+        return "janus"
+    return "mesh"
+
+
+def choose_engine(room: Room, expected_people: int) -> None:
+    """Set the engine of the run about to start (between runs only: a live run keeps its own).
+    A room on Janus is known there by a key of its own (``engine_room_key``)."""
+    room.engine = engine_for(expected_people)
+    if room.engine != "mesh" and not room.engine_room_key:
+        room.engine_room_key = f"room{room.id}"
+
+
 # --- starting a call -------------------------------------------------------------------------
 
 def start_call(user: User, thread: Thread) -> tuple[Run, bool]:
@@ -125,6 +148,7 @@ def start_call(user: User, thread: Thread) -> tuple[Run, bool]:
     run = live_run(room)
     if run is not None:
         return run, False
+    choose_engine(room, expected_people=len(thread.members))
     try:
         with db.session.begin_nested():
             run = Run(center_id=room.center_id, room_id=room.id, live_room_id=room.id,
@@ -194,7 +218,8 @@ def join(user: User, room: Room, connection_id) -> tuple[Run, RunParticipant, di
         .join(RunParticipant, RunParticipant.id == Segment.participant_id)
         .where(Segment.run_id == run.id, Segment.left_at.is_(None))).all())
     role = participant.role if participant is not None else _role_in(run, user)
-    if user.id not in present and topology(run, {**present, user.id: role}) is None:
+    if room.engine == "mesh" and user.id not in present \
+            and topology(run, {**present, user.id: role}) is None:
         raise CallFull(_full_message(user, run, len(present)))
     now = utcnow()
     if participant is None:
@@ -219,8 +244,23 @@ def join(user: User, room: Room, connection_id) -> tuple[Run, RunParticipant, di
         signals.participant_joined.send(run, user=user, participant=participant,
                                         user_ids=frozenset(present) | {user.id})
     _publish_roster(run)
-    config = get_engine(room.engine).join_config(run, participant, connection_id)
+    config = _join_config(room, run, participant, connection_id)
     return run, participant, config.as_json()
+
+
+class MediaServerUnavailable(ValidationError):
+    """The room's media server did not answer: nothing is committed, the person may retry."""
+
+
+def _join_config(room: Room, run: Run, participant: RunParticipant, connection_id: str):
+    from app.live.janus import JanusError, JanusUnavailable
+
+    try:
+        return get_engine(room.engine).join_config(run, participant, connection_id)
+    except (JanusUnavailable, JanusError) as error:
+        current_app.logger.warning("media server refused a join to run %s: %s", run.id, error)
+        raise MediaServerUnavailable({"call": "The media server for this call is not answering; "
+                                              "try again in a moment."})
 
 
 def _full_message(user: User, run: Run, count: int) -> str:
@@ -486,3 +526,87 @@ def roster_state(run: Run, loaded=None) -> dict:
 
 def _publish_roster(run: Run) -> None:
     publish(f"room:{run.room_id}", "room.roster", run_id=run.id)
+
+
+# --- a media server's events (the Janus engine's webhook) -------------------------------------
+
+def apply_engine_events(engine_name: str, events) -> int:
+    """Apply what a media server reports about the app's runs: a feed joined opens its page's
+    segment (when the join did not already), a feed left closes it (a leave, the socket closing
+    or the sweep may have been first: exactly once, see ``_claim_segment``), and a participant a
+    moderator muted who publishes again is muted again. Each event is checked against the run it
+    names (room key, run id, participant and connection); anything else is ignored, so repeats
+    and stragglers after the run ended are harmless. The caller commits. Returns how many events
+    changed something."""
+    applied = 0
+    for event in events:
+        target = _event_target(engine_name, event)
+        if target is None:
+            continue
+        run, participant, connection = target
+        if event.kind == "joined":
+            applied += _engine_joined(run, participant, connection, event.at)
+        elif event.kind == "left":
+            segment = db.session.scalar(select(Segment).where(
+                Segment.run_id == run.id, Segment.connection_id == connection,
+                Segment.participant_id == participant.id, Segment.left_at.is_(None)))
+            at = max(_utc(event.at), segment.joined_at) if segment is not None else None
+            if segment is not None and _claim_segment(segment, at):
+                _close_segments(run, [segment], at)
+                applied += 1
+        elif event.kind == "published":
+            muted = frozenset(kind for kind, off in (("audio", participant.audio_muted),
+                                                     ("video", participant.video_muted)) if off)
+            if muted:
+                get_engine(engine_name).mute(run, participant, muted)
+                applied += 1
+    return applied
+
+
+def _utc(at):
+    from datetime import timezone
+
+    return at.astimezone(timezone.utc) if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def _event_target(engine_name: str, event):
+    """(live run, its participant, connection id) the event is about, or None."""
+    run_id = event.data.get("run_id")
+    connection = event.data.get("connection_id")
+    if not (isinstance(run_id, str) and run_id.isdigit()) or event.participant_key is None \
+            or not isinstance(connection, str) or not CONNECTION_ID.fullmatch(connection):
+        return None
+    run = db.session.get(Run, int(run_id))
+    if run is None or run.ended_at is not None or run.room.engine != engine_name \
+            or run.room.engine_room_key != event.room_key:
+        return None
+    key = event.participant_key
+    participant = db.session.get(RunParticipant, int(key[1:])) \
+        if key.startswith("p") and key[1:].isdigit() else None
+    if participant is None or participant.run_id != run.id or participant.engine_key != key:
+        return None
+    return run, participant, connection
+
+
+def _engine_joined(run: Run, participant: RunParticipant, connection: str, at) -> int:
+    if participant.is_removed:
+        return 0  # the engine kicks them; their token is already withdrawn
+    if db.session.scalar(select(Segment.id).where(Segment.run_id == run.id,
+                                                  Segment.connection_id == connection)):
+        return 0  # opened by the join (the usual case), or a repeat of this event
+    at = _utc(at)
+    present = {s.user_id for s in open_segments(run)}
+    try:
+        with db.session.begin_nested():
+            db.session.add(Segment(center_id=run.center_id, run_id=run.id,
+                                   participant_id=participant.id, user_id=participant.user_id,
+                                   connection_id=connection, joined_at=at, last_seen_at=at))
+    except IntegrityError:  # the join's own segment, committed meanwhile
+        return 0
+    if participant.first_joined_at is None:
+        participant.first_joined_at = at
+    if participant.user_id not in present:
+        signals.participant_joined.send(run, user=participant.user, participant=participant,
+                                        user_ids=frozenset(present) | {participant.user_id})
+    _publish_roster(run)
+    return 1

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from app.accounts.services import PermissionDenied, ValidationError
 from app.accounts.tenancy import get_scoped_or_404, parse_id
+from app.extensions import csrf
 from app.chat import services as chat
 from app.chat.models import Thread
 from app.extensions import db
@@ -92,6 +93,8 @@ def join(room_id):
                                                _json_body().get("connection"))
     except services.CallFull as error:
         return _refused(error, 409)
+    except services.MediaServerUnavailable as error:
+        return _refused(error, 503)
     except PermissionDenied as error:
         return _refused(error, 403)
     except ValidationError as error:
@@ -155,3 +158,21 @@ def moderate(room_id):
     if run is None:
         return "", 204
     return render_roster(run, current_user, oob=False)
+
+
+@bp.route("/janus/events", methods=["POST"])
+@csrf.exempt  # Janus's event handler posts here, with its secret as HTTP basic auth
+def janus_events():
+    from app.live.engines import get_engine
+    from app.live.engines.janus import WebhookPayloadError
+
+    engine = get_engine("janus")
+    try:
+        events = engine.parse_webhook(request)
+    except PermissionDenied:
+        return jsonify({"error": "bad credentials"}), 403
+    except WebhookPayloadError as error:
+        return jsonify({"error": str(error)}), 400
+    applied = services.apply_engine_events("janus", events)
+    db.session.commit()
+    return jsonify({"events": len(events), "applied": applied})

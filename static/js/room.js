@@ -1,5 +1,6 @@
-// The room page (templates/live/room.html): joins a call with the mesh engine. Media is asked
-// for only when the person presses Join. Signalling rides the page's /ws socket as JSON frames
+// The room page (templates/live/room.html): joins a call with the engine the join answer names:
+// the mesh (below) or Janus (static/js/room-janus.js, RoomJanus; same page, same controls).
+// Media is asked for only when the person presses Join. Signalling rides the page's /ws socket as JSON frames
 // (app/live/signalling.py); the roster the server publishes on room:<id> (#room-state) says whom
 // to connect to, and is enforced here: a removed peer's connection is dropped, a moderator's
 // mute stops this page's track. MDN's "perfect negotiation" lets both sides offer at once.
@@ -29,12 +30,16 @@
   }
 
   // --- tiles -----------------------------------------------------------------------------------
+  function usingJanus() { return Boolean(config && config.engine === "janus"); }
+  // A tile is keyed by the mesh peer's connection, or by the Janus feed id
+  // ("<participant key>~<connection>~<signature>"); data-connection names the page either way.
   function tile(key, name, isLocal) {
     var el = document.getElementById("tile-" + key);
     if (el) return el;
     el = document.createElement("figure");
     el.className = "video-tile" + (isLocal ? " local" : "");
     el.id = "tile-" + key;
+    el.setAttribute("data-connection", key.indexOf("~") >= 0 ? key.split("~")[1] : key);
     var video = document.createElement("video");
     video.autoplay = true; video.playsInline = true; video.muted = Boolean(isLocal);
     var caption = document.createElement("figcaption");
@@ -133,17 +138,25 @@
     lastState = state;
     if (!joined) return;
     var keep = {};
-    state.connections.forEach(function (c) {
+    if (usingJanus()) {
+      // Janus routes the media; the roster still decides: a page no longer in it is dropped.
+      var present = {};
+      state.connections.forEach(function (c) { present[c.connection] = true; });
+      Array.prototype.forEach.call(grid.querySelectorAll(".video-tile:not(.local)"), function (t) {
+        if (!present[t.getAttribute("data-connection")]) t.remove();
+      });
+      grid.setAttribute("data-count", grid.children.length);
+    } else state.connections.forEach(function (c) {
       if (!wanted(state, c)) return;
       keep[c.connection] = true;
       // The newer side starts: connecting to everyone already there is the joiner's job.
       if (!peers[c.connection] && c.connection > connectionId) { /* they will call us */ }
       else if (!peers[c.connection]) peerFor(c.connection, c.user, c.name);
     });
-    Object.keys(peers).forEach(function (remote) { if (!keep[remote]) closePeer(remote); });
+    if (!usingJanus()) Object.keys(peers).forEach(function (remote) { if (!keep[remote]) closePeer(remote); });
     state.participants.forEach(function (p) {
       state.connections.filter(function (c) { return c.user === p.user; }).forEach(function (c) {
-        var t = document.getElementById("tile-" + c.connection);
+        var t = grid.querySelector('.video-tile[data-connection="' + c.connection + '"]');
         if (t) { t.classList.toggle("mic-off", p.audio_off); t.classList.toggle("camera-off", p.video_off);
                  t.querySelector("figcaption").textContent = (c.connection === connectionId ? "You" : p.name) + (p.audio_off ? " (muted)" : ""); }
       });
@@ -160,6 +173,7 @@
     if (!local) return;
     var tracks = kind === "audio" ? local.getAudioTracks() : local.getVideoTracks();
     tracks.forEach(function (t) { t.enabled = on; });
+    if (usingJanus() && window.RoomJanus) RoomJanus.setMuted(kind, !on);
     var button = $(kind === "audio" ? "room-mic" : "room-camera");
     button.setAttribute("aria-pressed", String(!on));
     button.textContent = kind === "audio" ? (on ? "Mute mic" : "Unmute mic") : (on ? "Camera off" : "Camera on");
@@ -244,14 +258,16 @@
         local = stream;
         joined = true;
         var mine = tile(connectionId, "You", true);
-        if (stream) { mine.querySelector("video").srcObject = stream; watchSpeaking(stream, mine); fillDevices(); }
+        if (stream) { mine.querySelector("video").srcObject = stream; watchSpeaking(stream, mine); if (!usingJanus()) fillDevices(); }
         else mine.classList.add("receive-only");
+        if (usingJanus()) startJanus(stream);
         $("room-join").hidden = true;
         if ($("room-receive-only")) $("room-receive-only").parentNode.hidden = true;
         $("room-leave").hidden = false;
         $("room-mic").hidden = !(stream && stream.getAudioTracks().length);
         $("room-camera").hidden = !(stream && stream.getVideoTracks().length);
-        $("room-screen").hidden = !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia && config.publish.indexOf("screen") >= 0);
+        // Screen sharing goes peer to peer only (room-janus.js publishes camera and microphone).
+        $("room-screen").hidden = usingJanus() || !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia && config.publish.indexOf("screen") >= 0);
         if (!statusEl.textContent || statusEl.textContent === "Joining…") say(stream ? "You are in the call." : "You are in the call, receiving only.");
         root.setAttribute("data-joined", "true");
         heartbeatTimer = setInterval(function () {
@@ -261,10 +277,28 @@
       });
     }).catch(function () { say("The call could not be joined (network problem). Try again."); $("room-join").disabled = false; });
   }
+  function startJanus(stream) {
+    if (!window.RoomJanus) { say("This call needs its media script, which did not load: reload the page."); return; }
+    RoomJanus.start(config, stream, {
+      onRemoteStream: function (feed, remote, display) {
+        if (!joined) return;
+        var connection = feed.split("~")[1];
+        var known = (lastState && lastState.connections || []).filter(function (c) { return c.connection === connection; })[0];
+        var t = tile(feed, known ? known.name : (display || "Someone"), false);
+        var video = t.querySelector("video");
+        if (video.srcObject !== remote) { video.srcObject = remote; watchSpeaking(remote, t); }
+        applyRoster();
+      },
+      onRemoteGone: function (feed) { dropTile(feed); },
+      onState: function (text) { if (/^(could not|disconnected)/.test(text)) say("Media server: " + text); }
+    }).catch(function () { say("The media server could not be reached: leave and join again in a moment."); });
+  }
   function stop(text) {
     if (!joined) { say(text); return; }
     joined = false;
     clearInterval(heartbeatTimer);
+    if (usingJanus() && window.RoomJanus) RoomJanus.leave();
+    Array.prototype.forEach.call(grid.querySelectorAll(".video-tile:not(.local)"), function (t) { t.remove(); });
     Object.keys(peers).forEach(closePeer);
     [local, screen].forEach(function (s) { if (s) s.getTracks().forEach(function (t) { t.stop(); }); });
     local = screen = null;
@@ -309,5 +343,20 @@
   $("room-camera-select").addEventListener("change", function (e) { switchDevice("video", e.target.value); });
   window.addEventListener("pagehide", function () { if (joined) leave(); });
   applyRoster();
-  window.classhubRoom = { peers: peers, state: function () { return lastState; } };
+  // Video bytes received so far from each remote page (either engine): the connection check
+  // the call tests use.
+  function stats() {
+    if (usingJanus() && window.RoomJanus) {
+      return RoomJanus.stats().then(function (byFeed) { return Object.keys(byFeed).map(function (k) { return byFeed[k]; }); });
+    }
+    return Promise.all(Object.keys(peers).map(function (k) {
+      return peers[k].pc.getStats().then(function (report) {
+        var bytes = 0;
+        report.forEach(function (s) { if (s.type === "inbound-rtp" && s.kind === "video") bytes += s.bytesReceived; });
+        return bytes;
+      });
+    }));
+  }
+  window.classhubRoom = { peers: peers, stats: stats, engine: function () { return config && config.engine; },
+                          state: function () { return lastState; } };
 })();

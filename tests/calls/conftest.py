@@ -5,8 +5,11 @@ import os
 
 import pytest
 
-from tests.browser.conftest import (assert_no_console_errors, browser, live_server,  # noqa: F401
-                                    new_page, screenshot)
+from app.live.janus_server import JanusServer, free_port
+from tests.browser.conftest import (DESKTOP, assert_no_console_errors, browser,  # noqa: F401
+                                    live_server, new_page, screenshot)
+from tests.janus.conftest import janus_ice_address  # noqa: F401
+from tests.live import LiveServer
 
 
 def pytest_collection_modifyitems(items):
@@ -23,3 +26,51 @@ def _inside_the_namespace():
     assert not interfaces or os.environ.get("CLASSHUB_CALLS_NAMESPACE") == "1", \
         "run the call tests with `make test-calls` (inside a loopback-only network namespace)"
 from tests.chat.conftest import chat  # noqa: F401,E402
+
+
+@pytest.fixture(scope="session")
+def janus_call_server(app, app_config, database_url, redis_url, test_dirs, janus_ice_address):
+    """The app under gunicorn with CALL_ENGINE=janus, and a real Janus whose event handler posts
+    to that app's webhook (so segments follow what Janus reports)."""
+    from pathlib import Path
+
+    from app.live.janus_server import JANUS_BINARY
+
+    assert Path(JANUS_BINARY).exists(), f"Janus not found at {JANUS_BINARY}: install the Debian package 'janus'"
+    port = free_port()
+    janus = JanusServer(webhook_url=f"http://127.0.0.1:{port}/live/janus/events",
+                        workdir=test_dirs / "janus-calls", ice_enforce_list=janus_ice_address)
+    janus.start()
+    try:
+        server = LiveServer(database_url, redis_url, app_config["SECRET_KEY"],
+                            test_dirs / "gunicorn-janus.log", port=port,
+                            extra_env={"CALL_ENGINE": "janus", **janus.environment()})
+    except Exception:
+        janus.stop()
+        raise
+    server.janus = janus
+    yield server
+    server.stop()
+    janus.stop()
+
+
+@pytest.fixture
+def janus_pages(browser, janus_call_server):  # noqa: F811
+    """Like new_page, on the Janus-configured server."""
+    contexts = []
+
+    def _new_page(viewport=DESKTOP, **options):
+        context = browser.new_context(viewport=viewport, base_url=janus_call_server.url, **options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.console_messages = []
+        page.on("console", lambda msg: page.console_messages.append(f"{msg.type}: {msg.text}"))
+        page.on("pageerror", lambda exc: page.console_messages.append(f"pageerror: {exc}"))
+        page.not_found = []
+        page.on("response", lambda r: r.status == 404 and page.not_found.append(f"{r.request.method} {r.url}"))
+        return page
+
+    yield _new_page
+    for context in contexts:
+        context.close()
