@@ -309,3 +309,35 @@ def test_two_closers_racing_for_one_segment_announce_it_once(chat, as_user):
     assert segment.left_at is None
     assert not services._claim_segment(segment, utcnow())
     db.session.rollback()
+
+
+def test_the_engine_is_chosen_per_run_by_size_and_configuration(chat, as_user, app):
+    saved = {k: app.config[k] for k in ("CALL_ENGINE", "LIVE_MESH_LIMIT", "JANUS_URL")}
+    teacher = as_user(chat.teacher)
+
+    def engine_of_a_new_call(**config):
+        app.config.update(saved, **config)
+        start(teacher, chat.group.id)  # the group: three people
+        room_id = the_run().room_id
+        teacher.post(f"/live/rooms/{room_id}/end", data={"csrf_token": teacher.csrf})
+        db.session.expire_all()
+        return db.session.get(Room, room_id).engine
+
+    unreachable = "http://127.0.0.1:9/janus"
+    try:
+        assert engine_of_a_new_call() == "mesh"
+        assert engine_of_a_new_call(LIVE_MESH_LIMIT=2) == "mesh"  # no media server: the mesh says so
+        assert engine_of_a_new_call(LIVE_MESH_LIMIT=2, JANUS_URL=unreachable) == "janus"
+        assert engine_of_a_new_call(JANUS_URL=unreachable) == "mesh"  # small enough
+        assert engine_of_a_new_call(CALL_ENGINE="janus", JANUS_URL=unreachable) == "janus"
+        assert engine_of_a_new_call(CALL_ENGINE="mesh", LIVE_MESH_LIMIT=2,
+                                    JANUS_URL=unreachable) == "mesh"
+        # A Janus that does not answer: a clear refusal, nothing joined, never a 500.
+        app.config.update(CALL_ENGINE="janus", JANUS_URL=unreachable)
+        start(teacher, chat.group.id)
+        answer = join(as_user(chat.s1), the_run().room_id, "bbbbbbbbbbbb")
+    finally:
+        app.config.update(saved)
+    assert answer.status_code == 503
+    assert "media server" in answer.get_json()["error"]
+    assert db.session.scalar(select(func.count(Segment.id))) == 0
