@@ -4,6 +4,7 @@ the built-in mesh and through a real Janus (the room page and its controls are t
 from __future__ import annotations
 
 from tests.browser.conftest import PHONE, assert_no_console_errors, screenshot
+from tests.browser.test_accessibility import AXE, axe_violations
 from tests.conftest import PASSWORD
 
 # Bytes received from each remote page (room.js asks its engine: mesh peers or Janus feeds).
@@ -63,6 +64,8 @@ def an_instant_call(chat, new_page, live_server, engine):
 
     db.session.commit()
     teacher, s1, s2 = new_page(), new_page(), new_page(viewport=PHONE)
+    for page in (teacher, s2):  # axe-core checks the room on a desktop and on a phone
+        page.context.add_init_script(path=str(AXE))
     for page, user in ((teacher, chat.teacher), (s1, chat.s1), (s2, chat.s2)):
         login(page, user)
     for page in (s1, s2):
@@ -94,6 +97,10 @@ def an_instant_call(chat, new_page, live_server, engine):
         assert page.evaluate("() => window.classhubRoom.engine()") == engine
         # One's own tile says "You", whatever roster arrives.
         assert page.inner_text(".video-tile.local figcaption").startswith("You")
+    for page in (teacher, s2):  # in a call, the moderator's controls open
+        if page is teacher:
+            page.click(f"#room-roster li:has-text('{chat.s1.name}') summary")
+        assert axe_violations(page) == [], page.url
     screenshot(s2, f"call-room-phone-{engine}")
     screenshot(teacher, f"call-room-desktop-{engine}")
 
