@@ -18,6 +18,9 @@
   var connectionId = null, joined = false, config = null, local = null, screen = null;
   var peers = {}; // connection id -> {pc, polite, makingOffer, ignoreOffer, tile, user}
   var heartbeatTimer = null, lastState = null;
+  // Offers can arrive between the join answer and the end of the camera prompt (the others
+  // call as soon as the server lists this page): kept, and answered once media is settled.
+  var joining = false, earlySignals = [];
 
   function say(text) { if (statusEl) statusEl.textContent = text; }
   function post(url, body) {
@@ -68,7 +71,8 @@
   }
 
   // --- peers (perfect negotiation) -------------------------------------------------------------
-  function peerFor(remote, user, name) {
+  // ``initiating``: this page calls (from the roster), rather than answering an offer.
+  function peerFor(remote, user, name, initiating) {
     if (peers[remote]) return peers[remote];
     var pc = new RTCPeerConnection({ iceServers: config.iceServers });
     var peer = { pc: pc, polite: connectionId < remote, makingOffer: false, ignoreOffer: false,
@@ -76,8 +80,11 @@
     peers[remote] = peer;
     if (local) local.getTracks().forEach(function (t) { pc.addTrack(t, local); });
     if (screen) screen.getTracks().forEach(function (t) { pc.addTrack(t, screen); });
-    if (!local || !local.getVideoTracks().length) pc.addTransceiver("video", { direction: "recvonly" });
-    if (!local || !local.getAudioTracks().length) pc.addTransceiver("audio", { direction: "recvonly" });
+    // A page without a camera or microphone that calls needs m-lines to receive on; one that
+    // answers receives on the offer's own (extra transceivers there would start a second,
+    // colliding negotiation before the first is done: the connection never came up).
+    if (initiating && (!local || !local.getVideoTracks().length)) pc.addTransceiver("video", { direction: "recvonly" });
+    if (initiating && (!local || !local.getAudioTracks().length)) pc.addTransceiver("audio", { direction: "recvonly" });
     pc.ontrack = function (evt) {
       var video = peer.tile.querySelector("video");
       if (video.srcObject !== evt.streams[0]) {
@@ -103,10 +110,10 @@
     dropTile(remote);
   }
   function onSignal(msg) {
-    if (!joined || !config) return;
+    if (!joined || !config) { if (joining) earlySignals.push(msg); return; }
     // The server relays only from connections in the call; the roster may lag the first offer.
     var known = (lastState && lastState.connections || []).filter(function (c) { return c.connection === msg.from; })[0];
-    var peer = peerFor(msg.from, msg.from_user, known && known.name);
+    var peer = peerFor(msg.from, msg.from_user, known && known.name, false);
     var pc = peer.pc, data = msg.data;
     if (data.description) {
       var collision = data.description.type === "offer" && (peer.makingOffer || pc.signalingState !== "stable");
@@ -119,7 +126,8 @@
         });
       }).catch(function () {});
     } else if ("candidate" in data) {
-      pc.addIceCandidate(data.candidate || undefined).catch(function (e) { if (!peer.ignoreOffer) throw e; });
+      // A candidate for an offer this side ignored (perfect negotiation) fails harmlessly.
+      pc.addIceCandidate(data.candidate || undefined).catch(function (e) { if (!peer.ignoreOffer) console.warn("ICE candidate not used: " + e.message); });
     }
   }
 
@@ -151,7 +159,7 @@
       keep[c.connection] = true;
       // The newer side starts: connecting to everyone already there is the joiner's job.
       if (!peers[c.connection] && c.connection > connectionId) { /* they will call us */ }
-      else if (!peers[c.connection]) peerFor(c.connection, c.user, c.name);
+      else if (!peers[c.connection]) peerFor(c.connection, c.user, c.name, true);
     });
     if (!usingJanus()) Object.keys(peers).forEach(function (remote) { if (!keep[remote]) closePeer(remote); });
     state.participants.forEach(function (p) {
@@ -247,16 +255,17 @@
   function joinCall() {
     if (!connectionId) { say("Connecting to the server… press Join again in a moment."); return; }
     $("room-join").disabled = true;
+    joining = true; earlySignals = [];
     say("Joining…");
     post(root.getAttribute("data-join-url")).then(function (r) {
       return r.json().then(function (body) { return { ok: r.ok, body: body }; });
     }).then(function (answer) {
-      if (!answer.ok) { say(answer.body.error || "You could not join this call."); $("room-join").disabled = false; return; }
+      if (!answer.ok) { joining = false; say(answer.body.error || "You could not join this call."); $("room-join").disabled = false; return; }
       config = answer.body;
       if (config.roster && $("room-state")) $("room-state").setAttribute("data-state", JSON.stringify(config.roster));
       return getMedia($("room-receive-only") && $("room-receive-only").checked).then(function (stream) {
         local = stream;
-        joined = true;
+        joined = true; joining = false;
         var mine = tile(connectionId, "You", true);
         if (stream) { mine.querySelector("video").srcObject = stream; watchSpeaking(stream, mine); if (!usingJanus()) fillDevices(); }
         else mine.classList.add("receive-only");
@@ -274,8 +283,9 @@
           post(root.getAttribute("data-heartbeat-url")).then(function (r) { if (r.status === 409) stop("You are no longer in this call."); });
         }, 20000);
         applyRoster();
+        earlySignals.splice(0).forEach(onSignal);
       });
-    }).catch(function () { say("The call could not be joined (network problem). Try again."); $("room-join").disabled = false; });
+    }).catch(function () { joining = false; say("The call could not be joined (network problem). Try again."); $("room-join").disabled = false; });
   }
   function startJanus(stream) {
     if (!window.RoomJanus) { say("This call needs its media script, which did not load: reload the page."); return; }

@@ -6,8 +6,9 @@ import os
 import pytest
 
 from app.live.janus_server import JanusServer, free_port
-from tests.browser.conftest import (DESKTOP, assert_no_console_errors, browser,  # noqa: F401
-                                    live_server, new_page, screenshot)
+from tests.browser.conftest import (CHROMIUM, CHROMIUM_ARGS, DESKTOP,  # noqa: F401
+                                    assert_no_console_errors, browser, live_server, new_page,
+                                    screenshot)
 from tests.janus.conftest import janus_ice_address  # noqa: F401
 from tests.live import LiveServer
 
@@ -74,3 +75,24 @@ def janus_pages(browser, janus_call_server):  # noqa: F811
     yield _new_page
     for context in contexts:
         context.close()
+
+
+@pytest.fixture(scope="session")
+def browsers_without_media(browser):  # noqa: F811
+    """Chromium with cameras and a microphone (fake ones) but nobody to click "Allow" on the
+    prompt ("refused"), and Chromium on a computer with none at all ("missing"). Launched by the
+    same Playwright as ``browser`` (one sync Playwright per process)."""
+    # A page without media permission offers its host addresses as mDNS names (.local), which
+    # nothing resolves in the test namespace (a LAN resolves them; across the internet STUN/TURN
+    # candidates are used): the test namespace gets plain addresses instead.
+    plain_candidates = "--disable-features=WebRtcHideLocalIpsWithMdns"
+    launched = {}
+    for case, leave_out in (("refused", {"--use-fake-ui-for-media-stream"}),
+                            ("missing", {"--use-fake-ui-for-media-stream",
+                                         "--use-fake-device-for-media-stream"})):
+        launched[case] = browser.browser_type.launch(
+            executable_path=CHROMIUM,
+            args=[a for a in CHROMIUM_ARGS if a not in leave_out] + [plain_candidates])
+    yield launched
+    for chromium in launched.values():
+        chromium.close()
