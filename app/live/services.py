@@ -136,6 +136,26 @@ def choose_engine(room: Room, expected_people: int) -> None:
         room.engine_room_key = f"room{room.id}"
 
 
+def call_capacity() -> dict:
+    """What this server can carry, for the administrators' Calls page: the engine setting, the
+    mesh limit, the media server (and whether it answers now) and TURN."""
+    from app.live.janus import JanusClient, JanusError, JanusUnavailable
+
+    config = current_app.config
+    janus_url = config["JANUS_URL"]
+    janus_answers = None
+    if janus_url:
+        try:
+            JanusClient(janus_url, timeout=2).info()
+            janus_answers = True
+        except (JanusUnavailable, JanusError):
+            janus_answers = False
+    return {"call_engine": config["CALL_ENGINE"], "mesh_limit": config["LIVE_MESH_LIMIT"],
+            "janus_url": janus_url, "janus_answers": janus_answers,
+            "turn": bool(config["TURN_URLS"] and config["TURN_SECRET"]),
+            "webhook_path": "/live/janus/events"}
+
+
 # --- starting a call -------------------------------------------------------------------------
 
 def start_call(user: User, thread: Thread) -> tuple[Run, bool]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from app.accounts.permissions import admin_required
 from app.accounts.services import PermissionDenied, ValidationError
 from app.accounts.tenancy import get_scoped_or_404, parse_id
 from app.extensions import csrf
@@ -176,3 +177,11 @@ def janus_events():
     applied = services.apply_engine_events("janus", events)
     db.session.commit()
     return jsonify({"events": len(events), "applied": applied})
+
+
+@bp.route("/admin/calls")
+@admin_required
+def call_settings():
+    """How calls are carried on this server, and how to add a media server (settings come from
+    the environment: this page explains them, it does not change them)."""
+    return render_template("live/call_settings.html", **services.call_capacity())

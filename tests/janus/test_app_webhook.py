@@ -118,3 +118,9 @@ def test_the_webhook_ignores_runs_of_other_engines_and_ended_runs(janus_app, jan
     answer = _post(client, event, janus.webhook_secret)
     assert answer.status_code == 200 and answer.get_json() == {"events": 1, "applied": 0}
     assert db.session.scalar(select(func.count(Segment.id))) == 0
+
+
+def test_the_calls_page_says_the_media_server_answers(janus_app, janus, chat, as_user):
+    page = as_user(chat.admin).get("/live/admin/calls")
+    assert page.status_code == 200
+    assert janus.url in page.text and "it answers" in page.text

@@ -341,3 +341,19 @@ def test_the_engine_is_chosen_per_run_by_size_and_configuration(chat, as_user, a
     assert answer.status_code == 503
     assert "media server" in answer.get_json()["error"]
     assert db.session.scalar(select(func.count(Segment.id))) == 0
+
+
+def test_administrators_see_how_calls_are_carried_and_how_to_add_a_media_server(chat, as_user, app):
+    admin = as_user(chat.admin)
+    page = admin.get("/live/admin/calls")
+    assert page.status_code == 200
+    assert "no media server" in page.text and "apt-get install janus coturn" in page.text
+    assert "JANUS_WEBHOOK_SECRET" in page.text and "/live/janus/events" in page.text
+    assert "/live/admin/calls" in admin.get("/").text  # linked from their dashboard
+    app.config["JANUS_URL"] = "http://127.0.0.1:9/janus"
+    try:
+        page = admin.get("/live/admin/calls")
+    finally:
+        app.config["JANUS_URL"] = None
+    assert "does not answer right now" in page.text and "127.0.0.1:9" in page.text
+    assert as_user(chat.teacher).get("/live/admin/calls").status_code == 403
