@@ -375,6 +375,7 @@ def set_own_media(user: User, room: Room, audio_off: bool | None, video_off: boo
     participant = participant_of(run, user.id) if run is not None else None
     if participant is None or participant.is_removed:
         raise PermissionDenied("You are not in this call.")
+    held = (participant.audio_muted, participant.video_muted)
     if audio_off is not None:
         participant.audio_off = audio_off
         if not audio_off:
@@ -383,6 +384,10 @@ def set_own_media(user: User, room: Room, audio_off: bool | None, video_off: boo
         participant.video_off = video_off
         if not video_off:
             participant.video_muted = False
+    if (participant.audio_muted, participant.video_muted) != held:
+        # A media server still holds the moderator's mute: release it (set_role applies what
+        # the participant may send now).
+        get_engine(room.engine).set_role(run, participant)
     _publish_roster(run)
 
 

@@ -95,9 +95,13 @@ def test_janus_reports_reach_the_segments_exactly_once(janus_app, janus, janus_e
     with caplog.at_level(logging.WARNING, logger="app.live.engines.janus"):
         assert _post(client, published, janus.webhook_secret).get_json()["applied"] == 1
     assert not [r for r in caplog.records if r.name == "app.live.engines.janus"]
-    # Someone not muted publishing is left alone.
-    db.session.execute(RunParticipant.__table__.update().values(audio_muted=False))
-    db.session.commit()
+    # s1 unmutes: Janus lets their audio through again, and publishing is then left alone.
+    with caplog.at_level(logging.WARNING, logger="app.live.engines.janus"):
+        assert s1.post(f"/live/rooms/{room.id}/media", json={"audio_off": False},
+                       headers={"X-CSRFToken": s1.csrf}).status_code == 200
+    assert not [r for r in caplog.records if r.name == "app.live.engines.janus"]
+    db.session.expire_all()
+    assert not db.session.get(RunParticipant, student.id).audio_muted
     assert _post(client, published, janus.webhook_secret).get_json()["applied"] == 0
 
 
