@@ -357,3 +357,28 @@ def test_administrators_see_how_calls_are_carried_and_how_to_add_a_media_server(
         app.config["JANUS_URL"] = None
     assert "does not answer right now" in page.text and "127.0.0.1:9" in page.text
     assert as_user(chat.teacher).get("/live/admin/calls").status_code == 403
+
+
+def test_a_closing_socket_costs_a_bounded_number_of_statements(chat, as_user, make, app,
+                                                                count_queries):
+    from app.chat import services as chat_services
+
+    teacher = as_user(chat.teacher)
+    start(teacher, chat.group.id)
+    room_id = the_run().room_id
+    people = [chat.s1, chat.s2] + [make.user(chat.center, Role.TEACHER, name=f"Extra {n}")
+                                    for n in range(2)]
+    group = db.session.get(type(chat.group), chat.group.id)
+    chat_services.add_group_members(chat.teacher, group, [p.id for p in people[2:]])
+    db.session.commit()
+    join(teacher, room_id, "f" * 12)
+    for n, person in enumerate(people):
+        join(as_user(person), room_id, f"{n:012x}")
+    counts = []
+    with app.test_request_context("/"):
+        for n, person in enumerate(people):  # 5 people in the call down to 2
+            with count_queries() as closing:
+                assert services.close_connection(person.id, f"{n:012x}")
+                db.session.commit()
+            counts.append(closing.count)
+    assert max(counts) - min(counts) <= 1 and max(counts) <= 8, counts
