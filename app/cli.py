@@ -97,7 +97,9 @@ def register_cli(app: Flask) -> None:
 
         signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
         base_url = current_app.config["BASE_URL"]
+        janus = None
         try:
+            janus = _start_local_janus(current_app, env, port)
             start("-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", bind,
                   "--workers", str(workers), "wsgi:app")
             start("worker.py")
@@ -107,6 +109,13 @@ def register_cli(app: Flask) -> None:
             click.echo(f"  Demo logins (password: {DEMO_PASSWORD}):")
             for email, role in DEMO_LOGINS:
                 click.echo(f"    {role:<8} {email}")
+            limit = current_app.config["LIVE_MESH_LIMIT"]
+            if janus is not None:
+                click.echo(f"  Calls: peer to peer up to {limit} people, a local Janus above "
+                           f"({janus.url})")
+            elif not current_app.config["JANUS_URL"]:
+                click.echo(f"  Calls: peer to peer, up to {limit} people (install Janus for "
+                           "larger calls: apt-get install janus coturn)")
             click.echo("  Press Ctrl-C to stop the web server and the worker.")
             click.echo("")
             while all(child.poll() is None for child in children):
@@ -117,4 +126,28 @@ def register_cli(app: Flask) -> None:
             click.echo("\nStopping...")
         finally:
             stop()
+            if janus is not None:
+                janus.stop()
             stop_embedded_redis()  # saved and stopped once nothing uses it any more
+
+
+def _start_local_janus(app: Flask, env: dict, port: int):
+    """When Janus is installed and no media server is configured, run one for this ``serve``
+    (calls above the mesh limit then work out of the box) and hand the web processes its
+    settings; it stops with them. None when there is nothing to start, or it would not start
+    (the calls then stay peer to peer, and say so)."""
+    from app.live.janus_server import JANUS_BINARY, JanusServer, free_port
+
+    if app.config["JANUS_URL"] or not os.path.exists(JANUS_BINARY):
+        return None
+    folder = os.path.join(app.instance_path, "janus")
+    janus = JanusServer(port=free_port(), workdir=folder, ice_enforce_list=None,
+                        # Janus's event handler reports joins and leaves to this app.
+                        webhook_url=f"http://127.0.0.1:{port}/live/janus/events")
+    try:
+        janus.start()
+    except Exception as exc:  # a broken install must not keep the app from starting
+        click.echo(f"  Janus did not start ({exc}); calls stay peer to peer.", err=True)
+        return None
+    env.update(janus.environment())
+    return janus

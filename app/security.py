@@ -40,7 +40,7 @@ def init_security_headers(app: Flask) -> None:
             "style-src 'self'",
             "img-src 'self' data: blob:",
             "media-src 'self' blob:",
-            f"connect-src 'self' {ws_scheme}://{request.host}",
+            f"connect-src 'self' {ws_scheme}://{request.host}{_media_server_origin(app)}",
             "font-src 'self'",
             "object-src 'none'",
             "base-uri 'self'",
@@ -65,3 +65,15 @@ def init_security_headers(app: Flask) -> None:
             response.headers.setdefault("Cache-Control", "no-store")
             response.vary.add("HX-Request")
         return response
+
+
+def _media_server_origin(app) -> str:
+    """The Janus server browsers talk to (app/live/engines/janus.py) when it is on another
+    origin: the room page's script must be allowed to reach it, and only it."""
+    from urllib.parse import urlsplit
+
+    url = app.config.get("JANUS_PUBLIC_URL") or app.config.get("JANUS_URL")
+    parts = urlsplit(url) if url else None
+    if not parts or parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""  # none, or behind the app's own origin (a proxied path)
+    return f" {parts.scheme}://{parts.netloc}"

@@ -165,6 +165,14 @@ def _sentence(entry: AuditLog, names: _Names) -> str:
         "chat.group_archived": lambda: f"archived the group {group}",
         "chat.group_unarchived": lambda: f"restored the group {group}",
         "chat.group_deleted": lambda: f"deleted the group {group}",
+        "live.call_started": lambda: "started a call",
+        "live.call_ended": lambda: "ended a call for everyone",
+        "live.mute_audio": lambda: f"muted {names.people(d.get('user_ids'))} in a call",
+        "live.mute_all": lambda: "muted everyone in a call",
+        "live.mute_video": lambda: f"turned off {names.people(d.get('user_ids'))}’s camera in a call",
+        "live.remove": lambda: f"removed {names.people(d.get('user_ids'))} from a call",
+        "live.set_role": lambda: (f"made {names.people(d.get('user_ids'))} "
+                                  f"{(d.get('role') or 'learner').lower()} in a call"),
         "invitation.sent": lambda: (f"invited {_and(list(d.get('emails') or [])) or 'people'}"
                                     + (f" as {str(d['role']).lower()}" if d.get("role") else "")),
         "invitation.resent": lambda: f"sent the invitation to {d.get('email', 'someone')} again",

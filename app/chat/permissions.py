@@ -63,6 +63,12 @@ class ThreadCapabilities:
         """Remove this member from the group (never its owner)."""
         return self.can_manage_members and member.role != MemberRole.OWNER
 
+    @property
+    def can_start_call(self) -> bool:
+        """Start (or join) the conversation's video call: whoever may post in it
+        (app.live.services.start_call enforces the same rule)."""
+        return self.can_post
+
 
 NO_THREAD_CAPABILITIES = ThreadCapabilities(
     can_view=False, can_post=False, post_refusal="You are not a member of this conversation.",

@@ -434,6 +434,34 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
     return message
 
 
+def post_call_message(starter: User, thread: Thread) -> Message:
+    """The CALL message announcing an instant call (live's call_started); its Join button
+    shows while the call is live (until ``end_call_message``)."""
+    text = f"{starter.name} started a call"
+    message = Message(center_id=thread.center_id, thread_id=thread.id, sender_id=starter.id,
+                      kind=MessageKind.CALL, body=text, body_html=render_message_html(text))
+    db.session.add(message)
+    db.session.flush()
+    thread.last_message_id = message.id
+    thread.last_activity_at = message.created_at
+    publish(f"thread:{thread.id}", "message.created", message_id=message.id,
+            thread_id=thread.id, sender_id=starter.id)
+    _announce_thread(thread, [m.user_id for m in thread.members])
+    return message
+
+
+def end_call_message(message_id: int, duration_seconds: int, people: int) -> None:
+    """The call is over: its message becomes the summary ("Call ended · 23 min · 4 people")."""
+    message = db.session.get(Message, message_id)
+    if message is None or message.kind != MessageKind.CALL or message.edited_at is not None:
+        return
+    minutes = max(1, round(duration_seconds / 60))
+    text = f"Call ended · {minutes} min · {people} {'person' if people == 1 else 'people'}"
+    message.body, message.body_html, message.edited_at = text, render_message_html(text), utcnow()
+    publish(f"thread:{message.thread_id}", "message.updated", message_id=message.id,
+            thread_id=message.thread_id)
+
+
 def edit_message(user: User, message: Message, body: str) -> Message:
     if message.sender_id != user.id or message.kind != MessageKind.TEXT:
         raise PermissionDenied("You can edit only your own messages.")

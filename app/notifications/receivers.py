@@ -9,6 +9,7 @@ from __future__ import annotations
 from app.accounts.services import users_by_id
 from app.chat import signals as chat_signals
 from app.chat.formatting import preview_text
+from app.live import signals as live
 from app.notifications.models import NotificationType
 from app.notifications.services import Notice, mark_thread_read, notify, notify_each
 from app.scheduling import signals as scheduling
@@ -53,6 +54,17 @@ def _added_to_group(thread, actor=None, user_ids=frozenset(), created=False, **_
              else f"{actor.name} added you to “{thread.name}”")
     notify(_people(user_ids, actor), type_, title, thread.description or "Open it to say hello.",
            f"/chat/threads/{thread.id}", tag=f"thread-{thread.id}")
+
+
+# --- live ------------------------------------------------------------------------------------------
+
+@live.call_started.connect
+def _call_started(run, starter=None, thread=None, user_ids=frozenset(), **_):
+    # High priority (push Urgency high, short TTL); the push's "Join" action opens the room.
+    where = "a direct call" if thread.kind.value == "DIRECT" else f"in {thread.name}"
+    notify(_people(user_ids, starter), NotificationType.INSTANT_CALL_STARTED,
+           f"{starter.name} is calling", f"Join the call {where}" if thread.kind.value != "DIRECT"
+           else "Join the call", f"/live/rooms/{run.room_id}", tag=f"call-{run.id}")
 
 
 # --- sessions --------------------------------------------------------------------------------------

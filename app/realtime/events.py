@@ -141,6 +141,33 @@ def catch_up_for(topic: str) -> Callable | None:
     return run_all
 
 
+# message type -> handle(connection, message, raw_size): what a domain does with a JSON message
+# a page sends on its socket beyond subscribing (e.g. live's call signalling).
+_client_messages: dict[str, Callable] = {}
+
+
+def register_client_message(kind: str, handle: Callable) -> None:
+    _client_messages[kind] = handle
+
+
+def client_message_handler(kind) -> Callable | None:
+    return _client_messages.get(kind) if isinstance(kind, str) else None
+
+
+# handle(connection): what a domain does when a socket closes (e.g. live ends the connection's
+# segment in a call). Called once per socket, before the hub forgets its topics.
+_disconnect_handlers: list[Callable] = []
+
+
+def register_disconnect_handler(handle: Callable) -> None:
+    if handle not in _disconnect_handlers:
+        _disconnect_handlers.append(handle)
+
+
+def disconnect_handlers() -> list[Callable]:
+    return list(_disconnect_handlers)
+
+
 def register_renderer(event_name: str, renderer: Renderer) -> None:
     _renderers[event_name] = renderer
 

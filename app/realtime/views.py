@@ -14,7 +14,8 @@ from simple_websocket import ConnectionClosed
 from app.accounts.tenancy import MAX_ID
 from app.extensions import db, sock
 from app.realtime import presence, sessions  # noqa: F401  (sessions: closes revoked sockets)
-from app.realtime.events import CatchUp, Event, can_subscribe, catch_up_for, publish_now
+from app.realtime.events import (CatchUp, Event, can_subscribe, catch_up_for,
+                                 client_message_handler, disconnect_handlers, publish_now)
 from app.realtime.hub import (CLOSE_POLICY, SESSION_ENDED, Connection, Standalone, hub,
                               session_valid)
 
@@ -70,8 +71,23 @@ def websocket(ws):
         for topic in list(conn.topics):
             if topic.startswith("thread:"):
                 _presence(presence.mark_absent, app, topic, conn)
+        _run_disconnect_handlers(conn)
         hub.remove(conn)
         conn.close()
+
+
+def _run_disconnect_handlers(conn: Connection) -> None:
+    """Each domain's cleanup for a closed socket; one failing never keeps the socket's other
+    cleanup (or the hub's) from running."""
+    for handle in disconnect_handlers():
+        try:
+            with hub.db_gate:
+                try:
+                    handle(conn)
+                finally:
+                    db.session.remove()
+        except Exception:
+            log.exception("realtime disconnect handler %s failed", getattr(handle, "__name__", handle))
 
 
 def _presence(mark, app, topic: str, conn: Connection) -> None:
@@ -125,6 +141,8 @@ def handle_client_message(conn: Connection, raw: str | bytes) -> None:
                 publish_now(Event(message["topic"], "typing", {"user_id": conn.user_id}))
             except redis.RedisError:
                 log.warning("typing notice dropped: Redis unavailable")
+    elif (handle := client_message_handler(kind)) is not None:
+        handle(conn, message, len(raw))
 
 
 def _client_id(value) -> int | None:

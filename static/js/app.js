@@ -36,3 +36,11 @@
     }
   });
 })();
+
+// A toast's Dismiss (e.g. an incoming call: templates/live/_ringing_toast.html).
+document.addEventListener("click", function (evt) {
+  var button = evt.target.closest && evt.target.closest("[data-dismiss]");
+  if (!button) return;
+  var target = document.getElementById(button.getAttribute("data-dismiss"));
+  if (target) target.remove();
+});

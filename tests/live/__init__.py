@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent  # tests/live/__init__.py
 
 
 def free_port() -> int:
@@ -21,8 +21,8 @@ def free_port() -> int:
 
 class LiveServer:
     def __init__(self, database_url: str, redis_url: str, secret_key: str, log_path: Path,
-                 workers: int = 1, extra_env: dict | None = None):
-        self.port = free_port()
+                 workers: int = 1, extra_env: dict | None = None, port: int | None = None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
         env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url,

@@ -1,0 +1,132 @@
+"""Call signalling for the mesh: WebRTC offers, answers and ICE candidates as JSON on /ws.
+
+A page sends ``{"type": "signal", "room": <id>, "to": "<connection>", "data": {...}}``. The
+server relays it to that one connection and nobody else, and stores nothing. It is accepted
+only from a connection subscribed to ``room:<id>`` whose user has an open segment from this
+very connection in the room's live run and has not been removed; within a size limit (an SDP
+is a few KB; the limit leaves room for many codecs, never for abuse) and a rate limit per
+connection. Anything else gets a ``signal-refused`` frame saying why: never silence, never an
+error that ends the socket.
+
+Across processes the frame rides the hub's Redis channel as an event on ``room:<id>``; the
+process holding the addressed connection delivers it (hub delivery re-checks the receiver's
+access), every other connection on the topic renders nothing."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import redis
+from sqlalchemy import select
+
+from app.extensions import db
+from app.realtime.events import Event, Renderer, publish_now, register_client_message, \
+    register_renderer, topic_key
+
+log = logging.getLogger(__name__)
+
+MAX_SIGNAL_BYTES = 16 * 1024
+# Token bucket per connection: a page connecting to five peers sends a burst of ICE candidates
+# (tens per peer) and then almost nothing.
+BURST = 200
+REFILL_PER_SECOND = 40
+# How long a sender's right to signal (an open segment, not removed) is trusted before the
+# database is asked again: removal also unsubscribes its socket from the room at once.
+SENDER_CHECK_TTL = 1.0
+DATA_KINDS = ("description", "candidate")
+
+
+def refusal(reason: str, room=None, to=None) -> str:
+    return json.dumps({"type": "signal-refused", "room": room, "to": to, "reason": reason})
+
+
+def _take_token(conn) -> bool:
+    now = time.monotonic()
+    tokens, at = conn.state.get("signal_bucket", (BURST, now))
+    tokens = min(BURST, tokens + (now - at) * REFILL_PER_SECOND)
+    if tokens < 1:
+        conn.state["signal_bucket"] = (tokens, now)
+        return False
+    conn.state["signal_bucket"] = (tokens - 1, now)
+    return True
+
+
+def _sender_may_signal(conn, room_id: int) -> bool:
+    from app.live.models import Run, RunParticipant, Segment
+    from app.realtime.hub import hub
+
+    cached = conn.state.get("signal_ok", {}).get(room_id)
+    if cached is not None and cached > time.monotonic():
+        return True
+    with hub.db_gate:
+        try:
+            allowed = db.session.scalar(
+                select(Segment.id).join(Run, Run.id == Segment.run_id)
+                .join(RunParticipant, RunParticipant.id == Segment.participant_id)
+                .where(Run.live_room_id == room_id, Segment.connection_id == conn.id,
+                       Segment.user_id == conn.user_id, Segment.left_at.is_(None),
+                       RunParticipant.removed_at.is_(None))) is not None
+        finally:
+            db.session.remove()
+    if allowed:
+        conn.state.setdefault("signal_ok", {})[room_id] = time.monotonic() + SENDER_CHECK_TTL
+    return allowed
+
+
+def _valid_data(data) -> bool:
+    if not isinstance(data, dict) or set(data) - set(DATA_KINDS) or len(data) != 1:
+        return False
+    if "description" in data:
+        description = data["description"]
+        return isinstance(description, dict) and description.get("type") in (
+            "offer", "answer", "rollback", "pranswer") and isinstance(description.get("sdp", ""), str)
+    candidate = data["candidate"]
+    return candidate is None or isinstance(candidate, dict)
+
+
+def handle_signal(conn, message: dict, size: int) -> None:
+    room, to = message.get("room"), message.get("to")
+    if size > MAX_SIGNAL_BYTES:
+        conn.send(refusal(f"signalling message too large ({size} bytes; at most "
+                          f"{MAX_SIGNAL_BYTES})", None, None))
+        return
+    topic = f"room:{room}" if isinstance(room, int) and not isinstance(room, bool) else None
+    if topic is None or topic_key(topic) is None:
+        conn.send(refusal("no such room"))
+        return
+    if not isinstance(to, str) or not (0 < len(to) <= 32) or not _valid_data(message.get("data")):
+        conn.send(refusal("malformed signalling message", room))
+        return
+    if not _take_token(conn):
+        conn.send(refusal("too many signalling messages; slow down", room, to))
+        return
+    if topic not in conn.topics or not _sender_may_signal(conn, room):
+        conn.send(refusal("you are not in this call", room, to))
+        return
+    try:
+        publish_now(Event(topic, "room.signal", {"to": to, "from": conn.id,
+                                                 "from_user": conn.user_id,
+                                                 "data": message["data"]}))
+    except redis.RedisError:
+        conn.send(refusal("the server cannot relay right now; retrying", room, to))
+
+
+# --- delivery: only the addressed connection renders anything ---------------------------------
+
+def _addressed(event, conn) -> bool:
+    return conn.id == event.data.get("to")
+
+
+def _render_signal(event, viewer, cache, addressed: bool):
+    if not addressed:
+        return None
+    return json.dumps({"type": "signal", "room": int(event.topic.partition(":")[2]),
+                       "from": event.data["from"], "from_user": event.data["from_user"],
+                       "data": event.data["data"]})
+
+
+def register() -> None:
+    register_client_message("signal", handle_signal)
+    register_renderer("room.signal", Renderer(_render_signal, lambda e, v, c: 0,
+                                              variant=_addressed))

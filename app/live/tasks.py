@@ -1,0 +1,8 @@
+"""RQ jobs of the live domain (run by the worker inside the app context)."""
+
+
+def sweep_live_runs() -> int:
+    """Cron: close segments of pages that stopped sending heartbeats and end empty runs."""
+    from app.live import services
+
+    return services.sweep_stale_segments()

@@ -1,0 +1,372 @@
+// The room page (templates/live/room.html): joins a call with the engine the join answer names:
+// the mesh (below) or Janus (static/js/room-janus.js, RoomJanus; same page, same controls).
+// Media is asked for only when the person presses Join. Signalling rides the page's /ws socket as JSON frames
+// (app/live/signalling.py); the roster the server publishes on room:<id> (#room-state) says whom
+// to connect to, and is enforced here: a removed peer's connection is dropped, a moderator's
+// mute stops this page's track. MDN's "perfect negotiation" lets both sides offer at once.
+(function () {
+  "use strict";
+  var root = document.getElementById("room");
+  if (!root) return;
+  var roomId = parseInt(root.getAttribute("data-room-id"), 10);
+  var myUser = parseInt(root.getAttribute("data-user-id"), 10);
+  var csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
+  var grid = document.getElementById("video-grid");
+  var statusEl = document.getElementById("room-status");
+  var $ = function (id) { return document.getElementById(id); };
+
+  var connectionId = null, joined = false, config = null, local = null, screen = null;
+  var peers = {}; // connection id -> {pc, polite, makingOffer, ignoreOffer, tile, user}
+  var heartbeatTimer = null, lastState = null;
+  // Offers can arrive between the join answer and the end of the camera prompt (the others
+  // call as soon as the server lists this page): kept, and answered once media is settled.
+  var joining = false, earlySignals = [];
+
+  function say(text) { if (statusEl) statusEl.textContent = text; }
+  function post(url, body) {
+    return fetch(url, { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(Object.assign({ connection: connectionId }, body || {})) });
+  }
+  function sendSignal(to, data) {
+    if (window.classhubRealtime) window.classhubRealtime.send({ type: "signal", room: roomId, to: to, data: data });
+  }
+
+  // --- tiles -----------------------------------------------------------------------------------
+  function usingJanus() { return Boolean(config && config.engine === "janus"); }
+  // A tile is keyed by the mesh peer's connection, or by the Janus feed id
+  // ("<participant key>~<connection>~<signature>"); data-connection names the page either way.
+  function tile(key, name, isLocal) {
+    var el = document.getElementById("tile-" + key);
+    if (el) return el;
+    el = document.createElement("figure");
+    el.className = "video-tile" + (isLocal ? " local" : "");
+    el.id = "tile-" + key;
+    el.setAttribute("data-connection", key.indexOf("~") >= 0 ? key.split("~")[1] : key);
+    var video = document.createElement("video");
+    video.autoplay = true; video.playsInline = true; video.muted = Boolean(isLocal);
+    var caption = document.createElement("figcaption");
+    caption.textContent = name;
+    el.appendChild(video); el.appendChild(caption);
+    grid.appendChild(el);
+    grid.setAttribute("data-count", grid.children.length);
+    return el;
+  }
+  function dropTile(key) {
+    var el = document.getElementById("tile-" + key);
+    if (el) el.remove();
+    grid.setAttribute("data-count", grid.children.length);
+  }
+  function watchSpeaking(stream, el) {
+    if (!window.AudioContext || !stream.getAudioTracks().length) return;
+    try {
+      var ctx = new AudioContext(), analyser = ctx.createAnalyser(), data = new Uint8Array(256);
+      ctx.createMediaStreamSource(stream).connect(analyser);
+      setInterval(function () {
+        analyser.getByteFrequencyData(data);
+        var sum = 0; for (var i = 0; i < data.length; i++) sum += data[i];
+        el.classList.toggle("speaking", sum / data.length > 12);
+      }, 250);
+    } catch (e) { /* no audio analysis: no speaking ring */ }
+  }
+
+  // --- peers (perfect negotiation) -------------------------------------------------------------
+  // ``initiating``: this page calls (from the roster), rather than answering an offer.
+  function peerFor(remote, user, name, initiating) {
+    if (peers[remote]) return peers[remote];
+    var pc = new RTCPeerConnection({ iceServers: config.iceServers });
+    var peer = { pc: pc, polite: connectionId < remote, makingOffer: false, ignoreOffer: false,
+                 user: user, tile: tile(remote, name || "Someone", false) };
+    peers[remote] = peer;
+    if (local) local.getTracks().forEach(function (t) { pc.addTrack(t, local); });
+    if (screen) screen.getTracks().forEach(function (t) { pc.addTrack(t, screen); });
+    // A page without a camera or microphone that calls needs m-lines to receive on; one that
+    // answers receives on the offer's own (extra transceivers there would start a second,
+    // colliding negotiation before the first is done: the connection never came up).
+    if (initiating && (!local || !local.getVideoTracks().length)) pc.addTransceiver("video", { direction: "recvonly" });
+    if (initiating && (!local || !local.getAudioTracks().length)) pc.addTransceiver("audio", { direction: "recvonly" });
+    pc.ontrack = function (evt) {
+      var video = peer.tile.querySelector("video");
+      if (video.srcObject !== evt.streams[0]) {
+        video.srcObject = evt.streams[0];
+        watchSpeaking(evt.streams[0], peer.tile);
+      }
+    };
+    pc.onicecandidate = function (evt) { sendSignal(remote, { candidate: evt.candidate ? evt.candidate.toJSON() : null }); };
+    pc.onnegotiationneeded = function () {
+      peer.makingOffer = true;
+      pc.setLocalDescription().then(function () {
+        sendSignal(remote, { description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
+      }).catch(function () {}).then(function () { peer.makingOffer = false; });
+    };
+    pc.onconnectionstatechange = function () { if (pc.connectionState === "failed") pc.restartIce(); };
+    return peer;
+  }
+  function closePeer(remote) {
+    var peer = peers[remote];
+    if (!peer) return;
+    peer.pc.close();
+    delete peers[remote];
+    dropTile(remote);
+  }
+  function onSignal(msg) {
+    if (!joined || !config) { if (joining) earlySignals.push(msg); return; }
+    // The server relays only from connections in the call; the roster may lag the first offer.
+    var known = (lastState && lastState.connections || []).filter(function (c) { return c.connection === msg.from; })[0];
+    var peer = peerFor(msg.from, msg.from_user, known && known.name, false);
+    var pc = peer.pc, data = msg.data;
+    if (data.description) {
+      var collision = data.description.type === "offer" && (peer.makingOffer || pc.signalingState !== "stable");
+      peer.ignoreOffer = !peer.polite && collision;
+      if (peer.ignoreOffer) return;
+      pc.setRemoteDescription(data.description).then(function () {
+        if (data.description.type !== "offer") return;
+        return pc.setLocalDescription().then(function () {
+          sendSignal(msg.from, { description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
+        });
+      }).catch(function () {});
+    } else if ("candidate" in data) {
+      // A candidate for an offer this side ignored (perfect negotiation) fails harmlessly.
+      pc.addIceCandidate(data.candidate || undefined).catch(function (e) { if (!peer.ignoreOffer) console.warn("ICE candidate not used: " + e.message); });
+    }
+  }
+
+  // --- the roster ----------------------------------------------------------------------------
+  function wanted(state, c) {
+    if (c.connection === connectionId) return false;
+    if (state.topology !== "star") return true;
+    var me = state.participants.filter(function (p) { return p.user === myUser; })[0];
+    return (me && me.role === "INSTRUCTOR") || c.role === "INSTRUCTOR";
+  }
+  function applyRoster() {
+    var el = $("room-state");
+    if (!el || !el.getAttribute("data-state")) return;
+    var state;
+    try { state = JSON.parse(el.getAttribute("data-state")); } catch (e) { return; }
+    lastState = state;
+    if (!joined) return;
+    var keep = {};
+    if (usingJanus()) {
+      // Janus routes the media; the roster still decides: a page no longer in it is dropped.
+      var present = {};
+      state.connections.forEach(function (c) { present[c.connection] = true; });
+      Array.prototype.forEach.call(grid.querySelectorAll(".video-tile:not(.local)"), function (t) {
+        if (!present[t.getAttribute("data-connection")]) t.remove();
+      });
+      grid.setAttribute("data-count", grid.children.length);
+    } else state.connections.forEach(function (c) {
+      if (!wanted(state, c)) return;
+      keep[c.connection] = true;
+      // The newer side starts: connecting to everyone already there is the joiner's job.
+      if (!peers[c.connection] && c.connection > connectionId) { /* they will call us */ }
+      else if (!peers[c.connection]) peerFor(c.connection, c.user, c.name, true);
+    });
+    if (!usingJanus()) Object.keys(peers).forEach(function (remote) { if (!keep[remote]) closePeer(remote); });
+    state.participants.forEach(function (p) {
+      state.connections.filter(function (c) { return c.user === p.user; }).forEach(function (c) {
+        var t = grid.querySelector('.video-tile[data-connection="' + c.connection + '"]');
+        if (t) { t.classList.toggle("mic-off", p.audio_off); t.classList.toggle("camera-off", p.video_off);
+                 t.querySelector("figcaption").textContent = (c.connection === connectionId ? "You" : p.name) + (p.audio_off ? " (muted)" : ""); }
+      });
+      if (p.user === myUser && local) {
+        if (p.audio_muted) setTrack("audio", false, true);
+        if (p.video_muted) setTrack("video", false, true);
+        if (p.removed) stop("You were removed from this call.");
+      }
+    });
+  }
+
+  // --- local media and controls -------------------------------------------------------------
+  function setTrack(kind, on, fromServer) {
+    if (!local) return;
+    var tracks = kind === "audio" ? local.getAudioTracks() : local.getVideoTracks();
+    tracks.forEach(function (t) { t.enabled = on; });
+    if (usingJanus() && window.RoomJanus) RoomJanus.setMuted(kind, !on);
+    var button = $(kind === "audio" ? "room-mic" : "room-camera");
+    button.setAttribute("aria-pressed", String(!on));
+    button.textContent = kind === "audio" ? (on ? "Mute mic" : "Unmute mic") : (on ? "Camera off" : "Camera on");
+    var tileEl = document.getElementById("tile-" + connectionId);
+    if (tileEl) tileEl.classList.toggle(kind === "audio" ? "mic-off" : "camera-off", !on);
+    if (!fromServer) post(root.getAttribute("data-media-url"), kind === "audio" ? { audio_off: !on } : { video_off: !on });
+  }
+  function getMedia(receiveOnly) {
+    if (receiveOnly || !navigator.mediaDevices) return Promise.resolve(null);
+    var pub = config.publish;
+    var want = { audio: pub.indexOf("audio") >= 0, video: pub.indexOf("video") >= 0 };
+    if (!want.audio && !want.video) return Promise.resolve(null);
+    return navigator.mediaDevices.getUserMedia(want).catch(function (err) {
+      // Try with what there is (a camera refused or missing still leaves the microphone).
+      return navigator.mediaDevices.getUserMedia({ audio: want.audio }).then(function (s) {
+        say("Your camera is " + (err.name === "NotAllowedError" ? "blocked" : "not available") + ": you are in the call with your microphone only.");
+        return s;
+      }).catch(function (err2) {
+        say(err2.name === "NotAllowedError"
+          ? "Camera and microphone are blocked for this site: you can see and hear the others. Allow them in your browser's site settings and join again to be seen."
+          : "No camera or microphone found: you are in the call receiving only.");
+        return null;
+      });
+    });
+  }
+  function fillDevices() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+    navigator.mediaDevices.enumerateDevices().then(function (devices) {
+      [["audioinput", "room-mic-select"], ["videoinput", "room-camera-select"]].forEach(function (pair) {
+        var select = $(pair[1]);
+        select.innerHTML = "";
+        devices.filter(function (d) { return d.kind === pair[0]; }).forEach(function (d, i) {
+          var option = document.createElement("option");
+          option.value = d.deviceId; option.textContent = d.label || (pair[0] === "audioinput" ? "Microphone " : "Camera ") + (i + 1);
+          select.appendChild(option);
+        });
+      });
+      $("room-devices").hidden = false;
+    });
+  }
+  function switchDevice(kind, deviceId) {
+    if (!local) return;
+    var c = {}; c[kind] = { deviceId: { exact: deviceId } };
+    navigator.mediaDevices.getUserMedia(c).then(function (s) {
+      var track = kind === "audio" ? s.getAudioTracks()[0] : s.getVideoTracks()[0];
+      var old = kind === "audio" ? local.getAudioTracks()[0] : local.getVideoTracks()[0];
+      Object.keys(peers).forEach(function (k) {
+        peers[k].pc.getSenders().forEach(function (sender) { if (sender.track === old) sender.replaceTrack(track); });
+      });
+      if (old) { local.removeTrack(old); old.stop(); }
+      local.addTrack(track);
+    }).catch(function () { say("That device could not be used."); });
+  }
+  function toggleScreen() {
+    if (screen) {
+      screen.getTracks().forEach(function (t) { t.stop(); });
+      Object.keys(peers).forEach(function (k) {
+        peers[k].pc.getSenders().forEach(function (s) { if (s.track && screen.getTracks().indexOf(s.track) >= 0) peers[k].pc.removeTrack(s); });
+      });
+      screen = null; $("room-screen").textContent = "Share screen"; $("room-screen").setAttribute("aria-pressed", "false");
+      return;
+    }
+    navigator.mediaDevices.getDisplayMedia({ video: true }).then(function (s) {
+      screen = s;
+      Object.keys(peers).forEach(function (k) { s.getTracks().forEach(function (t) { peers[k].pc.addTrack(t, s); }); });
+      s.getVideoTracks()[0].onended = function () { if (screen === s) toggleScreen(); };
+      $("room-screen").textContent = "Stop sharing"; $("room-screen").setAttribute("aria-pressed", "true");
+    }).catch(function () { say("Screen sharing was cancelled or is not allowed."); });
+  }
+
+  function joinCall() {
+    if (!connectionId) { say("Connecting to the server… press Join again in a moment."); return; }
+    $("room-join").disabled = true;
+    joining = true; earlySignals = [];
+    say("Joining…");
+    post(root.getAttribute("data-join-url")).then(function (r) {
+      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+    }).then(function (answer) {
+      if (!answer.ok) { joining = false; say(answer.body.error || "You could not join this call."); $("room-join").disabled = false; return; }
+      config = answer.body;
+      if (config.roster && $("room-state")) $("room-state").setAttribute("data-state", JSON.stringify(config.roster));
+      return getMedia($("room-receive-only") && $("room-receive-only").checked).then(function (stream) {
+        local = stream;
+        joined = true; joining = false;
+        var mine = tile(connectionId, "You", true);
+        if (stream) { mine.querySelector("video").srcObject = stream; watchSpeaking(stream, mine); if (!usingJanus()) fillDevices(); }
+        else mine.classList.add("receive-only");
+        if (usingJanus()) startJanus(stream);
+        $("room-join").hidden = true;
+        if ($("room-receive-only")) $("room-receive-only").parentNode.hidden = true;
+        $("room-leave").hidden = false;
+        $("room-mic").hidden = !(stream && stream.getAudioTracks().length);
+        $("room-camera").hidden = !(stream && stream.getVideoTracks().length);
+        // Screen sharing goes peer to peer only (room-janus.js publishes camera and microphone).
+        $("room-screen").hidden = usingJanus() || !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia && config.publish.indexOf("screen") >= 0);
+        if (!statusEl.textContent || statusEl.textContent === "Joining…") say(stream ? "You are in the call." : "You are in the call, receiving only.");
+        root.setAttribute("data-joined", "true");
+        heartbeatTimer = setInterval(function () {
+          post(root.getAttribute("data-heartbeat-url")).then(function (r) { if (r.status === 409) stop("You are no longer in this call."); });
+        }, 20000);
+        applyRoster();
+        earlySignals.splice(0).forEach(onSignal);
+      });
+    }).catch(function () { joining = false; say("The call could not be joined (network problem). Try again."); $("room-join").disabled = false; });
+  }
+  function startJanus(stream) {
+    if (!window.RoomJanus) { say("This call needs its media script, which did not load: reload the page."); return; }
+    RoomJanus.start(config, stream, {
+      onRemoteStream: function (feed, remote, display) {
+        if (!joined) return;
+        var connection = feed.split("~")[1];
+        var known = (lastState && lastState.connections || []).filter(function (c) { return c.connection === connection; })[0];
+        var t = tile(feed, known ? known.name : (display || "Someone"), false);
+        var video = t.querySelector("video");
+        if (video.srcObject !== remote) { video.srcObject = remote; watchSpeaking(remote, t); }
+        applyRoster();
+      },
+      onRemoteGone: function (feed) { dropTile(feed); },
+      onState: function (text) { if (/^(could not|disconnected)/.test(text)) say("Media server: " + text); }
+    }).catch(function () { say("The media server could not be reached: leave and join again in a moment."); });
+  }
+  function stop(text) {
+    if (!joined) { say(text); return; }
+    joined = false;
+    clearInterval(heartbeatTimer);
+    if (usingJanus() && window.RoomJanus) RoomJanus.leave();
+    Array.prototype.forEach.call(grid.querySelectorAll(".video-tile:not(.local)"), function (t) { t.remove(); });
+    Object.keys(peers).forEach(closePeer);
+    [local, screen].forEach(function (s) { if (s) s.getTracks().forEach(function (t) { t.stop(); }); });
+    local = screen = null;
+    dropTile(connectionId);
+    ["room-mic", "room-camera", "room-screen", "room-leave", "room-devices"].forEach(function (id) { if ($(id)) $(id).hidden = true; });
+    root.setAttribute("data-joined", "false");
+    say(text);
+  }
+  function leave() {
+    if (connectionId && joined) navigator.sendBeacon && fetch(root.getAttribute("data-leave-url"), {
+      method: "POST", keepalive: true, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify({ connection: connectionId }) });
+    stop("You left the call.");
+  }
+
+  // --- frames from the socket -----------------------------------------------------------------
+  document.addEventListener("htmx:wsBeforeMessage", function (evt) {
+    var text = evt.detail.message;
+    if (typeof text !== "string" || text.charAt(0) !== "{") return;
+    var msg;
+    try { msg = JSON.parse(text); } catch (e) { return; }
+    evt.preventDefault(); // JSON is for this script, never an htmx swap
+    if (msg.room !== roomId) return;
+    if (msg.type === "hello") {
+      if (joined && connectionId !== msg.connection) { stop("The connection was interrupted: press Join to come back."); $("room-join").hidden = false; $("room-join").disabled = false; }
+      connectionId = msg.connection;
+    } else if (msg.type === "signal") onSignal(msg);
+    else if (msg.type === "room-ended") { stop("The call has ended."); var end = $("room-end"); if (end) end.hidden = true; $("room-join") && ($("room-join").hidden = true); }
+    else if (msg.type === "room-removed") { stop("You were removed from this call and cannot join it again."); $("room-join") && ($("room-join").hidden = true); }
+    else if (msg.type === "signal-refused") { /* the server said why; nothing to retry */ }
+  });
+  document.addEventListener("htmx:wsAfterMessage", applyRoster);
+  document.addEventListener("htmx:afterSwap", applyRoster);
+
+  if ($("room-join")) $("room-join").addEventListener("click", joinCall);
+  $("room-leave").addEventListener("click", leave);
+  $("room-mic").addEventListener("click", function () { setTrack("audio", $("room-mic").getAttribute("aria-pressed") === "true"); });
+  $("room-camera").addEventListener("click", function () { setTrack("video", $("room-camera").getAttribute("aria-pressed") === "true"); });
+  $("room-screen").addEventListener("click", toggleScreen);
+  $("room-mic-select").addEventListener("change", function (e) { switchDevice("audio", e.target.value); });
+  $("room-camera-select").addEventListener("change", function (e) { switchDevice("video", e.target.value); });
+  window.addEventListener("pagehide", function () { if (joined) leave(); });
+  applyRoster();
+  // Video bytes received so far from each remote page (either engine): the connection check
+  // the call tests use.
+  function stats() {
+    if (usingJanus() && window.RoomJanus) {
+      return RoomJanus.stats().then(function (byFeed) { return Object.keys(byFeed).map(function (k) { return byFeed[k]; }); });
+    }
+    return Promise.all(Object.keys(peers).map(function (k) {
+      return peers[k].pc.getStats().then(function (report) {
+        var bytes = 0;
+        report.forEach(function (s) { if (s.type === "inbound-rtp" && s.kind === "video") bytes += s.bytesReceived; });
+        return bytes;
+      });
+    }));
+  }
+  window.classhubRoom = { peers: peers, stats: stats, engine: function () { return config && config.engine; },
+                          state: function () { return lastState; } };
+})();
