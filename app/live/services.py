@@ -109,6 +109,12 @@ def participant_of(run: Run, user_id: int) -> RunParticipant | None:
 
 
 def _role_in(run: Run, user: User) -> LiveRole:
+    if run.session_id is not None:  # a session: the role its participants have in it
+        from app.live.session_runs import session_role
+        from app.scheduling.models import VideoSession
+
+        return session_role(db.session.get(VideoSession, run.session_id), user) \
+            or LiveRole.OBSERVER
     # Instant calls: whoever started it leads; everyone else in the thread is a learner.
     return LiveRole.INSTRUCTOR if run.started_by_id == user.id else LiveRole.LEARNER
 
@@ -272,7 +278,9 @@ def _close_segments(run: Run, segments: list[Segment], at_for) -> None:
     gone = {s.user_id for s in segments} - still
     for user_id in sorted(gone):
         signals.participant_left.send(run, user_id=user_id, user_ids=frozenset(still | {user_id}))
-    if not still:
+    # An instant call ends with its last person; a session's run stays live through a dropped
+    # connection and ends after LIVE_EMPTY_END_MINUTES empty (the sweep) or when it is over.
+    if not still and run.session_id is None:
         _end(run, None, max(s.left_at for s in segments))
     else:
         _publish_roster(run)
