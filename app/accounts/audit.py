@@ -180,6 +180,9 @@ def _sentence(entry: AuditLog, names: _Names) -> str:
         "invitation.accepted": lambda: "accepted an invitation",
         "invitation.declined": lambda: "declined an invitation",
         "invitation.renewal_requested": lambda: "asked for a new invitation",
+        "live.call_started": lambda: f"started a call in {group}",
+        "live.call_ended": lambda: "ended a call for everyone",
+        "live.session_started": lambda: f"started the call of {session}",
     }
     describe = sentences.get(action)
     if describe is None:

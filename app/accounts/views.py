@@ -87,7 +87,10 @@ def dashboard():
     if user.role != Role.ADMIN:
         from app.scheduling.services import upcoming_occurrences
 
+        from app.live.session_runs import upcoming_calls
+
         context["upcoming"] = upcoming_occurrences(user, days=7, limit=8)
+        context["upcoming_calls"] = upcoming_calls(user, context["upcoming"])
     if user.role == Role.ADMIN:
         from app.accounts.admin_views import admin_dashboard_context
 

@@ -18,6 +18,7 @@ from app.chat import services as chat
 from app.chat.models import Thread, ThreadMember
 from app.db_types import utcnow
 from app.extensions import db
+from app.transactions import savepoint
 from app.live import signals
 from app.live.engines import get_engine
 from app.live.models import LiveRole, Room, Run, RunParticipant, Segment
@@ -95,7 +96,7 @@ def room_for_thread(thread: Thread) -> Room:
     if room is not None:
         return room
     try:
-        with db.session.begin_nested():
+        with savepoint():
             room = Room(center_id=thread.center_id, thread_id=thread.id, engine="mesh")
             db.session.add(room)
     except IntegrityError:  # made by a simultaneous Start
@@ -109,6 +110,12 @@ def participant_of(run: Run, user_id: int) -> RunParticipant | None:
 
 
 def _role_in(run: Run, user: User) -> LiveRole:
+    if run.session_id is not None:  # a session: the role its participants have in it
+        from app.live.session_runs import session_role
+        from app.scheduling.models import VideoSession
+
+        return session_role(db.session.get(VideoSession, run.session_id), user) \
+            or LiveRole.OBSERVER
     # Instant calls: whoever started it leads; everyone else in the thread is a learner.
     return LiveRole.INSTRUCTOR if run.started_by_id == user.id else LiveRole.LEARNER
 
@@ -170,7 +177,7 @@ def start_call(user: User, thread: Thread) -> tuple[Run, bool]:
         return run, False
     choose_engine(room, expected_people=len(thread.members))
     try:
-        with db.session.begin_nested():
+        with savepoint():
             run = Run(center_id=room.center_id, room_id=room.id, live_room_id=room.id,
                       started_by_id=user.id, started_at=utcnow())
             db.session.add(run)
@@ -364,7 +371,9 @@ def _close_segments(run: Run, segments: list[Segment], at_for) -> None:
     gone = {s.user_id for s in segments} - still
     for user_id in sorted(gone):
         signals.participant_left.send(run, user_id=user_id, user_ids=frozenset(still | {user_id}))
-    if not still:
+    # An instant call ends with its last person; a session's run stays live through a dropped
+    # connection and ends after LIVE_EMPTY_END_MINUTES empty (the sweep) or when it is over.
+    if not still and run.session_id is None:
         _end(run, None, max(s.left_at for s in segments))
     else:
         _publish_roster(run)
@@ -621,7 +630,7 @@ def _engine_joined(run: Run, participant: RunParticipant, connection: str, at) -
     at = _utc(at)
     present = {s.user_id for s in open_segments(run)}
     try:
-        with db.session.begin_nested():
+        with savepoint():
             db.session.add(Segment(center_id=run.center_id, run_id=run.id,
                                    participant_id=participant.id, user_id=participant.user_id,
                                    connection_id=connection, joined_at=at, last_seen_at=at))

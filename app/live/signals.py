@@ -13,6 +13,11 @@ _signals = Namespace()
 # thread's members, the starter included (receivers leave them out of the ringing).
 call_started = _signals.signal("live.call-started")
 
+# A scheduled session's occurrence went live (its teacher or a co-teacher pressed Start):
+# ``session`` (a VideoSession), ``starter`` (a User), ``occurrence`` (its Occurrence);
+# ``user_ids``: the session's participants, the starter included (receivers leave them out).
+session_went_live = _signals.signal("live.session-went-live")
+
 # Someone joined a run (their first connection in it, or again after leaving): ``user`` (a
 # User), ``participant``; ``user_ids``: the people in the run at that moment.
 participant_joined = _signals.signal("live.participant-joined")
@@ -21,8 +26,8 @@ participant_joined = _signals.signal("live.participant-joined")
 # removed): ``user_id``; ``user_ids``: the people still in it, and them.
 participant_left = _signals.signal("live.participant-left")
 
-# A run ended (the last person left, the starter ended it for everyone, or the sweep found it
-# empty): ``ended_by`` (a User or None), ``duration_seconds``, ``people`` (how many took part);
+# A run ended (the last person left an instant call, the starter ended it for everyone, the
+# sweep found it empty, or a session's occurrence ended plus its grace time): ``ended_by`` (a User or None), ``duration_seconds``, ``people`` (how many took part);
 # ``user_ids``: everyone who took part.
 run_ended = _signals.signal("live.run-ended")
 

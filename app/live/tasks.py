@@ -6,3 +6,10 @@ def sweep_live_runs() -> int:
     from app.live import services
 
     return services.sweep_stale_segments()
+
+
+def sweep_session_runs() -> int:
+    """Cron: end scheduled sessions' runs still live at their occurrence's end plus the grace."""
+    from app.live import session_runs
+
+    return session_runs.sweep_session_runs()

@@ -81,7 +81,15 @@ def room(room_id):
         title=chat.thread_title(thread, current_user), viewer=current_user,
         roster_html=render_roster(run, current_user, oob=False) if run is not None else "",
         can_end=run is not None and (run.started_by_id == current_user.id or (
-            me is not None and not me.is_removed and may(me.role, MODERATE))))
+            me is not None and not me.is_removed and may(me.role, MODERATE))),
+        **session_lobby(room))
+
+
+def session_lobby(room: Room) -> dict:
+    """A session's room also shows its session, and is its lobby before the teacher starts."""
+    from app.live.session_runs import lobby_state
+
+    return {"session": None, "lobby": False, **lobby_state(room, current_user)}
 
 
 @bp.route("/rooms/<room_id>/join", methods=["POST"])

@@ -67,6 +67,14 @@ def _call_started(run, starter=None, thread=None, user_ids=frozenset(), **_):
            else "Join the call", f"/live/rooms/{run.room_id}", tag=f"call-{run.id}")
 
 
+@live.session_went_live.connect
+def _session_went_live(run, session=None, starter=None, user_ids=frozenset(), **_):
+    # High priority like a ringing call; the push's "Join" action opens the room.
+    notify(_people(user_ids, starter), NotificationType.SESSION_LIVE, f"{session.title} is live",
+           f"{starter.name} started the session. Join now.", f"/live/rooms/{run.room_id}",
+           tag=f"session-live-{run.id}")
+
+
 # --- sessions --------------------------------------------------------------------------------------
 
 # How a notification names a time, in each reader's zone (``when`` words it once per zone).

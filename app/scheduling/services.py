@@ -883,6 +883,23 @@ def set_status(actor: User, session: VideoSession, status: SessionStatus) -> Non
     record_audit(actor, "session.status", "session", session.id, status=status.value)
 
 
+def mark_live(session: VideoSession) -> None:
+    """An occurrence went live (app/live starts it): the calendar shows the session live."""
+    if session.status == SessionStatus.SCHEDULED:
+        session.status = SessionStatus.LIVE
+
+
+def mark_run_over(session: VideoSession, occurrence_start: datetime) -> None:
+    """The live occurrence ended: a series with an occurrence still to come is scheduled again;
+    a one-time session, or a series' last occurrence, is completed."""
+    if session.status != SessionStatus.LIVE:
+        return
+    later = session.last_end_utc is None or any(
+        not occ.cancelled for occ in session_occurrences(
+            session, occurrence_start + timedelta(microseconds=1), session.last_end_utc))
+    session.status = SessionStatus.SCHEDULED if later else SessionStatus.COMPLETED
+
+
 # --- the personal calendar feed -----------------------------------------------------------------
 
 def revoke_feed_address(user: User) -> bool:

@@ -44,3 +44,27 @@ document.addEventListener("click", function (evt) {
   var target = document.getElementById(button.getAttribute("data-dismiss"));
   if (target) target.remove();
 });
+
+// What the socket says about a session's call (templates/live/_session_card_updates.html):
+// each template[data-replaces] replaces the element of that id where this page shows it (the
+// session page's call card, an upcoming list's Join) and is dropped where it does not; a
+// template[data-removes] removes that element (a "live" toast once the call has ended).
+document.addEventListener("htmx:wsAfterMessage", function () {
+  document.querySelectorAll("template[data-replaces]").forEach(function (tpl) {
+    var target = document.getElementById(tpl.getAttribute("data-replaces"));
+    if (target) {
+      var fresh = tpl.content.firstElementChild;
+      if (fresh) {
+        fresh = document.importNode(fresh, true);
+        target.replaceWith(fresh);
+        if (window.htmx) htmx.process(fresh);
+      }
+    }
+    tpl.remove();
+  });
+  document.querySelectorAll("template[data-removes]").forEach(function (tpl) {
+    var target = document.getElementById(tpl.getAttribute("data-removes"));
+    if (target) target.remove();
+    tpl.remove();
+  });
+});

@@ -23,7 +23,7 @@ self.addEventListener("push", function (event) {
     badge: "/static/icons/icon-192.png",
     data: { url: data.url || "/", id: data.id, type: data.type },
     // An incoming call: "Join" opens the room (a plain click does too; closing dismisses it).
-    actions: data.type === "INSTANT_CALL_STARTED" ? [{ action: "join", title: "Join" }] : []
+    actions: ["INSTANT_CALL_STARTED", "SESSION_LIVE"].indexOf(data.type) >= 0 ? [{ action: "join", title: "Join" }] : []
   }));
 });
 

@@ -5,7 +5,7 @@ import inspect
 import app as app_package
 from app import jobs
 from app.invites.invitations import expire_invitations
-from app.live.tasks import sweep_live_runs
+from app.live.tasks import sweep_live_runs, sweep_session_runs
 from app.mail.tasks import sweep_outbox
 from app.notifications.tasks import sweep_pushes, sweep_reminders
 
@@ -21,9 +21,11 @@ class Recorder:
 def test_cron_gets_the_jobs_the_domains_declared(app):
     recorder = Recorder()
     jobs.register_cron(recorder, app)
-    assert recorder.registered == [(sweep_reminders, "high", 60), (sweep_pushes, "high", 60),
-                                   (sweep_outbox, "low", 300), (expire_invitations, "low", 300),
-                                   (sweep_live_runs, "default", 30)]
+    assert sorted(recorder.registered, key=lambda r: r[0].__qualname__) == sorted(
+        [(sweep_reminders, "high", 60), (sweep_pushes, "high", 60),
+         (sweep_outbox, "low", 300), (expire_invitations, "low", 300),
+         (sweep_live_runs, "default", 30), (sweep_session_runs, "default", 60)],
+        key=lambda r: r[0].__qualname__)
 
 
 def test_the_factory_and_jobs_name_no_domain_module():
