@@ -47,9 +47,15 @@ def can_view_thread_id(user: User, thread_id: int) -> bool:
     return thread is not None and can_view_thread(user, thread)
 
 
-def post_refusal(user: User, thread: Thread) -> str | None:
-    """Why ``user`` may not post in ``thread`` (None: they may)."""
-    if membership(user, thread) is None:
+_LOOK_IT_UP = object()
+
+
+def post_refusal(user: User, thread: Thread, member=_LOOK_IT_UP) -> str | None:
+    """Why ``user`` may not post in ``thread`` (None: they may). ``member``: their membership
+    row when the caller has already read it (None: not a member)."""
+    if member is _LOOK_IT_UP:
+        member = membership(user, thread)
+    if member is None:
         return "You are not a member of this conversation."
     if thread.archived_at is not None:
         return "This conversation is archived."
@@ -392,7 +398,11 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
     sends, kept when it sends again) makes posting idempotent: the same key from the same
     person in the same thread returns the message already stored (no second row, no second
     notification), e.g. when a web worker died after the commit and the browser retried."""
-    refusal = post_refusal(user, thread)
+    # The members are read once (one statement): whether the sender is one, their read marker
+    # below, and everyone the message is announced to.
+    members = list(thread.members) if thread.center_id == user.center_id else []
+    member = next((m for m in members if m.user_id == user.id), None)
+    refusal = post_refusal(user, thread, member)
     if refusal:
         raise PermissionDenied(refusal)
     if client_key is not None and not _CLIENT_KEY.fullmatch(client_key):
@@ -435,13 +445,12 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
         db.session.flush()
         thread.last_message_id = message.id
         thread.last_activity_at = message.created_at
-        member = membership(user, thread)
         member.last_read_message_id = message.id  # your own message is read
         # One event for the open thread (its frame carries "Seen by" too: the sender read it)
         # and one per-user batch for the members' badges and lists (_announce_thread).
         publish(f"thread:{thread.id}", "message.created", message_id=message.id,
                 thread_id=thread.id, sender_id=user.id)
-        _announce_thread(thread, [m.user_id for m in thread.members])
+        _announce_thread(thread, [m.user_id for m in members])
         _notify_new_message(user, thread, message)
         db.session.commit()
     except IntegrityError:
