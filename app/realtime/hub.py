@@ -38,6 +38,7 @@ from collections import defaultdict, deque
 import redis
 from sqlalchemy import select
 
+from app.bulk import one_of
 from app.db_types import utcnow
 from app.realtime.events import (CatchUp, Event, allowed_viewers, can_subscribe, catch_up_for,
                                  channel_for, renderer_for)
@@ -401,7 +402,7 @@ class Hub:
         stale = []
         for user_id, version, active, zone in db.session.execute(
                 select(User.id, User.session_version, User.is_active_flag, User.timezone)
-                .where(User.id.in_(ids))):
+                .where(one_of(User.id, ids))):
             viewer = self._viewers.get(user_id)
             if viewer is None or viewer.timezone != zone or now - viewer.loaded_at > VIEWER_TTL:
                 stale.append(user_id)
@@ -412,7 +413,7 @@ class Hub:
             for row in db.session.execute(
                     select(User.id, User.center_id, User.role, User.name, User.timezone,
                            Center.timezone, User.session_version, User.is_active_flag)
-                    .join(Center, Center.id == User.center_id).where(User.id.in_(stale))):
+                    .join(Center, Center.id == User.center_id).where(one_of(User.id, stale))):
                 found[row[0]] = self._viewers[row[0]] = Viewer(*row)
         return found
 

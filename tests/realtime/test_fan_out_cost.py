@@ -118,3 +118,7 @@ def test_one_message_costs_the_same_events_and_statements_for_5_or_50_connected(
         # Rendered once per distinct output: everyone here sees the same message frame.
         assert len({conn._outbox[0] for conn in connections}) == 1
     assert costs[5] == costs[50], costs
+    # The new message reaches the open pages in at most 7 statements (viewers, the thread and
+    # who may see it, the message with the one before it, "Seen by"...): was 8 when the
+    # previous message was a query of its own.
+    assert costs[50][1][0] <= 7, costs
