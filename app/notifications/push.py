@@ -183,13 +183,14 @@ def is_reading(notification: Notification) -> bool:
 def deliver(notification_id: int) -> dict:
     """Send one notification to each of its recipient's active devices, exactly once each.
 
-    Three statements whatever the number of devices: the delivery rows are inserted up front
-    (ON CONFLICT DO NOTHING), then claimed in one UPDATE … RETURNING and committed before
-    anything leaves, so a second job running at the same moment (a duplicate, the push sweep,
-    an RQ retry) finds nothing to claim; the sends run concurrently (SEND_CONCURRENCY
-    threads) over pooled keep-alive connections (push_wire); the outcomes are written back in
-    a statement or two per table (_write_back), without loading or expiring anything. A claim left by a job that died
-    mid-send goes stale after CLAIM_TIMEOUT and is taken again (by a retry or the push sweep).
+    A fixed number of statements whatever the number of devices: the delivery rows are
+    inserted up front (ON CONFLICT DO NOTHING), then claimed in one UPDATE … RETURNING and
+    committed before anything leaves, so a second job running at the same moment (a
+    duplicate, the push sweep, an RQ retry) finds nothing to claim; the sends run concurrently
+    (SEND_CONCURRENCY threads) over pooled keep-alive connections (push_wire); the outcomes are
+    written back in a statement or two per table (_write_back), loading and expiring nothing.
+    A claim left by a job that died mid-send goes stale after CLAIM_TIMEOUT and is taken again
+    (by a retry or the push sweep).
     Devices of a push service in its 429 back-off are not claimed; when any wait so, one more
     UPDATE marks the push owed until the back-off ends and a job is scheduled for then."""
     notification = db.session.get(Notification, notification_id)
