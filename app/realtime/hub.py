@@ -68,6 +68,7 @@ JOIN_LIMIT = 64 * 1024
 # Events taken from Redis and dispatched before the sockets write (senders_held): a few
 # commits' worth, so a steady stream never holds the writes back for long.
 BATCH_LIMIT = 8
+HOLD_FROM = 100  # sockets an event must reach for its writes to wait for the batch's end
 
 
 class Standalone(str):
@@ -84,29 +85,43 @@ def _joinable(frame) -> bool:
 _held = threading.local()
 
 
+class HeldSenders(list):
+    """Sender targets waiting for the end of a batch (senders_held)."""
+
+    def release(self) -> None:
+        """Start the ones held so far now."""
+        waiting, self[:] = list(self), []
+        for target in waiting:
+            _start(target)
+
+
 @contextmanager
 def senders_held():
-    """Sockets' senders started inside the block start when it ends: a message's events (the
-    message on its thread, the badge and list row on its members' user topics) arrive
-    together, and each socket then writes the frames of all of them as one websocket message
-    (Connection._drain joins what is queued) instead of one per event. For a class of 2,000
-    that is 2,000 writes and sender greenlets fewer per message."""
-    _held.targets = held = []
+    """Sockets' senders started inside the block start when it ends (or at ``release()``): a
+    message's events (the message on its thread, the badge and list row on its members' user
+    topics) arrive together, and each socket then writes the frames of all of them as one
+    websocket message (Connection._drain joins what is queued) instead of one per event. For
+    a class of 2,000 that is 2,000 writes and sender greenlets fewer per message."""
+    _held.targets = held = HeldSenders()
     try:
-        yield
+        yield held
     finally:
         _held.targets = None
-        for target in held:
-            spawn(target)
+        held.release()
 
 
 def spawn(target) -> None:
     """Run ``target()`` concurrently: a greenlet under gunicorn's gevent workers (cheap enough to
-    start one per burst of frames), a daemon thread elsewhere."""
+    start one per burst of frames), a daemon thread elsewhere; inside senders_held, once the
+    batch ends or is released."""
     held = getattr(_held, "targets", None)
     if held is not None:
         held.append(target)
         return
+    _start(target)
+
+
+def _start(target) -> None:
     try:
         from gevent import monkey
         if monkey.is_module_patched("threading"):
@@ -331,7 +346,7 @@ class Hub:
                     while len(batch) < BATCH_LIMIT and \
                             (more := pubsub.get_message(timeout=0)) is not None:
                         batch.append(more)
-                    with senders_held():
+                    with senders_held() as held:
                         for message in batch:
                             if message.get("type") == "subscribe":
                                 self._ready.set()
@@ -346,6 +361,10 @@ class Hub:
                                 self.dispatch(Event.from_json(message["data"]))
                             except Exception:
                                 log.exception("realtime event could not be delivered")
+                            if len(held) < HOLD_FROM:
+                                # A small fan-out goes out at once: joining its few writes
+                                # is not worth making its frames wait for the next event.
+                                held.release()
             except redis.RedisError:
                 lost_at = lost_at or utcnow()
                 log.warning("realtime hub lost Redis; retrying in %.1fs", backoff)

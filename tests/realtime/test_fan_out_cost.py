@@ -141,3 +141,12 @@ def test_senders_started_during_a_batch_start_when_it_ends():
     for thread in set(threading.enumerate()) - before:
         thread.join(timeout=5)
     assert ran.is_set()
+
+    # A small fan-out is released at once (the hub does so below HOLD_FROM held senders).
+    released = threading.Event()
+    with senders_held() as held:
+        spawn(released.set)
+        held.release()
+        for thread in set(threading.enumerate()) - before:
+            thread.join(timeout=5)
+        assert released.is_set()
