@@ -109,7 +109,8 @@ def quiet_until(quiet: QuietHours | None, user: User, now: datetime) -> datetime
 @dataclass(frozen=True)
 class Notice:
     """What one person is told about an event: notify_each's unit, for events whose wording
-    differs per person (a time in their own zone)."""
+    differs per person (a time in their own zone). ``user``: a User, or anything with its id,
+    center_id, is_active and tz (the reminder sweep reads its people as such columns)."""
 
     user: User
     title: str
