@@ -175,7 +175,8 @@ class ConnectionPool:
             raise ValueError(f"not an http(s) URL: {endpoint!r}")
         port = parts.port or (443 if scheme == "https" else 80)
         default_port = port == (443 if scheme == "https" else 80)
-        authority = parts.netloc.rpartition("@")[2] if not default_port else host
+        named = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
+        authority = named if default_port else f"{named}:{port}"
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         key = (scheme, host, port)
         framed = [("Host", authority), ("Content-Length", str(len(body))),
