@@ -12,3 +12,10 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicorn 27's control socket lives at one fixed path per user: several servers on one machine
 # (tests start their own) would fight over it, and Classhub does not use it.
 control_socket_disable = True
+
+
+def post_worker_init(worker):
+    # The app is loaded in the worker by now (no preload): see app/gc_tuning.py.
+    from app.gc_tuning import tune_for_server
+
+    tune_for_server()

@@ -18,6 +18,7 @@ from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
 
 from app import create_app
+from app.gc_tuning import tune_for_server
 from app.jobs import QUEUE_NAMES, register_cron
 from app.redis_conn import get_redis
 from app.transactions import CommittingJob
@@ -39,6 +40,7 @@ class AppWorker(SimpleWorker):
 
 
 def build_worker(app, name: str | None = None) -> AppWorker:
+    tune_for_server()  # a job may load thousands of ORM objects (app/gc_tuning.py)
     connection = get_redis(app)
     queues = [Queue(queue, connection=connection) for queue in QUEUE_NAMES]
     return AppWorker(queues, connection=connection, name=name, flask_app=app)

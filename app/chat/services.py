@@ -362,7 +362,11 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
     sends, kept when it sends again) makes posting idempotent: the same key from the same
     person in the same thread returns the message already stored (no second row, no second
     notification), e.g. when a web worker died after the commit and the browser retried."""
-    refusal = post_refusal(user, thread)
+    # The members are read once (one statement): whether the sender is one, their read marker
+    # below, and everyone the message is announced to.
+    members = list(thread.members) if thread.center_id == user.center_id else []
+    member = next((m for m in members if m.user_id == user.id), None)
+    refusal = post_refusal(user, thread, member)
     if refusal:
         raise PermissionDenied(refusal)
     if client_key is not None and not _CLIENT_KEY.fullmatch(client_key):
@@ -418,13 +422,12 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
             return already
         thread.last_message_id = message.id
         thread.last_activity_at = message.created_at
-        member = membership(user, thread)
         member.last_read_message_id = message.id  # your own message is read
         # One event for the open thread (its frame carries "Seen by" too: the sender read it)
         # and one per-user batch for the members' badges and lists (_announce_thread).
         publish(f"thread:{thread.id}", "message.created", message_id=message.id,
                 thread_id=thread.id, sender_id=user.id)
-        _announce_thread(thread, [m.user_id for m in thread.members])
+        _announce_thread(thread, [m.user_id for m in members])
         _notify_new_message(user, thread, message)
     except Exception:
         # The caller's edge rolls the transaction back; the stored files are this call's own.

@@ -9,10 +9,10 @@ until then (other origins are sent as usual), and a follow-up job is scheduled f
 (RQ's scheduler) instead of RQ's fixed retry intervals."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -20,15 +20,13 @@ from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-import requests
 from flask import current_app
-from pywebpush import WebPusher
 from sqlalchemy import and_, or_, select, update
 
 from app.bulk import insert_rows, one_of
 from app.db_types import utcnow
 from app.extensions import db
-from app.notifications import endpoints
+from app.notifications import endpoints, push_wire
 from app.notifications.models import (DeliveryStatus, Notification, NotificationType,
                                       Priority, PushDelivery, PushSubscription)
 from app.notifications.services import push_job_id, push_options
@@ -51,7 +49,6 @@ CLAIM_TIMEOUT = timedelta(minutes=15)
 DEFAULT_BACKOFF = timedelta(seconds=60)
 MAX_BACKOFF = timedelta(hours=1)
 BACKOFF_KEY = "classhub:push:backoff"  # sorted set: push-service origin -> held until (epoch s)
-_local = threading.local()
 
 
 class Device(NamedTuple):
@@ -123,8 +120,8 @@ _pool: tuple[int, ThreadPoolExecutor] | None = None
 
 
 def _send_pool() -> ThreadPoolExecutor:
-    """The process's sending threads, kept across jobs so each keeps its keep-alive connections
-    (made anew in a forked child: threads do not survive a fork)."""
+    """The process's sending threads, kept across jobs (made anew in a forked child: threads
+    do not survive a fork). They share push_wire's pooled keep-alive connections."""
     global _pool
     if _pool is None or _pool[0] != os.getpid():
         _pool = (os.getpid(), ThreadPoolExecutor(max_workers=SEND_CONCURRENCY,
@@ -132,14 +129,24 @@ def _send_pool() -> ThreadPoolExecutor:
     return _pool[1]
 
 
-def http_session() -> requests.Session:
-    # One pooled session per worker thread (keep-alive to each push service), ignoring proxy
-    # variables from the environment.
-    if not hasattr(_local, "session"):
-        session = requests.Session()
-        session.trust_env = False
-        _local.session = session
-    return _local.session
+def send_all(send, subscription_ids: list[int]) -> list[Outcome]:
+    """``send`` applied to every subscription, SEND_CONCURRENCY at a time; outcomes in order.
+    Each sending thread takes the next device until none are left (one task per thread, not
+    a future per device: with 1,000 devices the futures' locks cost more than the sends)."""
+    if len(subscription_ids) <= 1:
+        return [send(sid) for sid in subscription_ids]
+    outcomes: list[Outcome | None] = [None] * len(subscription_ids)
+    next_index = itertools.count().__next__  # atomic under the GIL: each index taken once
+
+    def work() -> None:
+        while (index := next_index()) < len(subscription_ids):
+            outcomes[index] = send(subscription_ids[index])
+
+    tasks = [_send_pool().submit(work)
+             for _ in range(min(SEND_CONCURRENCY, len(subscription_ids)))]
+    for task in tasks:
+        task.result()  # re-raises what a thread raised (send itself returns every outcome)
+    return outcomes
 
 
 def payload_for(notification: Notification) -> bytes:
@@ -177,12 +184,14 @@ def is_reading(notification: Notification) -> bool:
 def deliver(notification_id: int) -> dict:
     """Send one notification to each of its recipient's active devices, exactly once each.
 
-    Three statements whatever the number of devices: the delivery rows are inserted up front
-    (ON CONFLICT DO NOTHING), then claimed in one UPDATE … RETURNING and committed before
-    anything leaves, so a second job running at the same moment (a duplicate, the push sweep,
-    an RQ retry) finds nothing to claim; the sends run concurrently over pooled keep-alive
-    connections; the outcomes are written back in one batch. A claim left by a job that died
-    mid-send goes stale after CLAIM_TIMEOUT and is taken again (by a retry or the push sweep).
+    A fixed number of statements whatever the number of devices: the delivery rows are
+    inserted up front (ON CONFLICT DO NOTHING), then claimed in one UPDATE … RETURNING and
+    committed before anything leaves, so a second job running at the same moment (a
+    duplicate, the push sweep, an RQ retry) finds nothing to claim; the sends run concurrently
+    (SEND_CONCURRENCY threads) over pooled keep-alive connections (push_wire); the outcomes are
+    written back in a statement or two per table (_write_back), loading and expiring nothing.
+    A claim left by a job that died mid-send goes stale after CLAIM_TIMEOUT and is taken again
+    (by a retry or the push sweep).
     Devices of a push service in its 429 back-off are not claimed; when any wait so, one more
     UPDATE marks the push owed until the back-off ends and a job is scheduled for then."""
     notification = db.session.get(Notification, notification_id)
@@ -195,9 +204,13 @@ def deliver(notification_id: int) -> dict:
         return {"sent": 0, "skipped": "the recipient is reading the thread"}
     # Plain values, read before the claim's commit expires the ORM objects: the sending threads
     # must never touch the session (it belongs to this thread).
-    devices = {sub.id: Device(sub.endpoint, sub.p256dh, sub.auth, sub.failures,
-                              sub.last_success_at)
-               for sub in db.session.scalars(select(PushSubscription).where(
+    # Columns, not ORM objects: nothing here is changed through the session.
+    devices = {row.id: Device(row.endpoint, row.p256dh, row.auth, row.failures,
+                              row.last_success_at)
+               for row in db.session.execute(select(
+                   PushSubscription.id, PushSubscription.endpoint, PushSubscription.p256dh,
+                   PushSubscription.auth, PushSubscription.failures,
+                   PushSubscription.last_success_at).where(
                    PushSubscription.user_id == notification.user_id,
                    PushSubscription.active.is_(True)))}
     summary = {"sent": 0, "gone": 0, "failed": 0, "skipped": 0, "temporary": 0, "deferred": 0}
@@ -225,6 +238,9 @@ def deliver(notification_id: int) -> dict:
     allowed_hosts = endpoints.parse_host_patterns(current_app.config.get("PUSH_ENDPOINT_HOSTS"))
     allow_loopback = bool(current_app.config.get("PUSH_ALLOW_LOOPBACK_ENDPOINTS"))
 
+    connections = push_wire.connection_pool(SEND_CONCURRENCY)
+    ttl = str(options.ttl)
+
     def send(subscription_id: int) -> Outcome:
         device = devices[subscription_id]
         # Checked again at send time: a row saved before the rule (or a host that now resolves
@@ -233,21 +249,18 @@ def deliver(notification_id: int) -> dict:
                                              allow_loopback=allow_loopback)
         if problem:
             return Outcome(REFUSED_HERE, problem)
-        headers = {"Authorization": keys.authorization(device.endpoint),
-                   "Urgency": options.urgency, "Topic": topic}
+        headers = {"Authorization": keys.authorization(device.endpoint), "TTL": ttl,
+                   "Urgency": options.urgency, "Topic": topic,
+                   "Content-Encoding": "aes128gcm"}
         try:
-            response = WebPusher({"endpoint": device.endpoint,
-                                  "keys": {"p256dh": device.p256dh, "auth": device.auth}},
-                                 requests_session=http_session()).send(
-                payload, headers=headers, ttl=options.ttl, timeout=SEND_TIMEOUT,
-                content_encoding="aes128gcm")
-            return Outcome(response.status_code, (response.text or "")[:500],
-                           response.headers.get("Retry-After"))
-        except (requests.RequestException, ValueError) as exc:
+            body = push_wire.encrypt(payload, push_wire.device_keys(device.p256dh, device.auth))
+            answer = connections.post(device.endpoint, body, headers, SEND_TIMEOUT)
+        except (push_wire.PushConnectionError, OSError, ValueError) as exc:
             return Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
+        return Outcome(answer.status, answer.text[:500], answer.retry_after)
 
     order = [subscription_id for _, subscription_id in claimed]
-    outcomes = [send(order[0])] if len(order) == 1 else list(_send_pool().map(send, order))
+    outcomes = send_all(send, order)
 
     now = utcnow()
     slowed: dict[str, datetime] = {}  # origin -> end of the back-off its 429s asked for
@@ -296,10 +309,8 @@ def deliver(notification_id: int) -> dict:
                                       "active": failures < DISABLE_AFTER_FAILURES})
             summary["failed"] += 1
         delivery_rows.append(row)
-    # ORM bulk UPDATE by primary key: one executemany per table, however many devices.
-    db.session.execute(update(PushDelivery), delivery_rows)
-    if subscription_rows:
-        db.session.execute(update(PushSubscription), subscription_rows)
+    _write_back(PushDelivery, delivery_rows)
+    _write_back(PushSubscription, subscription_rows)
     if summary["deferred"]:
         _retry_when_released(follow_up, held)
     if summary["temporary"]:
@@ -308,6 +319,25 @@ def deliver(notification_id: int) -> dict:
         commit_claim()
         raise TemporaryPushError(f"{summary['temporary']} device(s) to retry: {summary}")
     return summary
+
+
+def _write_back(model, rows: list[dict]) -> None:
+    """UPDATE ``model``'s rows (dicts with "id") in a few statements, however many: rows that
+    get the same values (every device that took the push: SENT, sent now, no error) in one
+    UPDATE … WHERE id = ANY(ids) per set of values; the rest (an error text of their own)
+    in one ORM bulk UPDATE by primary key, an executemany. Nothing is loaded or expired."""
+    alike: dict[tuple, list[int]] = {}
+    for row in rows:
+        alike.setdefault(tuple((k, v) for k, v in row.items() if k != "id"), []).append(row["id"])
+    one_of_a_kind = []
+    for values, ids in alike.items():
+        if len(ids) == 1:
+            one_of_a_kind.append({"id": ids[0], **dict(values)})
+            continue
+        db.session.execute(update(model).where(one_of(model.id, ids)).values(dict(values))
+                           .execution_options(synchronize_session=False))
+    if one_of_a_kind:
+        db.session.execute(update(model), one_of_a_kind)
 
 
 class FollowUp(NamedTuple):

@@ -6,6 +6,7 @@ and renders the bell once per distinct count."""
 from flask import render_template
 from sqlalchemy import func, select
 
+from app.bulk import one_of
 from app.extensions import db
 from app.notifications import services
 from app.notifications.models import Notification
@@ -20,7 +21,7 @@ def _prepare_bell(event, viewers, cache) -> None:
     """services.unread_count for every viewer at once."""
     cache["bell"] = dict(db.session.execute(
         select(Notification.user_id, func.count(Notification.id))
-        .where(Notification.user_id.in_([v.id for v in viewers]),
+        .where(one_of(Notification.user_id, [v.id for v in viewers]),
                Notification.read_at.is_(None),
                Notification.type.not_in(services.NOT_ON_THE_BELL))
         .group_by(Notification.user_id)).all())

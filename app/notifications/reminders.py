@@ -20,14 +20,16 @@ locks in the same order and never deadlock."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.accounts.models import User
+from app.accounts.models import Center, User
 from app.bulk import insert_rows, one_of, update_rows
 from app.db_types import utcnow
 from app.extensions import db
@@ -132,11 +134,31 @@ def _claim(rows: list[tuple[int, datetime, int]]) -> list[tuple[int, int, dateti
         skip_duplicates_of=("session_id", "occurrence_start", "user_id"))]
 
 
+class Recipient(NamedTuple):
+    """What a reminder and notify_each need to know of a person, read as columns: a chunk's
+    1,000 people as ORM users (each with its center joined) cost more than the rest of the
+    chunk's work."""
+
+    id: int
+    center_id: int
+    is_active: bool
+    tz: ZoneInfo
+
+
+def _recipients(user_ids) -> dict[int, Recipient]:
+    return {row.id: Recipient(row.id, row.center_id, bool(row.is_active_flag),
+                              ZoneInfo(row.timezone or row.center_timezone))
+            for row in db.session.execute(
+                select(User.id, User.center_id, User.is_active_flag, User.timezone,
+                       Center.timezone.label("center_timezone"))
+                .join(Center, Center.id == User.center_id)
+                .where(one_of(User.id, user_ids)))}
+
+
 def _remind(owned, due: dict, now: datetime) -> int:
     """Notify the people of the rows this sweep owns (one batch) and link each row to its
     notification. Returns how many were notified."""
-    users = {user.id: user for user in db.session.scalars(
-        select(User).where(one_of(User.id, {user_id for *_, user_id in owned})))}
+    users = _recipients({user_id for *_, user_id in owned})
     notices, row_ids = [], []
     for row_id, session_id, start, user_id in owned:
         user = users.get(user_id)
@@ -153,10 +175,16 @@ def _remind(owned, due: dict, now: datetime) -> int:
     return len(created)
 
 
-def _notice(occurrence: Due, user: User, now: datetime) -> Notice:
-    local = occurrence.start.astimezone(user.tz)
+def _notice(occurrence: Due, user: Recipient, now: datetime) -> Notice:
     minutes = max(1, round((occurrence.start - now).total_seconds() / 60))
     return Notice(user, f"{occurrence.title} starts in {minutes} min",
-                  f"{local.strftime('%a %d %b, %H:%M')} {local.tzname()} · "
+                  f"{_local_start(occurrence.start, user.tz)} · "
                   f"{occurrence.duration_minutes} min with {occurrence.teacher_name}",
                   f"/sessions/{occurrence.session_id}", tag=f"session-{occurrence.session_id}")
+
+
+@lru_cache(maxsize=4096)
+def _local_start(start: datetime, zone: ZoneInfo) -> str:
+    """A start as people in ``zone`` read it: worded once per zone and start, not per person."""
+    local = start.astimezone(zone)
+    return f"{local.strftime('%a %d %b, %H:%M')} {local.tzname()}"

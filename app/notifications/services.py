@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 
 from app.accounts.models import User
 from app.accounts.services import ValidationError
+from app.bulk import one_of
 from app.db_types import utcnow
 from app.extensions import db
 from app.jobs import enqueue_after_commit
@@ -47,7 +48,7 @@ def push_options(type_: NotificationType) -> PushOptions:
 
 def preferences_for(user_ids) -> dict[tuple[int, NotificationType], NotificationPreference]:
     rows = db.session.scalars(select(NotificationPreference)
-                              .where(NotificationPreference.user_id.in_(list(user_ids))))
+                              .where(one_of(NotificationPreference.user_id, user_ids)))
     return {(p.user_id, p.type): p for p in rows}
 
 
@@ -106,7 +107,8 @@ def quiet_until(quiet: QuietHours | None, user: User, now: datetime) -> datetime
 @dataclass(frozen=True)
 class Notice:
     """What one person is told about an event: notify_each's unit, for events whose wording
-    differs per person (a time in their own zone)."""
+    differs per person (a time in their own zone). ``user``: a User, or anything with its id,
+    center_id, is_active and tz (the reminder sweep reads its people as such columns)."""
 
     user: User
     title: str
@@ -126,8 +128,10 @@ def notify(recipients, type_: NotificationType, title: str, body: str = "", link
 
 def notify_each(type_: NotificationType, notices) -> list[Notification]:
     """notify() with each person's own wording, in one pass however many notices there are:
-    one query each for preferences, devices and quiet hours, then per NOTIFY_BATCH notices one
-    INSERT … RETURNING and one SELECT of the new rows. One person may get several notices (a
+    one query each for preferences, devices and quiet hours (each with one array parameter for
+    the people: bulk.one_of; psycopg parsed a statement with a placeholder per person anew
+    every time), then per NOTIFY_BATCH notices one INSERT … RETURNING and one SELECT of the
+    new rows. One person may get several notices (a
     teacher with two sessions starting at once). Returns the rows in the notices' order
     (inactive people are left out)."""
     notices = [n for n in notices if n.user is not None and n.user.is_active]
@@ -137,10 +141,10 @@ def notify_each(type_: NotificationType, notices) -> list[Notification]:
     ids = list({n.user.id for n in notices})
     prefs = preferences_for(ids)
     with_devices = set(db.session.scalars(
-        select(PushSubscription.user_id).where(PushSubscription.user_id.in_(ids),
+        select(PushSubscription.user_id).where(one_of(PushSubscription.user_id, ids),
                                                PushSubscription.active.is_(True))))
     quiet = {q.user_id: q for q in db.session.scalars(
-        select(QuietHours).where(QuietHours.user_id.in_(ids), QuietHours.enabled.is_(True)))}
+        select(QuietHours).where(one_of(QuietHours.user_id, ids), QuietHours.enabled.is_(True)))}
     now = utcnow()
     rows, pushes = [], []
     for notice in notices:
@@ -184,7 +188,7 @@ def _insert_notifications(rows: list[dict]) -> list[Notification]:
     INSERT per row on SQLite), then loaded, in ``rows``' order. Each id is matched to its row
     by what the row says, so the order RETURNING gives does not matter: rows that say the same
     thing to the same person are interchangeable."""
-    from app.bulk import insert_rows, one_of
+    from app.bulk import insert_rows
 
     def said(row) -> tuple:
         return row["user_id"], row["title"], row["body"], row["link"], row["tag"]

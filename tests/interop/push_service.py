@@ -171,6 +171,7 @@ class PushRequest:
     vapid: dict | None = None
     payload: dict | None = None
     received_at: float = field(default_factory=time.time)
+    client: tuple | None = None  # the sender's (address, port): one port per connection
 
     @property
     def ok(self) -> bool:
@@ -248,10 +249,11 @@ class PushService:
 
     # --- checking one request --------------------------------------------------------------------
 
-    def handle(self, path: str, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
+    def handle(self, path: str, headers: dict, body: bytes,
+               client: tuple | None = None) -> tuple[int, dict, bytes]:
         device_id = path.rsplit("/", 1)[-1] if path.startswith("/push/") else ""
         record = PushRequest(device_id=device_id, path=path, headers=headers,
-                             body_size=len(body))
+                             body_size=len(body), client=client)
         status, extra = self._check(record, body)
         record.status = status
         with self._lock:
@@ -315,7 +317,8 @@ class PushService:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                status, extra, answer = service.handle(self.path, headers, body)
+                status, extra, answer = service.handle(self.path, headers, body,
+                                                       tuple(self.client_address))
                 self.send_response(status)
                 for name, value in extra.items():
                     self.send_header(name, value)

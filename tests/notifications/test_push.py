@@ -1,4 +1,4 @@
-"""Web push end to end: notify() -> RQ job after commit -> a real burst worker -> pywebpush over
+"""Web push end to end: notify() -> RQ job after commit -> a real burst worker -> push_wire over
 HTTP -> the loopback push service, which checks the VAPID signature and decrypts the payload
 with the device's own keys. Deliveries are rows: retries never send a device the same
 notification twice, gone subscriptions are switched off."""
