@@ -38,12 +38,24 @@ chromium:
 	  fi; \
 	fi
 
+# Live calls: the mesh needs nothing; the Janus SFU (rooms above the mesh limit, and its tests)
+# and coturn (TURN) come from Debian. Installed when we can (root with apt), else say how.
+media-servers:
+	@if [ ! -x /usr/bin/janus ] || [ ! -x /usr/bin/turnserver ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Janus and coturn for calls (apt-get install janus coturn)..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq janus coturn >/dev/null; \
+	  else \
+	    echo "The call tests need Janus and coturn: run 'sudo apt-get install janus coturn'"; exit 1; \
+	  fi; \
+	fi
+
 run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
 	$(BIN)/flask serve
 
-test: install-dev chromium
+test: install-dev chromium media-servers
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) test-calls
 
@@ -52,7 +64,7 @@ test: install-dev chromium
 # Inside it PostgreSQL is reached through its unix socket and Redis is the embedded one.
 # Where a namespace cannot be made (not root, no unshare) they fail under CI=true and are
 # reported as not run otherwise.
-test-calls: install-dev chromium
+test-calls: install-dev chromium media-servers
 	@if ! unshare -n true 2>/dev/null; then \
 	  echo "test-calls: cannot create a network namespace (needs root and unshare)"; \
 	  if [ "$$CI" = "true" ]; then exit 1; else echo "call tests NOT run"; exit 0; fi; \
