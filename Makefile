@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CHROMIUM ?= /usr/bin/chromium
 export FLASK_APP := wsgi
 
-.PHONY: run test test-calls bench install install-dev chromium check-python clean
+.PHONY: run test test-calls bench install install-dev chromium media-servers check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Classhub needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
