@@ -274,3 +274,60 @@ def test_invitations_group_rules_and_forgotten_passwords(demo, new_page):
     follow(admin, "People")
     admin.get_by_role("link", name="Invitations").click()
     expect(admin.get_by_role("heading", name="Invite by email", level=1)).to_be_visible()
+
+
+def test_calls(demo, new_page):
+    """The two "Things to try" bullets about calls, followed on the demo data up to the point
+    where media would flow (that part runs in tests/calls, inside a network namespace)."""
+    bullets = things_to_try()
+    [instant] = [b for b in bullets if b.startswith("Calls:")]
+    [scheduled] = [b for b in bullets if b.startswith("A scheduled session's page")]
+    from app.accounts.models import User
+    from app.extensions import db
+    from tests.live.test_sessions_live import make_session, now_plus
+
+    # "as student1 ... its members get a ringing toast with Join"
+    student = new_page()
+    log_in(student, "student1@example.com")
+    follow(student, "Chats")
+    expect(student.locator("html[data-realtime=open]")).to_have_count(1)
+
+    # "as the teacher, open the "Exam prep" group and press Start call: the call opens with the
+    # group's chat beside the video"
+    assert "**Start call**" in instant
+    teacher = new_page()
+    log_in(teacher, "teacher@example.com")
+    follow(teacher, "Chats")
+    teacher.locator("#thread-list").get_by_role("link", name=re.compile("Exam prep")).first.click()
+    teacher.locator(".thread-actions").get_by_role("button", name="Start call").click()
+    expect(teacher.get_by_role("heading", name=re.compile(r"^Call · Exam prep"), level=1)).to_be_visible()
+    expect(teacher.get_by_role("region", name="Chat")).to_be_visible()
+    controls = teacher.get_by_role("toolbar", name="Call controls")
+    assert "**Join**" in instant
+    expect(controls.get_by_role("button", name="Join")).to_be_visible()
+    # "the teacher's People list ... Mute everyone ... End for everyone"
+    for words in ("**People**", "**Mute everyone**", "**End for everyone**"):
+        assert words in instant
+    expect(teacher.get_by_role("heading", name=re.compile(r"^People"))).to_be_visible()
+    expect(teacher.get_by_role("button", name="Mute everyone")).to_be_visible()
+    expect(teacher.get_by_role("button", name="End for everyone")).to_be_visible()
+
+    toast = student.get_by_role("alertdialog", name=re.compile("started a call in Exam prep"))
+    expect(toast).to_be_visible(timeout=15_000)
+    toast.get_by_role("link", name="Join").click()
+    expect(student.get_by_role("heading", name=re.compile(r"^Call · Exam prep"), level=1)).to_be_visible()
+    assert_no_console_errors(teacher)
+
+    # "A scheduled session's page shows Join from 10 minutes before it starts ... the
+    # teacher's Start"
+    assert "**Join**" in scheduled and "**Start**" in scheduled
+    teacher_user = db.session.scalar(db.select(User).where(User.email == "teacher@example.com"))
+    student_user = db.session.scalar(db.select(User).where(User.email == "student1@example.com"))
+    session = make_session(teacher_user.center, teacher_user, [student_user], start=now_plus(8),
+                           title="Tour lesson")
+    db.session.commit()
+    student.goto(f"/sessions/{session.id}")
+    card = student.get_by_role("region", name="Video call")
+    expect(card.get_by_role("button", name="Join")).to_be_visible()
+    teacher.goto(f"/sessions/{session.id}")
+    expect(teacher.get_by_role("region", name="Video call").get_by_role("button", name="Start")).to_be_visible()
