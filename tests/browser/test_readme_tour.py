@@ -87,10 +87,16 @@ def test_admin_tour(demo, new_page, viewport, size):
     expect(page.locator(".stat").first).to_be_visible()
     expect(page.get_by_role("heading", name="Recent changes")).to_be_visible()
     promised = bold_words(what)
-    assert promised == ["People", "Courses", "Audit log", "Outbox", "Jobs"], promised
-    for name in promised:
+    assert promised == ["People", "Courses", "Audit log", "Outbox", "Jobs", "Call settings"], promised
+    for name in promised[:-1]:
         follow(page, name)
         screenshot(page, f"tour-admin-{name.lower().replace(' ', '-')}-{size}")
+    # "Call settings on the dashboard (how calls are carried, how to add a media server)"
+    assert "**Call settings** on the dashboard" in what
+    follow(page, "Dashboard")
+    page.get_by_role("link", name="Call settings").click()
+    expect(page.get_by_role("heading", name="How calls are carried")).to_be_visible()
+    expect(page.get_by_role("heading", name="Adding a media server")).to_be_visible()
     # People: search, add, deactivate, CSV import with a per-row report.
     follow(page, "People")
     expect(page.get_by_role("searchbox", name="Search people")).to_be_visible()
@@ -105,7 +111,7 @@ def test_admin_tour(demo, new_page, viewport, size):
 @pytest.mark.parametrize("viewport,size", [(DESKTOP, "desktop"), (PHONE, "phone")])
 def test_teacher_tour(demo, new_page, viewport, size):
     what = tour_rows()[next(k for k in tour_rows() if k.startswith("teacher"))]
-    assert bold_words(what) == ["Calendar", "Chats", "Students"]
+    assert bold_words(what) == ["Calendar", "Chats", "Start call", "Students"]
     page = new_page(viewport=viewport)
     log_in(page, "teacher@example.com")
 
@@ -138,6 +144,9 @@ def test_teacher_tour(demo, new_page, viewport, size):
     assert '"Exam prep"' in what
     expect(page.locator("#thread-list")).to_contain_text("Exam prep")
     expect(page.get_by_role("searchbox", name="Search messages")).to_be_visible()
+    # "Start call in any conversation's header"
+    page.locator("#thread-list").get_by_role("link", name=re.compile("Exam prep")).first.click()
+    expect(page.locator(".thread-actions").get_by_role("button", name="Start call")).to_be_visible()
 
     follow(page, "Students")
     expect(page.get_by_role("heading", name="Your students")).to_be_visible()
@@ -258,6 +267,9 @@ def test_invitations_group_rules_and_forgotten_passwords(demo, new_page):
     student.get_by_role("button", name=re.compile("Send the proposal")).click()
     expect(student.get_by_text(re.compile("allowed time slots"))).to_be_visible()
     student.get_by_role("link", name=re.compile(r"Mon \d+ \w+ 15:00")).first.click()
+    # The slot refills the form in place (once, not a page pasted into it).
+    expect(student.get_by_label("Start time")).to_have_value("15:00")
+    expect(student.get_by_role("heading", name="Propose a session")).to_have_count(1)
     student.get_by_role("button", name=re.compile("Send the proposal")).click()
     expect(student.get_by_text("Past paper 2 walkthrough").first).to_be_visible()
 
