@@ -91,17 +91,26 @@ def room_followers(users, room_id: int) -> set[int]:
     return members - removed
 
 
-def room_for_thread(thread: Thread) -> Room:
-    room = db.session.scalar(select(Room).where(Room.thread_id == thread.id))
+def room_where(center_id: int, **owner) -> Room:
+    """The room of one thread or one session (``thread_id=`` or ``session_id=``), made on
+    first use. Two people starting or joining at once make one: the loser of the unique key
+    reads the winner's."""
+    [(column, value)] = owner.items()
+    find = select(Room).where(getattr(Room, column) == value)
+    room = db.session.scalar(find)
     if room is not None:
         return room
     try:
         with savepoint():
-            room = Room(center_id=thread.center_id, thread_id=thread.id, engine="mesh")
+            room = Room(center_id=center_id, engine="mesh", **owner)
             db.session.add(room)
-    except IntegrityError:  # made by a simultaneous Start
-        room = db.session.scalar(select(Room).where(Room.thread_id == thread.id))
+    except IntegrityError:  # made by a simultaneous Start or Join
+        room = db.session.scalar(find)
     return room
+
+
+def room_for_thread(thread: Thread) -> Room:
+    return room_where(thread.center_id, thread_id=thread.id)
 
 
 def participant_of(run: Run, user_id: int) -> RunParticipant | None:

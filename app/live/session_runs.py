@@ -92,16 +92,7 @@ def session_room(session: VideoSession) -> Room | None:
 
 
 def room_for_session(session: VideoSession) -> Room:
-    room = session_room(session)
-    if room is not None:
-        return room
-    try:
-        with savepoint():
-            room = Room(center_id=session.center_id, session_id=session.id, engine="mesh")
-            db.session.add(room)
-    except IntegrityError:  # made by a simultaneous Join or Start
-        room = session_room(session)
-    return room
+    return services.room_where(session.center_id, session_id=session.id)
 
 
 def recent_runs(session_ids, now: datetime | None = None) -> dict[tuple[int, datetime], Run]:

@@ -3,6 +3,7 @@ live gunicorn server of the app."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,16 +49,17 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def new_page(browser, live_server):
+@contextmanager
+def page_opener(browser, base_url: str, before_each=None):
+    """``new_page(viewport=..., **context options)``: a page in a context of its own on
+    ``base_url`` that records its console messages (``page.console_messages``); every context
+    is closed at the end. ``before_each`` runs before each page opens."""
     contexts = []
 
     def _new_page(viewport=DESKTOP, **options):
-        # What the test set up through services is committed before a browser looks, as the
-        # edge of the request or job that did it would have (services only flush). On SQLite an
-        # uncommitted write would also hold the lock the server needs to log the browser in.
-        commit()
-        context = browser.new_context(viewport=viewport, base_url=live_server.url, **options)
+        if before_each is not None:
+            before_each()
+        context = browser.new_context(viewport=viewport, base_url=base_url, **options)
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
@@ -66,9 +68,20 @@ def new_page(browser, live_server):
         page.on("pageerror", lambda exc: page.console_messages.append(f"pageerror: {exc}"))
         return page
 
-    yield _new_page
-    for context in contexts:
-        context.close()
+    try:
+        yield _new_page
+    finally:
+        for context in contexts:
+            context.close()
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    # What the test set up through services is committed before a browser looks, as the edge
+    # of the request or job that did it would have (services only flush). On SQLite an
+    # uncommitted write would also hold the lock the server needs to log the browser in.
+    with page_opener(browser, live_server.url, before_each=commit) as opener:
+        yield opener
 
 
 def screenshot(page, name: str) -> Path:

@@ -8,7 +8,7 @@ import pytest
 from app.live.janus_server import JanusServer, free_port
 from tests.browser.conftest import (CHROMIUM, CHROMIUM_ARGS, DESKTOP,  # noqa: F401
                                     assert_no_console_errors, browser, live_server, new_page,
-                                    screenshot)
+                                    page_opener, screenshot)
 from tests.janus.conftest import janus_ice_address  # noqa: F401
 from tests.live import LiveServer
 
@@ -57,24 +57,17 @@ def janus_call_server(app, app_config, database_url, redis_url, test_dirs, janus
 
 @pytest.fixture
 def janus_pages(browser, janus_call_server):  # noqa: F811
-    """Like new_page, on the Janus-configured server."""
-    contexts = []
+    """Like new_page, on the Janus-configured server; each page also lists the requests that
+    answered 404 (``page.not_found``)."""
+    with page_opener(browser, janus_call_server.url) as open_page:
+        def _new_page(viewport=DESKTOP, **options):
+            page = open_page(viewport, **options)
+            page.not_found = []
+            page.on("response", lambda r: r.status == 404
+                    and page.not_found.append(f"{r.request.method} {r.url}"))
+            return page
 
-    def _new_page(viewport=DESKTOP, **options):
-        context = browser.new_context(viewport=viewport, base_url=janus_call_server.url, **options)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.console_messages = []
-        page.on("console", lambda msg: page.console_messages.append(f"{msg.type}: {msg.text}"))
-        page.on("pageerror", lambda exc: page.console_messages.append(f"pageerror: {exc}"))
-        page.not_found = []
-        page.on("response", lambda r: r.status == 404 and page.not_found.append(f"{r.request.method} {r.url}"))
-        return page
-
-    yield _new_page
-    for context in contexts:
-        context.close()
+        yield _new_page
 
 
 @pytest.fixture(scope="session")
