@@ -105,9 +105,18 @@
     if (initiating && (!local || !local.getVideoTracks().length)) pc.addTransceiver("video", { direction: "recvonly" });
     if (initiating && (!local || !local.getAudioTracks().length)) pc.addTransceiver("audio", { direction: "recvonly" });
     pc.ontrack = function (evt) {
-      if (peer.screenId && evt.streams[0] && evt.streams[0].id === peer.screenId) {
+      var incoming = evt.streams[0];
+      // The screen: the stream the "screen" signal named, or (should that signal have been
+      // refused by the relay's rate limit) a second stream while the camera's is still live.
+      var camera = peer.tile.querySelector("video").srcObject;
+      var second = camera && incoming && camera.id !== incoming.id &&
+                   camera.getTracks().some(function (t) { return t.readyState === "live"; });
+      if (incoming && (incoming.id === peer.screenId || second)) {
         var shared = screenTile(remote, remote, peer.name).querySelector("video");
-        if (shared.srcObject !== evt.streams[0]) shared.srcObject = evt.streams[0];
+        if (shared.srcObject !== incoming) {
+          shared.srcObject = incoming;
+          incoming.onremovetrack = function () { if (!incoming.getTracks().length) dropTile(remote + "-screen"); };
+        }
         return;
       }
       var video = peer.tile.querySelector("video");
@@ -270,6 +279,8 @@
     }).catch(function () { say("That device could not be used."); });
   }
   function screenButton(sharing) {
+    // Gone when htmx has already swapped the page away (End for everyone goes to the chat).
+    if (!$("room-screen")) return;
     $("room-screen").textContent = sharing ? "Stop sharing" : "Share screen";
     $("room-screen").setAttribute("aria-pressed", String(sharing));
   }
