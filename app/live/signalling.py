@@ -34,7 +34,10 @@ REFILL_PER_SECOND = 40
 # How long a sender's right to signal (an open segment, not removed) is trusted before the
 # database is asked again: removal also unsubscribes its socket from the room at once.
 SENDER_CHECK_TTL = 1.0
-DATA_KINDS = ("description", "candidate")
+# "screen": the id of the MediaStream this page shares its screen in (null: it stopped), sent
+# before the tracks so the receiver shows them as a screen tile rather than over the camera.
+DATA_KINDS = ("description", "candidate", "screen")
+MAX_STREAM_ID = 100
 
 
 def refusal(reason: str, room=None, to=None) -> str:
@@ -81,6 +84,9 @@ def _valid_data(data) -> bool:
         description = data["description"]
         return isinstance(description, dict) and description.get("type") in (
             "offer", "answer", "rollback", "pranswer") and isinstance(description.get("sdp", ""), str)
+    if "screen" in data:
+        stream_id = data["screen"]
+        return stream_id is None or (isinstance(stream_id, str) and 0 < len(stream_id) <= MAX_STREAM_ID)
     candidate = data["candidate"]
     return candidate is None or isinstance(candidate, dict)
 

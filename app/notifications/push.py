@@ -149,10 +149,21 @@ def send_all(send, subscription_ids: list[int]) -> list[Outcome]:
     return outcomes
 
 
+# Android shows a notification's badge in the status bar as a mask: only the alpha counts, so
+# it is a white glyph on transparency (static/icons/badge-96.png), not the coloured app icon.
+BADGE_ICON = "/static/icons/badge-96.png"
+# A call that is ringing or a session that went live offers "Join" on the notification itself;
+# static/js/sw.js opens the payload's url for it (the room).
+JOIN_ACTION_TYPES = frozenset({NotificationType.INSTANT_CALL_STARTED, NotificationType.SESSION_LIVE})
+JOIN_ACTION = {"action": "join", "title": "Join"}
+
+
 def payload_for(notification: Notification) -> bytes:
     data = {"title": notification.title, "body": notification.body, "url": notification.link,
             "tag": notification.tag or f"n{notification.id}", "type": notification.type.value,
-            "id": notification.id}
+            "id": notification.id, "badge": BADGE_ICON}
+    if notification.type in JOIN_ACTION_TYPES:
+        data["actions"] = [JOIN_ACTION]
     raw = json.dumps(data, ensure_ascii=False).encode()
     while len(raw) > MAX_PAYLOAD and data["body"]:
         # Cut in bytes, not characters: one emoji is 4 bytes of UTF-8. (JSON escapes can make

@@ -9,17 +9,27 @@
  *             janus: {server, room, token, feed, display, mids}}
  *     localStream: a MediaStream to publish (its audio and/or video), or null to only receive
  *             (kinds not in config.publish are never sent).
- *     callbacks: {onRemoteStream(peerKey, stream, display), onRemoteGone(peerKey), onState(text)}
+ *     callbacks: {onRemoteStream(peerKey, stream, display, source), onRemoteGone(peerKey, source),
+ *                 onState(text)}
  *             peerKey: the remote feed id ("<participant key>~<connection>~<sig>": the part
  *             before the first "~" is the participant's engine key, for the roster).
+ *             source: "camera" (camera and microphone) or "screen" (that feed's screen share,
+ *             a stream of its own, so the page shows it as a tile of its own).
  *             onRemoteStream fires again for the same peerKey when its tracks change.
  *   RoomJanus.setMuted(kind, muted)   kind "audio" | "video": stop/resume sending it.
+ *   RoomJanus.shareScreen(track) -> Promise   publish a screen (a video track) as mid "2".
+ *   RoomJanus.stopScreen() -> Promise         stop publishing it (the m-line goes inactive).
+ *   RoomJanus.replaceTrack(kind, track) -> Promise   another camera or microphone, same m-line.
  *   RoomJanus.leave()                 leave the room and close every connection.
  *   RoomJanus.stats() -> Promise({peerKey: bytesReceived})  media received per remote feed.
+ *   RoomJanus.sending() -> {mid: label}  the track each published m-line sends now.
  *
- * Contract with the server: audio is always published as m-line mid "0" and video as mid "1"
- * (config.janus.mids), so the app can moderate a kind without asking the browser. When only
- * video is sent, a silent audio track keeps mid "0" for audio.
+ * Contract with the server: audio is always published as m-line mid "0", video as mid "1" and a
+ * screen share as mid "2" (config.janus.mids), so the app can moderate a kind without asking the
+ * browser. When only video is sent, a silent audio track keeps mid "0" for audio; a screen
+ * shared without a camera is preceded by a blank (disabled) video track that keeps mid "1".
+ * Janus 1.x carries the screen in the same feed (multistream); the others subscribe to the new
+ * stream when Janus announces the feed's streams again.
  */
 (function () {
   "use strict";
@@ -55,6 +65,73 @@
     return tracks;
   }
 
+  // A video track that sends nothing visible: holds mid "1" for a page without a camera that
+  // shares its screen (the screen must be mid "2").
+  function blankVideoTrack() {
+    const canvas = document.createElement("canvas");
+    canvas.width = 16; canvas.height = 12;
+    const track = canvas.captureStream(1).getVideoTracks()[0];
+    track.enabled = false;
+    return track;
+  }
+
+  function publisherPc() { return publisher && publisher.webrtcStuff && publisher.webrtcStuff.pc; }
+
+  // Renegotiate the publisher with these track changes, then tell Janus (configure).
+  function renegotiate(tracks) {
+    return new Promise(function (resolve, reject) {
+      publisher.createOffer({
+        tracks: tracks,
+        success: function (jsep) {
+          publisher.send({message: {request: "configure", audio: true, video: true}, jsep: jsep});
+          resolve();
+        },
+        error: function (error) { reject(error instanceof Error ? error : new Error(String(error))); },
+      });
+    });
+  }
+
+  function shareScreen(track) {
+    if (!publisher || !privateId) return Promise.reject(new Error("not in the call yet"));
+    const mids = current.config.janus.mids, pc = publisherPc();
+    const used = pc && pc.getTransceivers().find(function (t) { return t.mid === mids.screen; });
+    let tracks;
+    if (used) {
+      // Shared before: the same m-line again (a new one would be mid "3").
+      tracks = [{type: "screen", mid: mids.screen, capture: track, replace: true, recv: false}];
+    } else {
+      tracks = [];
+      if (!pc) {
+        localTracks.audio = silentAudioTrack();
+        tracks.push({type: "audio", capture: localTracks.audio, recv: false});
+      }
+      if (!localTracks.video) {
+        localTracks.video = blankVideoTrack();
+        tracks.push({type: "video", capture: localTracks.video, recv: false});
+      }
+      tracks.push({type: "screen", capture: track, recv: false});
+    }
+    track.dontStop = true;  // the page stops its own capture
+    return renegotiate(tracks);
+  }
+
+  function stopScreen() {
+    if (!publisher || !publisherPc()) return Promise.resolve();
+    return renegotiate([{type: "screen", mid: current.config.janus.mids.screen, remove: true, recv: false}]);
+  }
+
+  function replaceTrack(kind, track) {
+    if (!publisher || !publisherPc()) return Promise.reject(new Error("not publishing"));
+    return new Promise(function (resolve, reject) {
+      track.dontStop = true;
+      publisher.replaceTracks({
+        tracks: [{type: kind, mid: current.config.janus.mids[kind], capture: track, recv: false}],
+        success: function () { localTracks[kind] = track; resolve(); },
+        error: function (error) { reject(error instanceof Error ? error : new Error(String(error))); },
+      });
+    });
+  }
+
   function publish(localStream) {
     const tracks = publishTracks(localStream, current.config.publish || []);
     if (!tracks.length) { state("joined (receiving only)"); return; }
@@ -68,10 +145,14 @@
   }
 
   function subscribe(feed) {
-    if (!current || current.subscribers.has(feed.id) || feed.id === current.config.janus.feed) return;
+    if (!current || feed.id === current.config.janus.feed) return;
+    if (current.subscribers.has(feed.id)) { subscribeToNewStreams(feed); return; }
     const cfg = current.config.janus;
     const stream = new MediaStream();
-    const entry = {handle: null, stream: stream, display: feed.display || ""};
+    // byMid: this subscription's mid -> the publisher's mid it carries (null once inactive);
+    // asked: publisher mids requested and not yet seen in an update.
+    const entry = {handle: null, stream: stream, screen: new MediaStream(), display: feed.display || "",
+                   byMid: {}, asked: new Set(), feed: feed};
     current.subscribers.set(feed.id, entry);
     janus.attach({
       plugin: "janus.plugin.videoroom",
@@ -83,6 +164,7 @@
       error: function (error) { state("could not receive " + entry.display + ": " + error); },
       onmessage: function (msg, jsep) {
         if (msg.error) { state("could not receive " + entry.display + ": " + msg.error); return; }
+        if (msg.streams) readStreams(feed.id, entry, msg.streams);
         if (!jsep) return;
         entry.handle.createAnswer({
           jsep: jsep,
@@ -95,13 +177,56 @@
       },
       onremotetrack: function (track, mid, on) {
         if (!current || !current.subscribers.has(feed.id)) return;
-        stream.getTracks().filter(function (t) { return t.kind === track.kind && (!on || t.id !== track.id); })
-          .forEach(function (t) { stream.removeTrack(t); });
-        if (on) stream.addTrack(track);
-        current.callbacks.onRemoteStream(feed.id, stream, entry.display);
+        const isScreen = entry.byMid[mid] === cfg.mids.screen;
+        const target = isScreen ? entry.screen : stream;
+        target.getTracks().filter(function (t) { return t.kind === track.kind && (!on || t.id !== track.id); })
+          .forEach(function (t) { target.removeTrack(t); });
+        if (on) target.addTrack(track);
+        if (isScreen && !target.getTracks().length) current.callbacks.onRemoteGone(feed.id, "screen");
+        else if (target.getTracks().length) current.callbacks.onRemoteStream(feed.id, target, entry.display, isScreen ? "screen" : "camera");
       },
       oncleanup: function () { gone(feed.id); },
     });
+  }
+
+  // Janus's list of this subscription's streams ("attached", "updated"): which publisher mid
+  // each carries, and whether the screen share is still there.
+  function readStreams(feedId, entry, streams) {
+    const screenMid = current.config.janus.mids.screen;
+    streams.forEach(function (s) {
+      if (s.type === "data" || s.mid === undefined) return;
+      entry.byMid[s.mid] = s.active === false ? null : s.feed_mid;
+      entry.asked.delete(s.feed_mid);
+    });
+    const sharing = Object.keys(entry.byMid).some(function (mid) { return entry.byMid[mid] === screenMid; });
+    if (!sharing && entry.screen.getTracks().length) {
+      entry.screen.getTracks().forEach(function (t) { entry.screen.removeTrack(t); });
+      current.callbacks.onRemoteGone(feedId, "screen");
+    }
+  }
+
+  // A feed Janus announces again: it published another stream (e.g. a screen), which this page
+  // subscribes to, or stopped one ("disabled"; Janus does not update the subscriptions to it
+  // by itself), which this page drops and unsubscribes from.
+  function subscribeToNewStreams(feed) {
+    const entry = current.subscribers.get(feed.id);
+    if (!entry || !entry.handle) return;
+    const receiving = new Set(Object.values(entry.byMid).filter(Boolean));
+    const streams = (feed.streams || []).filter(function (s) { return s.type !== "data"; });
+    const missing = streams.filter(function (s) { return !s.disabled && !receiving.has(s.mid) && !entry.asked.has(s.mid); });
+    const stopped = streams.filter(function (s) { return s.disabled && receiving.has(s.mid); });
+    if (stopped.length) {
+      Object.keys(entry.byMid).forEach(function (mid) {
+        if (stopped.some(function (s) { return s.mid === entry.byMid[mid]; })) entry.byMid[mid] = null;
+      });
+      readStreams(feed.id, entry, []);
+      entry.handle.send({message: {request: "unsubscribe",
+                                   streams: stopped.map(function (s) { return {feed: feed.id, mid: s.mid}; })}});
+    }
+    if (!missing.length) return;
+    missing.forEach(function (s) { entry.asked.add(s.mid); });
+    entry.handle.send({message: {request: "subscribe",
+                                 streams: missing.map(function (s) { return {feed: feed.id, mid: s.mid}; })}});
   }
 
   function gone(feedId) {
@@ -204,5 +329,15 @@
     })).then(function (pairs) { return Object.fromEntries(pairs); });
   }
 
-  window.RoomJanus = {start: start, setMuted: setMuted, leave: leave, stats: stats};
+  // What the publisher sends now, per m-line: {mid: track label} (a device switch shows here).
+  function sending() {
+    const pc = publisherPc(), out = {};
+    if (pc) pc.getTransceivers().forEach(function (t) {
+      if (t.mid !== null && t.sender.track && t.direction !== "inactive") out[t.mid] = t.sender.track.label;
+    });
+    return out;
+  }
+
+  window.RoomJanus = {start: start, sending: sending, setMuted: setMuted, leave: leave, stats: stats,
+                      shareScreen: shareScreen, stopScreen: stopScreen, replaceTrack: replaceTrack};
 })();

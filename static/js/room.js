@@ -52,6 +52,23 @@
     grid.setAttribute("data-count", grid.children.length);
     return el;
   }
+  // A person's screen share: a tile of its own beside their camera (keyed by the same peer key).
+  function screenTile(key, connection, name) {
+    var id = "tile-" + key + "-screen", el = document.getElementById(id);
+    if (el) return el;
+    el = document.createElement("figure");
+    el.className = "video-tile screen";
+    el.id = id;
+    el.setAttribute("data-connection", connection);
+    var video = document.createElement("video");
+    video.autoplay = true; video.playsInline = true; video.muted = true;
+    var caption = document.createElement("figcaption");
+    caption.textContent = name + "’s screen";
+    el.appendChild(video); el.appendChild(caption);
+    grid.appendChild(el);
+    grid.setAttribute("data-count", grid.children.length);
+    return el;
+  }
   function dropTile(key) {
     var el = document.getElementById("tile-" + key);
     if (el) el.remove();
@@ -76,16 +93,32 @@
     if (peers[remote]) return peers[remote];
     var pc = new RTCPeerConnection({ iceServers: config.iceServers });
     var peer = { pc: pc, polite: connectionId < remote, makingOffer: false, ignoreOffer: false,
-                 user: user, tile: tile(remote, name || "Someone", false) };
+                 user: user, name: name || "Someone", screenId: null, tile: tile(remote, name || "Someone", false) };
     peers[remote] = peer;
     if (local) local.getTracks().forEach(function (t) { pc.addTrack(t, local); });
-    if (screen) screen.getTracks().forEach(function (t) { pc.addTrack(t, screen); });
+    // Said before the tracks (frames on the socket keep their order): the other side then
+    // shows them as a screen tile rather than over the camera.
+    if (screen) { sendSignal(remote, { screen: screen.id }); screen.getTracks().forEach(function (t) { pc.addTrack(t, screen); }); }
     // A page without a camera or microphone that calls needs m-lines to receive on; one that
     // answers receives on the offer's own (extra transceivers there would start a second,
     // colliding negotiation before the first is done: the connection never came up).
     if (initiating && (!local || !local.getVideoTracks().length)) pc.addTransceiver("video", { direction: "recvonly" });
     if (initiating && (!local || !local.getAudioTracks().length)) pc.addTransceiver("audio", { direction: "recvonly" });
     pc.ontrack = function (evt) {
+      var incoming = evt.streams[0];
+      // The screen: the stream the "screen" signal named, or (should that signal have been
+      // refused by the relay's rate limit) a second stream while the camera's is still live.
+      var camera = peer.tile.querySelector("video").srcObject;
+      var second = camera && incoming && camera.id !== incoming.id &&
+                   camera.getTracks().some(function (t) { return t.readyState === "live"; });
+      if (incoming && (incoming.id === peer.screenId || second)) {
+        var shared = screenTile(remote, remote, peer.name).querySelector("video");
+        if (shared.srcObject !== incoming) {
+          shared.srcObject = incoming;
+          incoming.onremovetrack = function () { if (!incoming.getTracks().length) dropTile(remote + "-screen"); };
+        }
+        return;
+      }
       var video = peer.tile.querySelector("video");
       if (video.srcObject !== evt.streams[0]) {
         video.srcObject = evt.streams[0];
@@ -108,6 +141,7 @@
     peer.pc.close();
     delete peers[remote];
     dropTile(remote);
+    dropTile(remote + "-screen");
   }
   function onSignal(msg) {
     if (!joined || !config) { if (joining) earlySignals.push(msg); return; }
@@ -115,7 +149,11 @@
     var known = (lastState && lastState.connections || []).filter(function (c) { return c.connection === msg.from; })[0];
     var peer = peerFor(msg.from, msg.from_user, known && known.name, false);
     var pc = peer.pc, data = msg.data;
-    if (data.description) {
+    if (known) peer.name = known.name;
+    if ("screen" in data) {
+      peer.screenId = data.screen;
+      if (!data.screen) dropTile(msg.from + "-screen");
+    } else if (data.description) {
       var collision = data.description.type === "offer" && (peer.makingOffer || pc.signalingState !== "stable");
       peer.ignoreOffer = !peer.polite && collision;
       if (peer.ignoreOffer) return;
@@ -164,7 +202,7 @@
     if (!usingJanus()) Object.keys(peers).forEach(function (remote) { if (!keep[remote]) closePeer(remote); });
     state.participants.forEach(function (p) {
       state.connections.filter(function (c) { return c.user === p.user; }).forEach(function (c) {
-        var t = grid.querySelector('.video-tile[data-connection="' + c.connection + '"]');
+        var t = grid.querySelector('.video-tile:not(.screen)[data-connection="' + c.connection + '"]');
         if (t) { t.classList.toggle("mic-off", p.audio_off); t.classList.toggle("camera-off", p.video_off);
                  t.querySelector("figcaption").textContent = (c.connection === connectionId ? "You" : p.name) + (p.audio_off ? " (muted)" : ""); }
       });
@@ -228,27 +266,52 @@
     navigator.mediaDevices.getUserMedia(c).then(function (s) {
       var track = kind === "audio" ? s.getAudioTracks()[0] : s.getVideoTracks()[0];
       var old = kind === "audio" ? local.getAudioTracks()[0] : local.getVideoTracks()[0];
-      Object.keys(peers).forEach(function (k) {
-        peers[k].pc.getSenders().forEach(function (sender) { if (sender.track === old) sender.replaceTrack(track); });
-      });
-      if (old) { local.removeTrack(old); old.stop(); }
-      local.addTrack(track);
+      if (old) track.enabled = old.enabled;  // a muted microphone stays muted on the new one
+      // The same m-line carries the new device (replaceTrack): no renegotiation, on either engine.
+      var replaced = usingJanus() && window.RoomJanus ? RoomJanus.replaceTrack(kind, track) : Promise.all(
+        Object.keys(peers).map(function (k) {
+          return Promise.all(peers[k].pc.getSenders().map(function (sender) { return sender.track === old ? sender.replaceTrack(track) : null; }));
+        }));
+      return replaced.then(function () {
+        if (old) { local.removeTrack(old); old.stop(); }
+        local.addTrack(track);
+      }, function (err) { track.stop(); throw err; });
     }).catch(function () { say("That device could not be used."); });
+  }
+  function screenButton(sharing) {
+    // Gone when htmx has already swapped the page away (End for everyone goes to the chat).
+    if (!$("room-screen")) return;
+    $("room-screen").textContent = sharing ? "Stop sharing" : "Share screen";
+    $("room-screen").setAttribute("aria-pressed", String(sharing));
   }
   function toggleScreen() {
     if (screen) {
-      screen.getTracks().forEach(function (t) { t.stop(); });
-      Object.keys(peers).forEach(function (k) {
-        peers[k].pc.getSenders().forEach(function (s) { if (s.track && screen.getTracks().indexOf(s.track) >= 0) peers[k].pc.removeTrack(s); });
+      var stopped = screen;
+      screen = null;
+      if (usingJanus() && window.RoomJanus) RoomJanus.stopScreen().catch(function () {});
+      else Object.keys(peers).forEach(function (k) {
+        peers[k].pc.getSenders().forEach(function (s) { if (s.track && stopped.getTracks().indexOf(s.track) >= 0) peers[k].pc.removeTrack(s); });
+        sendSignal(k, { screen: null });
       });
-      screen = null; $("room-screen").textContent = "Share screen"; $("room-screen").setAttribute("aria-pressed", "false");
+      stopped.getTracks().forEach(function (t) { t.stop(); });
+      screenButton(false);
       return;
     }
     navigator.mediaDevices.getDisplayMedia({ video: true }).then(function (s) {
+      if (!joined) { s.getTracks().forEach(function (t) { t.stop(); }); return; }
       screen = s;
-      Object.keys(peers).forEach(function (k) { s.getTracks().forEach(function (t) { peers[k].pc.addTrack(t, s); }); });
       s.getVideoTracks()[0].onended = function () { if (screen === s) toggleScreen(); };
-      $("room-screen").textContent = "Stop sharing"; $("room-screen").setAttribute("aria-pressed", "true");
+      screenButton(true);
+      if (usingJanus() && window.RoomJanus) {
+        return RoomJanus.shareScreen(s.getVideoTracks()[0]).catch(function () {
+          if (screen === s) toggleScreen();
+          say("Your screen could not be shared: try again.");
+        });
+      }
+      Object.keys(peers).forEach(function (k) {
+        sendSignal(k, { screen: s.id });
+        s.getTracks().forEach(function (t) { peers[k].pc.addTrack(t, s); });
+      });
     }).catch(function () { say("Screen sharing was cancelled or is not allowed."); });
   }
 
@@ -267,7 +330,7 @@
         local = stream;
         joined = true; joining = false;
         var mine = tile(connectionId, "You", true);
-        if (stream) { mine.querySelector("video").srcObject = stream; watchSpeaking(stream, mine); if (!usingJanus()) fillDevices(); }
+        if (stream) { mine.querySelector("video").srcObject = stream; watchSpeaking(stream, mine); fillDevices(); }
         else mine.classList.add("receive-only");
         if (usingJanus()) startJanus(stream);
         $("room-join").hidden = true;
@@ -275,8 +338,7 @@
         $("room-leave").hidden = false;
         $("room-mic").hidden = !(stream && stream.getAudioTracks().length);
         $("room-camera").hidden = !(stream && stream.getVideoTracks().length);
-        // Screen sharing goes peer to peer only (room-janus.js publishes camera and microphone).
-        $("room-screen").hidden = usingJanus() || !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia && config.publish.indexOf("screen") >= 0);
+        $("room-screen").hidden = !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia && config.publish.indexOf("screen") >= 0);
         if (!statusEl.textContent || statusEl.textContent === "Joining…") say(stream ? "You are in the call." : "You are in the call, receiving only.");
         root.setAttribute("data-joined", "true");
         heartbeatTimer = setInterval(function () {
@@ -290,16 +352,17 @@
   function startJanus(stream) {
     if (!window.RoomJanus) { say("This call needs its media script, which did not load: reload the page."); return; }
     RoomJanus.start(config, stream, {
-      onRemoteStream: function (feed, remote, display) {
+      onRemoteStream: function (feed, remote, display, source) {
         if (!joined) return;
         var connection = feed.split("~")[1];
         var known = (lastState && lastState.connections || []).filter(function (c) { return c.connection === connection; })[0];
-        var t = tile(feed, known ? known.name : (display || "Someone"), false);
+        var name = known ? known.name : (display || "Someone");
+        var t = source === "screen" ? screenTile(feed, connection, name) : tile(feed, name, false);
         var video = t.querySelector("video");
         if (video.srcObject !== remote) { video.srcObject = remote; watchSpeaking(remote, t); }
         applyRoster();
       },
-      onRemoteGone: function (feed) { dropTile(feed); },
+      onRemoteGone: function (feed, source) { dropTile(feed + "-screen"); if (source !== "screen") dropTile(feed); },
       onState: function (text) { if (/^(could not|disconnected)/.test(text)) say("Media server: " + text); }
     }).catch(function () { say("The media server could not be reached: leave and join again in a moment."); });
   }
@@ -312,6 +375,7 @@
     Object.keys(peers).forEach(closePeer);
     [local, screen].forEach(function (s) { if (s) s.getTracks().forEach(function (t) { t.stop(); }); });
     local = screen = null;
+    screenButton(false);
     dropTile(connectionId);
     ["room-mic", "room-camera", "room-screen", "room-leave", "room-devices"].forEach(function (id) { if ($(id)) $(id).hidden = true; });
     root.setAttribute("data-joined", "false");
@@ -367,6 +431,22 @@
       });
     }));
   }
-  window.classhubRoom = { peers: peers, stats: stats, engine: function () { return config && config.engine; },
+  // The label of each track this page sends ("audio"/"video"/"screen" -> labels): what a
+  // device switch or a screen share changed, on either engine.
+  function sending() {
+    var out = { audio: [], video: [], screen: [] };
+    var screenIds = screen ? screen.getTracks().map(function (t) { return t.id; }) : [];
+    function add(track) {
+      if (!track || track.readyState !== "live") return;
+      var list = screenIds.indexOf(track.id) >= 0 ? out.screen : out[track.kind];
+      if (list.indexOf(track.label) < 0) list.push(track.label);
+    }
+    if (usingJanus() && window.RoomJanus) {
+      var mids = config.janus.mids, byMid = RoomJanus.sending();
+      Object.keys(mids).forEach(function (kind) { if (byMid[mids[kind]] !== undefined && out[kind].indexOf(byMid[mids[kind]]) < 0) out[kind].push(byMid[mids[kind]]); });
+    } else Object.keys(peers).forEach(function (k) { peers[k].pc.getSenders().forEach(function (s) { add(s.track); }); });
+    return out;
+  }
+  window.classhubRoom = { peers: peers, stats: stats, sending: sending, engine: function () { return config && config.engine; },
                           state: function () { return lastState; } };
 })();

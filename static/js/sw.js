@@ -20,10 +20,12 @@ self.addEventListener("push", function (event) {
     renotify: Boolean(data.tag),
     requireInteraction: urgent,
     icon: "/static/icons/icon-192.png",
-    badge: "/static/icons/icon-192.png",
+    // Android's status bar draws the badge as a mask: a white glyph on transparency.
+    badge: data.badge || "/static/icons/badge-96.png",
     data: { url: data.url || "/", id: data.id, type: data.type },
-    // An incoming call: "Join" opens the room (a plain click does too; closing dismisses it).
-    actions: ["INSTANT_CALL_STARTED", "SESSION_LIVE"].indexOf(data.type) >= 0 ? [{ action: "join", title: "Join" }] : []
+    // An incoming call or a session gone live: the payload's "Join" action opens the room (a
+    // plain click does too; closing dismisses it).
+    actions: Array.isArray(data.actions) ? data.actions.slice(0, 2) : []
   }));
 });
 

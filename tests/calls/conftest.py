@@ -70,7 +70,7 @@ def janus_pages(browser, janus_call_server):  # noqa: F811
         yield _new_page
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # as ``browser`` (tests/browser): a wider scope cannot ask for it
 def browsers_without_media(browser):  # noqa: F811
     """Chromium with cameras and a microphone (fake ones) but nobody to click "Allow" on the
     prompt ("refused"), and Chromium on a computer with none at all ("missing"). Launched by the

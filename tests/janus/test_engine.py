@@ -63,7 +63,7 @@ def test_join_config_creates_the_run_room_and_admits_only_token_holders(janus_ap
     config = engine.join_config(run, alice, "conn1").as_json()
     data = config["janus"]
     assert config["engine"] == "janus" and config["publish"] == ["audio", "screen", "video"]
-    assert data["server"] == janus.url and data["room"] == "room42~1" and data["mids"] == {"audio": "0", "video": "1"}
+    assert data["server"] == janus.url and data["room"] == "room42~1" and data["mids"] == {"audio": "0", "video": "1", "screen": "2"}
     assert data["feed"].startswith("pA~conn1~") and data["display"] == "Alice <b>"
     observer = engine.join_config(run, make_participant("pO", 8, role="OBSERVER"), None).as_json()
     assert observer["publish"] == [] and observer["janus"]["room"] == "room42~1"

@@ -394,6 +394,8 @@ def test_the_upcoming_list_shows_join_and_live_now_in_bounded_statements(school,
     with count_queries() as after:
         home = student.get("/").get_data(as_text=True)
     assert home.count("Live now") == 1 and home.count("data-session-join") == 6
+    # One live badge: the occurrence's "Live now", not also the series' "Live" beside it.
+    assert home.count('<span class="badge badge-ok">Live') == 1, home
     assert after.count == before.count, (before.count, after.count)
     assert more and db.session.scalar(select(func.count(Room.id))) == 1
     assert db.session.scalar(select(func.count(RunParticipant.id))) == 0

@@ -73,6 +73,8 @@ def test_signals_reach_only_the_addressed_connection_across_servers(chat, live_s
                      {"room": room_id, "to": 5, "data": OFFER},
                      {"room": room_id, "to": s1_conn, "data": {"description": "nope"}},
                      {"room": room_id, "to": s1_conn, "data": {"evil": 1}},
+                     {"room": room_id, "to": s1_conn, "data": {"screen": 5}},
+                     {"room": room_id, "to": s1_conn, "data": {"screen": "s" * 101}},
                      {"room": room_id, "to": s1_conn,
                       "data": {"description": {"type": "offer", "sdp": "a" * 40_000}}}):
             t_sock.frames.clear()
@@ -83,6 +85,11 @@ def test_signals_reach_only_the_addressed_connection_across_servers(chat, live_s
         t_sock.send(type="signal", room=room_id, to=s1_conn, data=OFFER)
         s1_sock.frames.clear()
         s1_sock.wait_for(_json("signal"))
+        # Which stream is a screen share (or that it stopped) is relayed like the rest.
+        for screen in ("{0b8e-stream}", None):
+            s1_sock.frames.clear()
+            t_sock.send(type="signal", room=room_id, to=s1_conn, data={"screen": screen})
+            assert json.loads(s1_sock.wait_for(_json("signal")))["data"] == {"screen": screen}
 
         # Someone in the thread but not in the call (no join) cannot signal.
         s1_extra = Socket(b, s1)

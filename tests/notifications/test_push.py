@@ -18,12 +18,14 @@ from app.notifications.models import (DeliveryStatus, JobFailure, NotificationTy
                                       PushDelivery, PushSubscription)
 from app.notifications.vapid import REFRESH_MARGIN, TOKEN_LIFETIME, VapidKeys, app_keys
 from app.redis_conn import get_redis
+from tests.chat.conftest import chat  # noqa: F401
 from tests.interop.push_service import public_key_b64, running, verify_vapid
 from tests.notifications.conftest import (FIREFOX_WINDOWS, make_due, queued_job_ids,
                                           scheduled)
 
 HIGH = [NotificationType.SESSION_REMINDER, NotificationType.INSTANT_CALL_STARTED,
         NotificationType.SESSION_LIVE]
+JOIN_TYPES = {NotificationType.INSTANT_CALL_STARTED, NotificationType.SESSION_LIVE}
 
 
 def another_key() -> str:
@@ -73,7 +75,10 @@ def test_every_device_gets_a_signed_decryptable_payload(app, school, add_device,
         assert request.payload == {"title": "Algebra starts in 15 min",
                                    "body": "Mon 16 Mar, 16:00 GMT · 60 min with Terry Teacher",
                                    "url": "/sessions/42", "tag": "session-42",
-                                   "type": type_.value, "id": notification.id}
+                                   "type": type_.value, "id": notification.id,
+                                   "badge": "/static/icons/badge-96.png",
+                                   **({"actions": [{"action": "join", "title": "Join"}]}
+                                      if type_ in JOIN_TYPES else {})}
         assert request.headers["ttl"] == str(ttl)
         assert request.headers["urgency"] == urgency
         assert request.headers["topic"] == "session-42"
@@ -84,6 +89,71 @@ def test_every_device_gets_a_signed_decryptable_payload(app, school, add_device,
         assert row.sent_at is not None
         assert db.session.get(PushSubscription, device.subscription.id).last_success_at
     assert push_service.requests_for(someone_else) == []
+
+
+def test_an_instant_call_push_carries_the_room_the_join_action_and_a_monochrome_badge(
+        app, chat, add_device, push_service, run_worker):
+    """Issue 11: the ringing push opens the room from its "Join" action, and Android's status
+    bar gets a badge it can draw (white on transparency: only the alpha counts there)."""
+    from pathlib import Path
+
+    from app.live.services import start_call
+
+    phone = add_device(chat.s1)
+    run, _ = start_call(chat.teacher, chat.group)
+    db.session.commit()
+    run_worker()
+    [request] = push_service.requests_for(phone)
+    assert request.ok, request.errors
+    payload = request.payload
+    assert payload["type"] == "INSTANT_CALL_STARTED"
+    assert payload["url"] == f"/live/rooms/{run.room_id}"
+    assert payload["actions"] == [{"action": "join", "title": "Join"}]
+    badge = Path(app.static_folder) / payload["badge"].removeprefix("/static/")
+    assert badge.suffix == ".png" and badge.is_file()
+    assert app.test_client().get(payload["badge"]).status_code == 200
+    opaque, transparent, coloured = png_alpha_census(badge.read_bytes())
+    assert opaque and transparent and not coloured, (opaque, transparent, coloured)
+
+
+def png_alpha_census(data: bytes) -> tuple[int, int, int]:
+    """(opaque pixels, fully transparent pixels, visible pixels that are not white) of an
+    8-bit RGBA PNG."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, b""
+    while pos < len(data):
+        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        chunk = data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", chunk[:10])
+            assert (depth, colour) == (8, 6), "an 8-bit RGBA PNG (colour type 6)"
+        elif kind == b"IDAT":
+            idat += chunk
+    raw, stride, previous, rows = zlib.decompress(idat), width * 4, bytearray(width * 4), []
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):  # undo the PNG row filters (None, Sub, Up, Average, Paeth)
+            a, b = (line[i - 4] if i >= 4 else 0), previous[i]
+            c = previous[i - 4] if i >= 4 else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 255
+            elif kind == 2:
+                line[i] = (line[i] + b) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(line)
+        previous = line
+    pixels = [row[x * 4:x * 4 + 4] for row in rows for x in range(width)]
+    return (sum(p[3] == 255 for p in pixels), sum(p[3] == 0 for p in pixels),
+            sum(p[3] > 0 and min(p[:3]) < 250 for p in pixels))
 
 
 def test_without_a_tag_the_notification_id_is_tag_and_topic(school, add_device, push_service,

@@ -17,9 +17,9 @@ How a run maps onto Janus
   after its owner left: Janus's events are media facts, the services' own roster stays the
   authority on who is who. Janus does report the token in "joined": a join whose token is not
   the feed owner's is dropped, and Janus keeps a feed id unique while it is in the room.
-- Moderation by m-line: ``static/js/room-janus.js`` always publishes audio as mid "0" and video as
-  mid "1" (``MIDS``); mute moderates those mids of every feed of the participant. Screen sharing
-  is not published by room-janus.js yet, so muting "screen" has nothing to stop.
+- Moderation by m-line: ``static/js/room-janus.js`` always publishes audio as mid "0", video as
+  mid "1" and a screen share as mid "2" of the same feed (``MIDS``; Janus 1.x publishes several
+  video streams per PeerConnection); mute moderates those mids of every feed of the participant.
 
 What the engine reads from the live models (duck-typed, so it fits them without importing them)
 - ``run.id``; ``run.room.engine_room_key`` (str, no "~").
@@ -57,7 +57,7 @@ from app.live.janus import JanusClient, JanusError, JanusUnavailable
 
 log = logging.getLogger(__name__)
 
-MIDS = {"audio": "0", "video": "1"}
+MIDS = {"audio": "0", "video": "1", "screen": "2"}
 PUBLISH_BY_ROLE = {
     "INSTRUCTOR": frozenset({"audio", "video", "screen"}),
     "LEARNER": frozenset({"audio", "video", "screen"}),
