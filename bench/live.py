@@ -24,9 +24,10 @@ tests/janus does), gone with the namespace. Everything runs on a throwaway datab
    in a call of its own (joined through live.services.join with the connection id the socket
    was given, as the join view does), every client sending ICE-candidate frames addressed to its
    partner at the per-connection limit (app/live/signalling.py: a burst of 200, then 40 per
-   second) so none is refused; the relayed frames the partners receive per second. The offered
-   load is many connections times that limit, above what one process relays, so the figure is
-   the process's rate, not the limit's. Peer: bench/peers/signalling_relay.py (Flask-SocketIO,
+   second) so none is refused, with at most 8 frames in flight per client (sent, not yet
+   received); the relayed frames the partners receive per second. The most the clients may
+   offer (connections x 40/s) is above what one process relays, so the figure is the process's
+   rate, not the limit's. Peer: bench/peers/signalling_relay.py (Flask-SocketIO,
    same gunicorn, Redis message queue, no checks at all), the same clients and pacing.
 3. **Web process CPU per active call**: the worker's CPU time over 30 s with a 4-person mesh call
    and with a 6-person Janus call connected, minus the same pages open in the room before
@@ -63,6 +64,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                  "--allow-loopback-in-peer-connection"]
 JANUS_ICE_ADDRESS = "10.99.0.1"
+# Signalling frames a client may have sent that its partner has not received yet: the offered
+# load follows what the server relays instead of queueing without bound (in the server, and in
+# Redis, which drops a pub/sub subscriber whose output buffer grows past its limit).
+IN_FLIGHT = 8
 MEDIA_TIMEOUT_MS = 60_000  # one join's videos; a run that takes longer is counted as failed
 # An ICE candidate as Chromium sends one (the size of a typical signalling frame).
 CANDIDATE = {"candidate": {
@@ -496,15 +501,20 @@ class Relay:
 
 
 class Counting:
-    """What every client's reader counts: relayed frames and refusals (measuring or not)."""
+    """What every client's reader counts: relayed frames and refusals (measuring or not); and
+    per client the frames it may still send before its partner has received earlier ones."""
 
-    def __init__(self):
+    def __init__(self, clients: int):
         self.measuring = False
         self.relayed = self.refused = self.sent = 0
         self.refusals: list[str] = []
+        self.window = [asyncio.Semaphore(IN_FLIGHT) for _ in range(clients)]
 
 
-async def read_frames(ws, counting: Counting, relayed_marker: str, refused_marker: str | None):
+async def read_frames(ws, index: int, counting: Counting, relayed_marker: str,
+                      refused_marker: str | None):
+    """Clients ``2k`` and ``2k + 1`` are partners: a frame relayed to one frees its partner's
+    window."""
     import aiohttp
 
     async for frame in ws:
@@ -516,14 +526,19 @@ async def read_frames(ws, counting: Counting, relayed_marker: str, refused_marke
         elif refused_marker and refused_marker in text:
             counting.refused += counting.measuring
             counting.refusals.append(text[:200])
+            counting.window[index].release()
         elif relayed_marker in text:
             counting.relayed += counting.measuring
+            counting.window[index ^ 1].release()
 
 
-async def paced_sender(ws, frame: str, rate: float, counting: Counting, stop: asyncio.Event):
+async def paced_sender(ws, index: int, frame: str, rate: float, counting: Counting,
+                       stop: asyncio.Event):
     loop = asyncio.get_running_loop()
     next_at = loop.time()
     while not stop.is_set():
+        await counting.window[index].acquire()
+        next_at = max(next_at, loop.time() - 1 / rate)  # no catching up after a wait
         await ws.send_str(frame)
         counting.sent += counting.measuring
         next_at += 1 / rate
@@ -536,8 +551,9 @@ async def drive(sockets: list[tuple], counting: Counting, sc: LiveScale, worker:
     import psutil
 
     stop = asyncio.Event()
-    senders = [asyncio.create_task(paced_sender(ws, frame, sc.rate_per_connection, counting, stop))
-               for ws, frame in sockets]
+    senders = [asyncio.create_task(paced_sender(ws, n, frame, sc.rate_per_connection, counting,
+                                                stop))
+               for n, (ws, frame) in enumerate(sockets)]
     await asyncio.sleep(1.0)
     me = psutil.Process()
     client_before, worker_before = sum(me.cpu_times()[:2]), cpu_seconds(worker)
@@ -552,6 +568,8 @@ async def drive(sockets: list[tuple], counting: Counting, sc: LiveScale, worker:
                    client_cpu_percent=(sum(me.cpu_times()[:2]) - client_before) / seconds * 100,
                    refusals=counting.refusals[:3])
     stop.set()
+    for sender in senders:
+        sender.cancel()  # one may be waiting for its window
     await asyncio.gather(*senders, return_exceptions=True)
     return result
 
@@ -566,7 +584,7 @@ async def classhub_relay(app, server: WebServer, data: LiveData, cookies: dict[i
     from app.live.models import Room
 
     cookie_name = app.config["SESSION_COOKIE_NAME"]
-    counting = Counting()
+    counting = Counting(2 * len(data.pairs))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                      cookie_jar=aiohttp.DummyCookieJar()) as session:
         sockets, readers, connection_of = [], [], {}
@@ -589,9 +607,9 @@ async def classhub_relay(app, server: WebServer, data: LiveData, cookies: dict[i
                 live.join(db.session.get(User, user_id), db.session.get(Room, pair.room_id),
                           connection_of[(user_id, pair.room_id)])
                 db.session.commit()
-        for ws, _, _ in sockets:
+        for n, (ws, _, _) in enumerate(sockets):
             readers.append(asyncio.create_task(
-                read_frames(ws, counting, '"type": "signal"', '"signal-refused"')))
+                read_frames(ws, n, counting, '"type": "signal"', '"signal-refused"')))
         await asyncio.sleep(0.5)  # the rosters the joins published
         frames = []
         for ws, user_id, pair in sockets:
@@ -610,7 +628,7 @@ async def classhub_relay(app, server: WebServer, data: LiveData, cookies: dict[i
 async def peer_relay(server: WebServer, sc: LiveScale) -> Relay:
     import aiohttp
 
-    counting = Counting()
+    counting = Counting(2 * sc.signal_pairs)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         sockets, sids = [], []
         for _ in range(2 * sc.signal_pairs):
@@ -624,8 +642,8 @@ async def peer_relay(server: WebServer, sc: LiveScale) -> Relay:
             assert connected.startswith("40"), connected[:100]
             sockets.append(ws)
             sids.append(json.loads(connected[2:])["sid"])
-        readers = [asyncio.create_task(read_frames(ws, counting, '["signal"', None))
-                   for ws in sockets]
+        readers = [asyncio.create_task(read_frames(ws, n, counting, '["signal"', None))
+                   for n, ws in enumerate(sockets)]
         frames = [(ws, "42" + json.dumps(["signal", {"to": sids[n ^ 1], "data": CANDIDATE}]))
                   for n, ws in enumerate(sockets)]
         result = await drive(frames, counting, sc, server.worker_pid())
