@@ -77,7 +77,8 @@ test-calls: install-dev chromium media-servers
 
 # Benchmarks: figures printed, Classhub beside its peers. DATABASE_URL set: on a throwaway
 # PostgreSQL database created on that server and dropped after; BENCH_SCALE=small: under a minute.
-bench: install-dev
+# The live calls bench (bench/live.py) drives Chromium and Janus in a network namespace of its own.
+bench: install-dev chromium media-servers
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

@@ -11,13 +11,14 @@ import signal
 import sys
 import time
 
-from bench import calendar, push, realtime, reminders, writes
+from bench import calendar, live, push, realtime, reminders, writes
 from bench.common import database_kind, format_table, load_average, scale
 
 BENCHMARKS = {"calendar": calendar.main, "writes": writes.main, "reminders": reminders.main,
-              "push": push.main, "realtime": realtime.main}
+              "push": push.main, "realtime": realtime.main,
+              "live": live.main}
 # The summary follows issue 10's table: realtime, push, reminders, statements.
-SUMMARY_ORDER = ("realtime", "push", "reminders", "writes")
+SUMMARY_ORDER = ("realtime", "push", "reminders", "writes", "live")
 
 
 def _interrupted(signum, frame):
