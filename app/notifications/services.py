@@ -128,6 +128,15 @@ def notify(recipients, type_: NotificationType, title: str, body: str = "", link
     return notify_each(type_, [Notice(user, title, body, link, tag) for user in unique])
 
 
+def record(recipients, type_: NotificationType, title: str, body: str = "", link: str = "/",
+           *, tag: str = "") -> list[Recorded]:
+    """notify() for callers that do not use the new notifications (the domain events'
+    receivers): the same rows, bell update, pushes and emails, without loading the rows back
+    as ORM objects (one statement fewer)."""
+    unique = {r.id: r for r in recipients if r is not None}.values()
+    return record_each(type_, [Notice(user, title, body, link, tag) for user in unique])
+
+
 def notify_each(type_: NotificationType, notices) -> list[Notification]:
     """notify() with each person's own wording, in one pass however many notices there are:
     one query each for preferences, devices and quiet hours (each with one array parameter for
