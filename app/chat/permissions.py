@@ -19,6 +19,9 @@ _UNKNOWN = object()
 def membership(user: User, thread: Thread) -> ThreadMember | None:
     if thread.center_id != user.center_id:
         return None
+    if "members" in thread.__dict__:
+        # Loaded with the thread (posting loads them anyway): no query of its own.
+        return next((m for m in thread.members if m.user_id == user.id), None)
     return db.session.scalar(select(ThreadMember).where(ThreadMember.thread_id == thread.id,
                                                         ThreadMember.user_id == user.id))
 

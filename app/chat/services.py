@@ -396,7 +396,10 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
         raise ValidationError(errors)
     message = Message(center_id=thread.center_id, thread_id=thread.id, sender_id=user.id,
                       kind=MessageKind.TEXT, body=body, body_html=render_message_html(body),
-                      client_key=client_key or None)
+                      client_key=client_key or None,
+                      # Loaded (empty) from the start: the answer and the fan-out render the
+                      # message's attachments, which would otherwise be a query after the flush.
+                      attachments=[])
     stored = []
     try:
         for item in checked:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import (Blueprint, abort, current_app, flash, make_response, render_template,
                    request, send_file, url_for)
 from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload
 
 from app.accounts.models import Role, User
 from app.accounts.services import PermissionDenied, ValidationError, enrolled_students_query
@@ -22,8 +23,8 @@ bp = Blueprint("chat", __name__, url_prefix="/chat")
 bp.add_app_template_global(services.new_client_key, "new_client_key")
 
 
-def _thread_or_404(thread_id) -> Thread:
-    thread = get_scoped_or_404(Thread, thread_id)
+def _thread_or_404(thread_id, *options) -> Thread:
+    thread = get_scoped_or_404(Thread, thread_id, *options)
     if not services.can_view_thread(current_user, thread):
         abort(404)  # not a member: do not reveal that it exists
     return thread
@@ -113,7 +114,12 @@ def _rate_limited(error):
 @limiter.limit(_message_limit, key_func=lambda: f"chat-post:{current_user.id}",
                on_breach=_too_fast)
 def post_message(thread_id):
-    thread = _thread_or_404(thread_id)
+    # With its members and last message (one statement): the membership check, the read
+    # marker and everyone the message is announced to read the members, and the last message
+    # is the one the new one follows (the answer renders it as continuing it or not).
+    thread = _thread_or_404(thread_id, joinedload(Thread.members),
+                            joinedload(Thread.last_message))
+    before = thread.last_message
     body = request.form.get("body", "")
     # The composer's key for this message (see services.post_message): sent again unchanged
     # when the browser retries, so a retry never stores the message twice.
@@ -130,8 +136,11 @@ def post_message(thread_id):
     if not wants_fragment():
         return navigate_to(url_for("chat.thread", thread_id=thread.id))
     # The new message rides along (appended once: realtime.js drops a second copy by id).
+    # A message sent again with its key (already stored) is answered with what preceded it.
+    previous = before if before is not None and before.id < message.id and \
+        before.thread_id == message.thread_id else services.previous_message(message)
     return render_template("chat/_composer.html", thread=thread, body="", errors={},
-                           sent=message, previous=services.previous_message(message))
+                           sent=message, previous=previous)
 
 
 def _message_or_404(thread: Thread, message_id) -> Message:

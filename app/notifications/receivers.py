@@ -1,7 +1,8 @@
-"""Every communication event that exists reaches the people it concerns, through notify().
+"""Every communication event that exists reaches the people it concerns, through record()
+(notify() without loading the new rows back: no receiver uses them).
 
 One receiver per domain event. Each makes one pass over the event's people: them in one query
-(``users_by_id``), one notify() for all of them (one query each for preferences, devices and
+(``users_by_id``), one record() for all of them (one query each for preferences, devices and
 quiet hours, one INSERT of the rows), and one wording per time zone where the wording names a
 time (``when``), not one per person."""
 from __future__ import annotations
@@ -11,7 +12,7 @@ from app.chat import signals as chat_signals
 from app.chat.formatting import preview_text
 from app.live import signals as live
 from app.notifications.models import NotificationType
-from app.notifications.services import Notice, mark_thread_read, notify, notify_each
+from app.notifications.services import Notice, mark_thread_read, record, record_each
 from app.scheduling import signals as scheduling
 from app.timezones import when
 
@@ -34,9 +35,9 @@ def _new_message(thread, sender=None, message=None, user_ids=frozenset(), **_):
     # presence then: no Redis call inside this transaction, which holds SQLite's write lock).
     body = preview_text(message.body, 140) or "Sent an attachment"
     # A direct thread is called after the other person, the sender to each recipient; every
-    # other kind has one name for all its members: one title, one notify() for everyone.
+    # other kind has one name for all its members: one title, one record() for everyone.
     title = sender.name if thread.kind.value == "DIRECT" else f"{sender.name} in {thread.name}"
-    notify(recipients, NotificationType.NEW_MESSAGE, title, body,
+    record(recipients, NotificationType.NEW_MESSAGE, title, body,
            f"/chat/threads/{thread.id}?at={message.id}", tag=f"thread-{thread.id}")
 
 
@@ -52,7 +53,7 @@ def _added_to_group(thread, actor=None, user_ids=frozenset(), created=False, **_
     type_ = NotificationType.GROUP_CHAT_CREATED if created else NotificationType.ADDED_TO_GROUP
     title = (f"{actor.name} created the group “{thread.name}”" if created
              else f"{actor.name} added you to “{thread.name}”")
-    notify(_people(user_ids, actor), type_, title, thread.description or "Open it to say hello.",
+    record(_people(user_ids, actor), type_, title, thread.description or "Open it to say hello.",
            f"/chat/threads/{thread.id}", tag=f"thread-{thread.id}")
 
 
@@ -62,7 +63,7 @@ def _added_to_group(thread, actor=None, user_ids=frozenset(), created=False, **_
 def _call_started(run, starter=None, thread=None, user_ids=frozenset(), **_):
     # High priority (push Urgency high, short TTL); the push's "Join" action opens the room.
     where = "a direct call" if thread.kind.value == "DIRECT" else f"in {thread.name}"
-    notify(_people(user_ids, starter), NotificationType.INSTANT_CALL_STARTED,
+    record(_people(user_ids, starter), NotificationType.INSTANT_CALL_STARTED,
            f"{starter.name} is calling", f"Join the call {where}" if thread.kind.value != "DIRECT"
            else "Join the call", f"/live/rooms/{run.room_id}", tag=f"call-{run.id}")
 
@@ -70,7 +71,7 @@ def _call_started(run, starter=None, thread=None, user_ids=frozenset(), **_):
 @live.session_went_live.connect
 def _session_went_live(run, session=None, starter=None, user_ids=frozenset(), **_):
     # High priority like a ringing call; the push's "Join" action opens the room.
-    notify(_people(user_ids, starter), NotificationType.SESSION_LIVE, f"{session.title} is live",
+    record(_people(user_ids, starter), NotificationType.SESSION_LIVE, f"{session.title} is live",
            f"{starter.name} started the session. Join now.", f"/live/rooms/{run.room_id}",
            tag=f"session-live-{run.id}")
 
@@ -98,7 +99,7 @@ def _tag(session) -> str:
 
 def _tell_each(session, people, type_, title: str, body_for, link: str | None = None) -> None:
     """One notify for all of ``people``, each with the body ``body_for(user)`` (their zone)."""
-    notify_each(type_, [Notice(user, title, body_for(user), link or _link(session), _tag(session))
+    record_each(type_, [Notice(user, title, body_for(user), link or _link(session), _tag(session))
                         for user in people])
 
 
@@ -153,7 +154,7 @@ def _occurrence_cancelled(session, actor=None, user_ids=frozenset(), override=No
     start = recurrence.local_to_utc(override.new_start_local or override.original_start_local,
                                     session.tz)
     body = override.reason or "The rest of the series goes ahead."
-    notify_each(NotificationType.SESSION_CANCELLED, [
+    record_each(NotificationType.SESSION_CANCELLED, [
         Notice(user, f"{session.title} on {when(start, user, NOTICE_TIME)} is cancelled", body,
                _link(session), _tag(session)) for user in _people(user_ids, actor)])
 
@@ -164,7 +165,7 @@ def _occurrence_restored(session, actor=None, user_ids=frozenset(), original_sta
     from app.scheduling.services import find_occurrence
 
     start = find_occurrence(session, original_start_local).start
-    notify_each(NotificationType.SESSION_RESCHEDULED, [
+    record_each(NotificationType.SESSION_RESCHEDULED, [
         Notice(user, f"{session.title} on {when(start, user, NOTICE_TIME)} is back on",
                "It had been cancelled; it takes place after all.", _link(session), _tag(session))
         for user in _people(user_ids, actor)])
@@ -172,7 +173,7 @@ def _occurrence_restored(session, actor=None, user_ids=frozenset(), original_sta
 
 @scheduling.series_cancelled.connect
 def _series_cancelled(session, actor=None, user_ids=frozenset(), **_):
-    notify(_people(user_ids, actor), NotificationType.SESSION_CANCELLED,
+    record(_people(user_ids, actor), NotificationType.SESSION_CANCELLED,
            f"{session.title} is cancelled",
            session.cancel_reason or "All its occurrences are cancelled.", _link(session),
            tag=_tag(session))
@@ -180,7 +181,7 @@ def _series_cancelled(session, actor=None, user_ids=frozenset(), **_):
 
 @scheduling.participants_removed.connect
 def _participants_removed(session, actor=None, user_ids=frozenset(), **_):
-    notify(_people(user_ids, actor), NotificationType.SESSION_CANCELLED,
+    record(_people(user_ids, actor), NotificationType.SESSION_CANCELLED,
            f"You were removed from {session.title}", "It no longer appears in your calendar.",
            "/calendar", tag=_tag(session))
 
@@ -219,6 +220,6 @@ def _proposal_approved(session, actor=None, user_ids=frozenset(), **_):
 def _proposal_declined(session, actor=None, group=None, user_ids=frozenset(), reason="", **_):
     from app.scheduling.group_services import sessions_link
 
-    notify(_people(user_ids, actor), NotificationType.PROPOSAL_DECLINED,
+    record(_people(user_ids, actor), NotificationType.PROPOSAL_DECLINED,
            f"“{session.title}” was declined", f"{actor.name}: {reason}", sessions_link(group.id),
            tag=_tag(session))

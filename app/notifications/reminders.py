@@ -10,8 +10,9 @@ the people to remind are read in one query, and then, per chunk of CHUNK_ROWS re
   sweep owns: a second sweep, a second worker or a restarted one gets nothing back for them
   (PostgreSQL makes a concurrent insert of the same key wait for the first one's commit), so
   nobody is reminded twice;
-- one query for those people, one notify_each (the in-app notifications in one batch, the
-  pushes queued), one batched UPDATE linking each row to its notification;
+- one query for those people, one record_each (the in-app notifications in one batch, the
+  pushes queued; the new rows come back as ids and columns, not as ORM objects), one batched
+  UPDATE linking each row to its notification;
 - one commit: the rows and their notifications are durable together, and the pushes and bell
   updates go out after it, in one Redis pipeline.
 
@@ -34,7 +35,7 @@ from app.bulk import insert_rows, one_of, update_rows
 from app.db_types import utcnow
 from app.extensions import db
 from app.notifications.models import NotificationType, ReminderSent
-from app.notifications.services import Notice, notify_each
+from app.notifications.services import Notice, record_each
 from app.scheduling.models import (SessionOverride, SessionParticipant, SessionStatus,
                                    VideoSession)
 from app.scheduling.recurrence import Occurrence
@@ -135,7 +136,7 @@ def _claim(rows: list[tuple[int, datetime, int]]) -> list[tuple[int, int, dateti
 
 
 class Recipient(NamedTuple):
-    """What a reminder and notify_each need to know of a person, read as columns: a chunk's
+    """What a reminder and record_each need to know of a person, read as columns: a chunk's
     1,000 people as ORM users (each with its center joined) cost more than the rest of the
     chunk's work."""
 
@@ -163,12 +164,12 @@ def _remind(owned, due: dict, now: datetime) -> int:
     for row_id, session_id, start, user_id in owned:
         user = users.get(user_id)
         if user is None or not user.is_active:
-            # Deactivated since the people were read: the row stays, unsent. (notify_each
+            # Deactivated since the people were read: the row stays, unsent. (record_each
             # leaves inactive people out: filtered here, its rows line up with row_ids.)
             continue
         notices.append(_notice(due[(session_id, start)], user, now))
         row_ids.append(row_id)
-    created = notify_each(NotificationType.SESSION_REMINDER, notices)
+    created = record_each(NotificationType.SESSION_REMINDER, notices)
     # One statement, however many rows.
     update_rows(ReminderSent.__table__, [{"id": row_id, "notification_id": notification.id}
                                          for row_id, notification in zip(row_ids, created)])

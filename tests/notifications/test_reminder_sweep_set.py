@@ -156,22 +156,22 @@ def test_a_sweep_that_fails_half_way_keeps_what_it_committed_and_the_next_sends_
     now = tomorrow_at(9)
     due_sessions(center, 3, now + timedelta(minutes=10), "Half")  # 15 reminders
     monkeypatch.setattr(reminders, "CHUNK_ROWS", 4)
-    real_notify_each, calls = reminders.notify_each, []
+    real_record_each, calls = reminders.record_each, []
 
-    def notify_each_failing_on_the_third_chunk(type_, notices):
+    def record_each_failing_on_the_third_chunk(type_, notices):
         calls.append(len(notices))
         if len(calls) == 3:
             raise RuntimeError("the worker lost its database connection")
-        return real_notify_each(type_, notices)
+        return real_record_each(type_, notices)
 
-    monkeypatch.setattr(reminders, "notify_each", notify_each_failing_on_the_third_chunk)
+    monkeypatch.setattr(reminders, "record_each", record_each_failing_on_the_third_chunk)
     with pytest.raises(RuntimeError):
         reminders.sweep(now=now)
     db.session.rollback()
     assert reminder_rows() == 8
     assert db.session.scalar(select(func.count(Notification.id))) == 8
 
-    monkeypatch.setattr(reminders, "notify_each", real_notify_each)
+    monkeypatch.setattr(reminders, "record_each", real_record_each)
     assert reminders.sweep(now=now + timedelta(minutes=1))["reminders"] == 7
     per_person = db.session.execute(select(Notification.user_id, func.count())
                                     .group_by(Notification.user_id)).all()

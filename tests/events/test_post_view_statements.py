@@ -1,0 +1,45 @@
+"""Posting through the view (what a browser's composer does) costs a fixed number of SQL
+statements whatever the size of the class: the request reads the thread with its members and
+last message once, and its answer renders the new message from the objects the request holds
+(no reload of the message, its attachments, its thread or the message before it)."""
+from __future__ import annotations
+
+import re
+
+from app.accounts.models import User
+from app.chat.models import Message
+from app.extensions import db
+from tests.chat.conftest import hx_post, open_and_read
+from tests.conftest import csrf_token, login
+
+# Through the view with the composer's key, the login included, for a class where some want
+# email (their notifications loaded for it, one outbox INSERT): 15 at the time of writing, 19
+# before the thread's members and last message were read with it and the answer stopped
+# reloading what the request holds.
+VIEW_POST_BOUND = 15
+
+
+def test_posting_through_the_view_costs_the_same_for_a_small_and_a_big_class(
+        build_school, new_client, count_queries):
+    counts = []
+    for size in (5, 60):
+        school = build_school(size)
+        browser = new_client()
+        login(browser, db.session.get(User, school.teacher_id))
+        browser.csrf = csrf_token(browser, "/account")
+        open_and_read(browser, school.thread_id)
+        path = f"/chat/threads/{school.thread_id}/messages"
+        assert hx_post(browser, path, {"body": "first", "client_key": f"warm-key-{size:04d}"}
+                       ).status_code == 200
+        with count_queries() as counter:
+            answer = hx_post(browser, path, {"body": "Homework: page 12.",
+                                             "client_key": f"second-key-{size:04d}"})
+        assert answer.status_code == 200
+        counts.append(counter.count)
+        # The answer shows the new message, rendered as continuing the one before it.
+        html = answer.get_data(as_text=True)
+        second = db.session.query(Message).filter_by(client_key=f"second-key-{size:04d}").one()
+        assert f'id="message-{second.id}"' in html and "Homework: page 12." in html
+        assert re.search(rf'id="message-{second.id}" class="[^"]*\bcontinued\b', html), html
+    assert counts[0] == counts[1], counts
+    assert counts[1] <= VIEW_POST_BOUND, counts
