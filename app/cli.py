@@ -97,9 +97,10 @@ def register_cli(app: Flask) -> None:
 
         signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
         base_url = current_app.config["BASE_URL"]
-        janus = None
+        janus = turn = None
         try:
             janus = _start_local_janus(current_app, env, port)
+            turn = _start_local_turn(current_app, env)
             start("-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", bind,
                   "--workers", str(workers), "wsgi:app")
             start("worker.py")
@@ -116,6 +117,8 @@ def register_cli(app: Flask) -> None:
             elif not current_app.config["JANUS_URL"]:
                 click.echo(f"  Calls: peer to peer, up to {limit} people (install Janus for "
                            "larger calls: apt-get install janus coturn)")
+            if turn is not None:
+                click.echo(f"  TURN relay: coturn at {turn.host}:{turn.port} (credentials minted per join)")
             click.echo("  Press Ctrl-C to stop the web server and the worker.")
             click.echo("")
             while all(child.poll() is None for child in children):
@@ -128,6 +131,8 @@ def register_cli(app: Flask) -> None:
             stop()
             if janus is not None:
                 janus.stop()
+            if turn is not None:
+                turn.stop()
             stop_embedded_redis()  # saved and stopped once nothing uses it any more
 
 
@@ -151,3 +156,26 @@ def _start_local_janus(app: Flask, env: dict, port: int):
         return None
     env.update(janus.environment())
     return janus
+
+
+def _start_local_turn(app: Flask, env: dict):
+    """When coturn is installed and no TURN server is configured, run one for this ``serve``
+    beside the local Janus and hand the web processes its URLs and secret (the engines mint
+    per-join credentials from them); it stops with them. None when there is nothing to start,
+    or it would not start (calls then go without a relay, and say so)."""
+    from app.live.turn_server import TURN_BINARY, TurnServer
+
+    if app.config["TURN_URLS"] or not os.path.exists(TURN_BINARY):
+        return None
+    # Relaying to loopback addresses opens this machine's local services to TURN clients, and
+    # is needed only when two browsers on this machine must use the relay (calls forced through
+    # it): allowed only then (app/live/turn_server.py).
+    turn = TurnServer(workdir=os.path.join(app.instance_path, "coturn"),
+                      allow_loopback_peers=app.config["ICE_TRANSPORT_POLICY"] == "relay")
+    try:
+        turn.start()
+    except Exception as exc:  # a broken install must not keep the app from starting
+        click.echo(f"  coturn did not start ({exc}); calls go without a TURN relay.", err=True)
+        return None
+    env.update(turn.environment())
+    return turn

@@ -35,6 +35,13 @@ def _list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _ice_transport_policy(value: str) -> str:
+    policy = value.strip().lower()
+    if policy not in {"all", "relay"}:
+        raise ValueError(f"ICE_TRANSPORT_POLICY must be 'all' or 'relay', not {value!r}")
+    return policy
+
+
 def load_config(instance_path: Path, env: dict | None = None) -> dict:
     env = dict(os.environ if env is None else env)
     instance_path.mkdir(parents=True, exist_ok=True)
@@ -84,6 +91,9 @@ def load_config(instance_path: Path, env: dict | None = None) -> dict:
         "TURN_URLS": _list(env.get("TURN_URLS", "")),
         "TURN_SECRET": env.get("TURN_SECRET") or None,
         "TURN_CREDENTIAL_TTL": int(env.get("TURN_CREDENTIAL_TTL", str(6 * 3600))),
+        # "relay": browsers send media only through TURN (networks that allow nothing else, and
+        # tests proving the relay works); "all" (default) lets them connect directly when they can.
+        "ICE_TRANSPORT_POLICY": _ice_transport_policy(env.get("ICE_TRANSPORT_POLICY", "all")),
         "JANUS_URL": env.get("JANUS_URL") or None,
         "JANUS_ADMIN_SECRET": env.get("JANUS_ADMIN_SECRET") or None,
         # Janus as browsers reach it (a proxy or public host; default JANUS_URL), and the HTTP

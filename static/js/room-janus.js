@@ -273,6 +273,8 @@
         janus = new Janus({
           server: cfg.server,
           iceServers: config.iceServers || [],
+          // "relay": media only through TURN (ICE_TRANSPORT_POLICY); janus.js hands it to every PeerConnection.
+          iceTransportPolicy: config.iceTransportPolicy || "all",
           success: function () {
             janus.attach({
               plugin: "janus.plugin.videoroom",

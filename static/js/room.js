@@ -87,11 +87,19 @@
     } catch (e) { /* no audio analysis: no speaking ring */ }
   }
 
+  function mediaFailure(peer) {
+    if (statusEl) statusEl.setAttribute("data-media-failed", peer.name);
+    return "Your audio and video cannot reach " + peer.name + ": " +
+      (peer.relayRefused ? "the call's relay server refused the connection (ask your administrator to check the TURN settings)."
+                         : "the network between you blocks it. Leave and join again, or try another network.");
+  }
+
   // --- peers (perfect negotiation) -------------------------------------------------------------
   // ``initiating``: this page calls (from the roster), rather than answering an offer.
   function peerFor(remote, user, name, initiating) {
     if (peers[remote]) return peers[remote];
-    var pc = new RTCPeerConnection({ iceServers: config.iceServers });
+    var pc = new RTCPeerConnection({ iceServers: config.iceServers,
+                                     iceTransportPolicy: config.iceTransportPolicy || "all" });
     var peer = { pc: pc, polite: connectionId < remote, makingOffer: false, ignoreOffer: false,
                  user: user, name: name || "Someone", screenId: null, tile: tile(remote, name || "Someone", false) };
     peers[remote] = peer;
@@ -132,7 +140,21 @@
         sendSignal(remote, { description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
       }).catch(function () {}).then(function () { peer.makingOffer = false; });
     };
-    pc.onconnectionstatechange = function () { if (pc.connectionState === "failed") pc.restartIce(); };
+    // A relay (TURN) server that refuses this page's credentials: with "relay" there is no
+    // other way for media, so say it at once rather than leave a black tile; otherwise the
+    // direct path may still work, and only a failed connection is reported.
+    pc.onicecandidateerror = function (evt) {
+      if (!/^turns?:/.test(evt.url || "")) return;
+      peer.relayRefused = evt.errorCode === 401 || evt.errorCode === 403 || peer.relayRefused;
+      if (peer.relayRefused && config.iceTransportPolicy === "relay") say(mediaFailure(peer));
+    };
+    pc.onconnectionstatechange = function () {
+      if (pc.connectionState === "failed") { say(mediaFailure(peer)); pc.restartIce(); }
+      else if (pc.connectionState === "connected" && statusEl.getAttribute("data-media-failed") === peer.name) {
+        statusEl.removeAttribute("data-media-failed");
+        say("You are in the call.");
+      }
+    };
     return peer;
   }
   function closePeer(remote) {

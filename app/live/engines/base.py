@@ -22,6 +22,7 @@ class JoinConfig:
     ``engine``: "mesh" or "janus" (selects the browser-side adapter).
     ``ice_servers``: RTCIceServer dicts (STUN, and TURN with credentials minted for this join).
     ``publish``: which media this participant may send ({"audio", "video", "screen"} subset).
+    ``ice_transport_policy``: "all" or "relay" (media only through TURN).
     ``engine_data``: engine specific (mesh: the peers to connect to and whether to connect as a
     star; janus: server URL, room number, join token/pin, the participant's Janus display id).
     """
@@ -30,9 +31,12 @@ class JoinConfig:
     ice_servers: list[dict[str, Any]]
     publish: frozenset[str]
     engine_data: dict[str, Any] = field(default_factory=dict)
+    # RTCConfiguration.iceTransportPolicy: "all", or "relay" (TURN only; ICE_TRANSPORT_POLICY).
+    ice_transport_policy: str = "all"
 
     def as_json(self) -> dict[str, Any]:
         return {"engine": self.engine, "iceServers": self.ice_servers,
+                "iceTransportPolicy": self.ice_transport_policy,
                 "publish": sorted(self.publish), **self.engine_data}
 
 

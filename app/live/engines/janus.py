@@ -183,6 +183,7 @@ class JanusEngine(CallEngine):
         return JoinConfig(
             engine=self.name,
             ice_servers=ice_servers(self.config, participant.user_id),
+            ice_transport_policy=self.config.get("ICE_TRANSPORT_POLICY") or "all",
             publish=publish,
             engine_data={"janus": {
                 "server": self.config.get("JANUS_PUBLIC_URL") or self.config.get("JANUS_URL"),

@@ -48,6 +48,7 @@ class MeshEngine(CallEngine):
 
         return JoinConfig(engine=self.name, ice_servers=ice_servers(participant.user_id),
                           publish=publishable(participant.role),
+                          ice_transport_policy=current_app.config["ICE_TRANSPORT_POLICY"],
                           engine_data={"connection": connection_id,
                                        "roster": services.roster_state(run)})
 

@@ -1,0 +1,183 @@
+"""Start and stop a real TURN server (Debian's ``coturn`` 4.6.x) for tests and ``make run``.
+
+``TurnServer`` writes a minimal ``turnserver.conf``: one listener on 127.0.0.1 (UDP and TCP on
+one port, no TLS/DTLS), relayed addresses on 127.0.0.1, coturn's shared-secret scheme
+(``use-auth-secret`` / ``static-auth-secret``, the one the engines mint per-join credentials for;
+FIELD-NOTES "WebRTC"), no telnet CLI, a log file in its workdir. It runs ``turnserver -c <conf>``
+as a child, waits until the listener accepts connections, and stops it with SIGTERM (SIGKILL if
+it hangs).
+
+Loopback peers: coturn refuses to relay to 127.x by default, because a TURN server that relays
+to its own loopback lets any client with credentials reach the services listening there
+(databases, Redis). Here relayed addresses are on 127.0.0.1 too, so two browsers on this machine
+that both use TURN need it (``allow_loopback_peers``): the tests turn it on; ``flask serve``
+only when calls are forced through the relay (app/cli.py).
+
+Command line: ``python -m app.live.turn_server --port 3478`` prints the environment the app
+needs (TURN_URLS, TURN_SECRET) and runs until interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.live.janus_server import free_port
+
+TURN_BINARY = os.environ.get("TURN_BINARY", "/usr/bin/turnserver")
+
+
+class TurnNotInstalled(RuntimeError):
+    pass
+
+
+@dataclass
+class TurnServer:
+    """One coturn process listening on ``host``:``port`` (a free port when 0)."""
+
+    port: int = 0
+    secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    realm: str = "classhub"
+    host: str = "127.0.0.1"
+    allow_loopback_peers: bool = False
+    # Relayed addresses come from this range (coturn's default is 49152-65535).
+    relay_ports: tuple[int, int] = (49152, 65535)
+    workdir: Path | None = None
+    process: subprocess.Popen | None = field(default=None, init=False)
+
+    def __post_init__(self):
+        if not self.port:
+            self.port = free_port(self.host)
+        self._own_workdir = self.workdir is None
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="coturn-"))
+        self.workdir = Path(self.workdir)
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"turn:{self.host}:{self.port}?transport=udp",
+                f"turn:{self.host}:{self.port}?transport=tcp"]
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "turnserver.conf"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "turnserver.log"
+
+    def environment(self) -> dict[str, str]:
+        """The app's settings that point at this server."""
+        return {"TURN_URLS": ",".join(self.urls), "TURN_SECRET": self.secret}
+
+    def write_config(self) -> Path:
+        for value in (self.secret, self.realm, self.host, str(self.workdir)):
+            if any(c in value for c in "\n\r#"):
+                raise ValueError(f"unsupported character in TURN setting {value!r}")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"listening-ip={self.host}",
+            f"listening-port={self.port}",
+            f"relay-ip={self.host}",
+            f"min-port={self.relay_ports[0]}",
+            f"max-port={self.relay_ports[1]}",
+            "use-auth-secret",
+            f"static-auth-secret={self.secret}",
+            f"realm={self.realm}",
+            "fingerprint",
+            "no-cli", "no-tls", "no-dtls",
+            # No NAT-behaviour discovery (it needs a second address) and no multicast relaying.
+            "no-rfc5780", "no-multicast-peers",
+            # Its own database file (coturn's default, /var/lib/turn/turndb, is shared and
+            # may not be writable); nothing is stored in it with use-auth-secret.
+            f"userdb={self.workdir / 'turndb'}",
+            f"pidfile={self.workdir / 'turnserver.pid'}",
+            f"log-file={self.log_path}",
+            "simple-log", "no-stdout-log",
+        ]
+        if self.allow_loopback_peers:
+            lines.append("allow-loopback-peers")
+        self.config_path.write_text("\n".join(lines) + "\n")
+        return self.config_path
+
+    def start(self, timeout: float = 15.0) -> "TurnServer":
+        if not Path(TURN_BINARY).exists():
+            raise TurnNotInstalled(f"coturn not found at {TURN_BINARY} (install the Debian package 'coturn')")
+        config = self.write_config()
+        self.process = subprocess.Popen(
+            [TURN_BINARY, "-c", str(config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"coturn exited with {self.process.returncode}:\n{self.log_tail()}")
+            # The TCP listener on the same port as the UDP one: up when it accepts.
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"coturn did not listen within {timeout} s:\n{self.log_tail()}")
+            time.sleep(0.1)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Run coturn configured for Classhub.")
+    parser.add_argument("--port", type=int, default=3478)
+    parser.add_argument("--secret", default=os.environ.get("TURN_SECRET") or secrets.token_hex(16))
+    parser.add_argument("--allow-loopback-peers", action="store_true",
+                        help="relay between browsers on this machine (tests; see the module's docstring)")
+    args = parser.parse_args(argv)
+    server = TurnServer(port=args.port, secret=args.secret, allow_loopback_peers=args.allow_loopback_peers)
+    server.start()
+    for key, value in server.environment().items():
+        print(f"{key}={value}", flush=True)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        while not stopping and server.process and server.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
