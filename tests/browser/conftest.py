@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from tests.conftest import commit
 from tests.live import ROOT, LiveServer
@@ -19,6 +19,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                  "--allow-loopback-in-peer-connection"]
 ARTIFACTS = ROOT / "test-artifacts"
+# How long an expectation waits for the page to get there (Playwright's default is 5 s, which a
+# dialog or the bell panel has overrun on a loaded 2-core machine); a page that never gets
+# there still fails.
+expect.set_options(timeout=15_000)
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 
