@@ -9,10 +9,11 @@ from flask import render_template
 
 from app.extensions import db
 from app.live import services, signalling
+from app.live.room_access import room_access
 from app.live.models import LiveRole, Room, Run
 from app.live.permissions import MODERATE, may
-from app.realtime.events import (Renderer, register_disconnect_handler, register_renderer,
-                                 register_topic)
+from app.realtime.events import (Renderer, register_cache_invalidator,
+                                 register_disconnect_handler, register_renderer, register_topic)
 
 
 def render_roster(run: Run, viewer, loaded=None, oob: bool = True) -> str:
@@ -86,7 +87,8 @@ def end_segment_of_closed_socket(conn) -> None:
 
 def register() -> None:
     register_topic("room", services.can_follow_room, catch_up_room,
-                   still_allowed=services.room_followers)
+                   still_allowed=room_access.followers)
+    register_cache_invalidator(room_access.forget)
     register_renderer("room.roster", Renderer(_render_roster, prepare=_prepare_roster))
     register_renderer("room.ended", Renderer(_render_ended, lambda e, v, c: 0))
     register_renderer("live.ringing", Renderer(_render_ringing, lambda e, v, c: 0,

@@ -9,8 +9,10 @@ connection. Anything else gets a ``signal-refused`` frame saying why: never sile
 error that ends the socket.
 
 Across processes the frame rides the hub's Redis channel as an event on ``room:<id>``; the
-process holding the addressed connection delivers it (hub delivery re-checks the receiver's
-access), every other connection on the topic renders nothing."""
+process holding the addressed connection delivers it to that connection alone, after checking
+the receiver's session and access again. Those checks use what the process confirmed for
+earlier events (hub.Viewer, live.room_access), dropped by the events that change it, so a
+relayed frame costs no database statement once its sender and receiver are known."""
 from __future__ import annotations
 
 import json
@@ -31,13 +33,11 @@ MAX_SIGNAL_BYTES = 16 * 1024
 # (tens per peer) and then almost nothing.
 BURST = 200
 REFILL_PER_SECOND = 40
-# How long a sender's right to signal (an open segment, not removed) is trusted before the
-# database is asked again: removal also unsubscribes its socket from the room at once.
-SENDER_CHECK_TTL = 1.0
 # "screen": the id of the MediaStream this page shares its screen in (null: it stopped), sent
 # before the tracks so the receiver shows them as a screen tile rather than over the camera.
 DATA_KINDS = ("description", "candidate", "screen")
 MAX_STREAM_ID = 100
+SIGNAL_EVENT = "room.signal"
 
 
 def refusal(reason: str, room=None, to=None) -> str:
@@ -57,10 +57,15 @@ def _take_token(conn) -> bool:
 
 def _sender_may_signal(conn, room_id: int) -> bool:
     from app.live.models import Run, RunParticipant, Segment
+    from app.live.room_access import room_access
     from app.realtime.hub import hub
 
-    cached = conn.state.get("signal_ok", {}).get(room_id)
-    if cached is not None and cached > time.monotonic():
+    # A sender's right to signal (an open segment from this connection, not removed) changes
+    # only with an event on the room (a leave, a removal, the end: each publishes the roster or
+    # room.ended) or a lost Redis connection, and each of those moves room_access.generation
+    # before the hub delivers anything after it: until then the answer stands.
+    generation = room_access.generation
+    if conn.state.get("signal_ok", {}).get(room_id) == generation:
         return True
     with hub.db_gate:
         try:
@@ -73,7 +78,7 @@ def _sender_may_signal(conn, room_id: int) -> bool:
         finally:
             db.session.remove()
     if allowed:
-        conn.state.setdefault("signal_ok", {})[room_id] = time.monotonic() + SENDER_CHECK_TTL
+        conn.state.setdefault("signal_ok", {})[room_id] = generation
     return allowed
 
 
@@ -107,11 +112,11 @@ def handle_signal(conn, message: dict, size: int) -> None:
     if not _take_token(conn):
         conn.send(refusal("too many signalling messages; slow down", room, to))
         return
-    if topic not in conn.topics or not _sender_may_signal(conn, room):
+    if conn.closed or topic not in conn.topics or not _sender_may_signal(conn, room):
         conn.send(refusal("you are not in this call", room, to))
         return
     try:
-        publish_now(Event(topic, "room.signal", {"to": to, "from": conn.id,
+        publish_now(Event(topic, SIGNAL_EVENT, {"to": to, "from": conn.id,
                                                  "from_user": conn.user_id,
                                                  "data": message["data"]}))
     except redis.RedisError:
@@ -124,9 +129,7 @@ def _addressed(event, conn) -> bool:
     return conn.id == event.data.get("to")
 
 
-def _render_signal(event, viewer, cache, addressed: bool):
-    if not addressed:
-        return None
+def _render_signal(event, viewer, cache):
     return json.dumps({"type": "signal", "room": int(event.topic.partition(":")[2]),
                        "from": event.data["from"], "from_user": event.data["from_user"],
                        "data": event.data["data"]})
@@ -134,5 +137,5 @@ def _render_signal(event, viewer, cache, addressed: bool):
 
 def register() -> None:
     register_client_message("signal", handle_signal)
-    register_renderer("room.signal", Renderer(_render_signal, lambda e, v, c: 0,
-                                              variant=_addressed))
+    register_renderer(SIGNAL_EVENT, Renderer(_render_signal, lambda e, v, c: 0,
+                                             only_for=_addressed, trusts_confirmed_access=True))

@@ -98,6 +98,13 @@ class Renderer:
     # what this connection already has (e.g. a message sent during catch-up) and records what
     # it is about to get.
     accept: Callable | None = None
+    # (event, connection) -> bool: the only connections the event is for (e.g. the one a call
+    # signal is addressed to), chosen before anything else, so the others cost it nothing.
+    only_for: Callable | None = None
+    # Deliver with the accounts and access the hub confirmed for earlier events, kept current
+    # by the events that change them (see register_cache_invalidator), instead of reading them
+    # again: for events sent many times a second (call signalling). Others read them fresh.
+    trusts_confirmed_access: bool = False
 
 
 # topic prefix -> still_allowed(users, key) -> set of user ids: access checked again on every
@@ -112,6 +119,23 @@ def register_topic(prefix: str, authorize: Callable, catch_up: Callable | None =
         register_catch_up(prefix, catch_up)
     if still_allowed is not None:
         _delivery_authorizers[prefix] = still_allowed
+
+
+# forget(event): what a process keeps about access (who may follow a topic) is dropped by the
+# events that change it. The hub calls every one with each event it takes from Redis, before
+# delivering it (whether or not anyone here listens to its topic), and with None when events may
+# have been lost (Redis outage): then everything must go.
+_cache_invalidators: list[Callable] = []
+
+
+def register_cache_invalidator(forget: Callable) -> None:
+    if forget not in _cache_invalidators:
+        _cache_invalidators.append(forget)
+
+
+def invalidate_caches(event: Event | None) -> None:
+    for forget in _cache_invalidators:
+        forget(event)
 
 
 def register_catch_up(prefix: str, catch_up: Callable) -> None:

@@ -42,7 +42,7 @@ from sqlalchemy import select
 from app.bulk import one_of
 from app.db_types import utcnow
 from app.realtime.events import (CatchUp, Event, allowed_viewers, can_subscribe, catch_up_for,
-                                 channel_for, renderer_for)
+                                 channel_for, invalidate_caches, renderer_for)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ CLOSE_GOING_AWAY_RESTART = 1012  # "service restart": the htmx ws extension reco
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_POLICY = 1008
 SESSION_ENDED = "session ended"
+# The event app/realtime/sessions.py publishes on user:<id> once that user's login sessions or
+# account state changed: what the hub confirmed about them is stale from then on.
+SESSION_REVOKED = "session.revoked"
 # Events may be lost from a little before the hub notices Redis is gone (a dead connection is
 # found by a failed read or the health check): edits since then are sent again on resync.
 LOST_MARGIN_SECONDS = 60
@@ -143,11 +146,12 @@ def session_valid(user, session_id: str | None) -> bool:
 
 class Viewer:
     """What rendering an event for someone needs (partials never use current_user): a snapshot
-    of the account, kept across events; its session version and state are checked on every
-    delivery."""
+    of the account, kept across events; its session version and state are read again on every
+    delivery, except for events that trust what was ``confirmed``: read from the database with
+    no session.revoked event for this user taken from Redis since."""
 
     __slots__ = ("id", "center_id", "role", "name", "timezone", "effective_timezone", "tz",
-                 "session_version", "is_active", "loaded_at")
+                 "session_version", "is_active", "loaded_at", "confirmed")
 
     def __init__(self, id, center_id, role, name, timezone, center_timezone, session_version,
                  is_active):
@@ -159,6 +163,7 @@ class Viewer:
         self.tz = ZoneInfo(self.effective_timezone)
         self.session_version, self.is_active = session_version, bool(is_active)
         self.loaded_at = time.monotonic()
+        self.confirmed = True
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_version}"
@@ -408,6 +413,7 @@ class Hub:
         with self._lock:
             connections = list(self._connections)
         log.warning("realtime hub subscribed again; resyncing %d connections", len(connections))
+        self.forget_confirmed(None)
         for conn in connections:
             try:
                 self.resync(conn, CatchUp(changed_since=since, from_client=False))
@@ -444,17 +450,36 @@ class Hub:
                 db.session.remove()
 
     # --- fan-out ----------------------------------------------------------------------------
-    def viewers(self, user_ids) -> dict[int, Viewer]:
+    def forget_confirmed(self, event: Event | None) -> None:
+        """What this process confirmed about accounts and access goes stale with the events that
+        change it, before they are delivered (or all of it when events may have been lost)."""
+        if event is None:
+            for viewer in list(self._viewers.values()):
+                viewer.confirmed = False
+        elif event.name == SESSION_REVOKED:
+            for topic in event.topics:
+                viewer = self._viewers.get(int(topic.partition(":")[2]))
+                if viewer is not None:
+                    viewer.confirmed = False
+        invalidate_caches(event)
+
+    def viewers(self, user_ids, reuse_confirmed: bool = False) -> dict[int, Viewer]:
         """The viewers for ``user_ids``, their session version and state read now (one
-        statement); name, role and zone reused from earlier events while fresh."""
+        statement); name, role and zone reused from earlier events while fresh. With
+        ``reuse_confirmed``, a viewer whose state is confirmed (Viewer) costs no statement."""
         from app.accounts.models import Center, User
         from app.extensions import db
 
-        ids = sorted(user_ids)
-        if not ids:
-            return {}
-        now = time.monotonic()
         found: dict[int, Viewer] = {}
+        if reuse_confirmed:
+            for user_id in user_ids:
+                viewer = self._viewers.get(user_id)
+                if viewer is not None and viewer.confirmed:
+                    found[user_id] = viewer
+        ids = sorted(set(user_ids) - set(found))
+        if not ids:
+            return found
+        now = time.monotonic()
         stale = []
         for user_id, version, active, zone in db.session.execute(
                 select(User.id, User.session_version, User.is_active_flag, User.timezone)
@@ -464,6 +489,7 @@ class Hub:
                 stale.append(user_id)
                 continue
             viewer.session_version, viewer.is_active = version, bool(active)
+            viewer.confirmed = True
             found[user_id] = viewer
         if stale:
             for row in db.session.execute(
@@ -474,6 +500,7 @@ class Hub:
         return found
 
     def dispatch(self, event: Event) -> None:
+        self.forget_confirmed(event)  # even when nobody here listens to its topic
         targets = self.targets(event)
         if not targets:
             return  # nobody here: no DB session, no render
@@ -481,6 +508,10 @@ class Hub:
         if renderer is None:
             log.warning("no renderer for realtime event %s", event.name)
             return
+        if renderer.only_for is not None:
+            targets = [conn for conn in targets if renderer.only_for(event, conn)]
+            if not targets:
+                return
         from app.extensions import db
 
         # Partials call url_for, which needs a request: build one at BASE_URL (the viewer is
@@ -492,7 +523,8 @@ class Hub:
                 db.session.remove()
 
     def _deliver(self, event: Event, renderer, targets: list[Connection]) -> None:
-        viewers = self.viewers({c.user_id for c in targets})
+        viewers = self.viewers({c.user_id for c in targets},
+                               reuse_confirmed=renderer.trusts_confirmed_access)
         live = []
         for conn in targets:
             viewer = viewers.get(conn.user_id)

@@ -14,8 +14,7 @@ from sqlalchemy import event, inspect
 
 from app.accounts.models import User
 from app.realtime.events import Renderer, publish, register_renderer
-
-SESSION_REVOKED = "session.revoked"
+from app.realtime.hub import SESSION_REVOKED  # the hub stops trusting what it confirmed
 
 
 def _sessions_changed(target: User, value, oldvalue, initiator) -> None:
