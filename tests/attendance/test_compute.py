@@ -73,7 +73,8 @@ class World:
 
 
 def catch_ups(run) -> dict[int, CatchUp]:
-    return {c.user_id: c for c in db.session.scalars(select(CatchUp).where(CatchUp.run_id == run.id))}
+    return {c.user_id: c
+            for c in db.session.scalars(select(CatchUp).where(CatchUp.run_id == run.id))}
 
 
 @pytest.fixture
