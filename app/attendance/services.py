@@ -270,7 +270,9 @@ def _create_catch_ups(run: Run, user_ids: set[int]) -> None:
     users = users_by_id(owed)
     notify([users.get(u) for u in sorted(owed)], NotificationType.CATCH_UP_ASSIGNED,
            f"You missed {what}", f"{summary} Catch up by {due:%d %b %Y}.",
-           f"/attendance/runs/{run.id}")
+           # Catch-ups are for scheduled sessions only (instant calls mark nobody absent): the
+           # session's page, whose thread holds what was said during the run.
+           f"/sessions/{run.session_id}")
 
 
 def _missed(run: Run) -> tuple[int | None, str]:
