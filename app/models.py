@@ -9,3 +9,4 @@ from app.notifications.models import (JobFailure, Notification, NotificationPref
 from app.mail.models import EmailOutbox  # noqa: F401
 from app.invites.models import Invitation  # noqa: F401
 from app.live.models import Room, Run, RunParticipant, Segment  # noqa: F401
+from app.attendance.models import AttendanceRecord, AttendanceSettings, CatchUp  # noqa: F401

@@ -28,6 +28,7 @@ class NotificationType(str, enum.Enum):
     PROPOSAL_DECLINED = "PROPOSAL_DECLINED"  # to the proposer, with the reason
     INVITATION_ANSWERED = "INVITATION_ANSWERED"  # accepted or declined, to the inviter
     INVITATION_REQUEST = "INVITATION_REQUEST"  # "ask for a new invitation" from an expired link
+    CATCH_UP_ASSIGNED = "CATCH_UP_ASSIGNED"  # marked absent: what to catch up on, to the student
 
     @property
     def label(self) -> str:
@@ -46,6 +47,7 @@ class NotificationType(str, enum.Enum):
             "PROPOSAL_DECLINED": "Your proposed sessions declined",
             "INVITATION_ANSWERED": "Invitations accepted or declined",
             "INVITATION_REQUEST": "Requests for a new invitation",
+            "CATCH_UP_ASSIGNED": "Catch-up work after a missed session",
         }[self.value]
 
     @property

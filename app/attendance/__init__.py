@@ -1,0 +1,12 @@
+"""Attendance (issue 12): per run and person, computed from live's join/leave segments when the
+run ends, overridden by teachers, audited; an absence owes a catch-up."""
+
+
+def init_app(app) -> None:
+    """The receiver of live's ``run_ended`` (connected after live's own, so the run is already
+    marked over when attendance is computed)."""
+    from app.attendance import services
+    from app.live import signals
+
+    app.config.setdefault("ATTENDANCE_CATCH_UP_DAYS", 7)
+    signals.run_ended.connect(services.on_run_ended)
