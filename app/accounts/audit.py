@@ -78,6 +78,9 @@ class _Names:
                     wanted["user"].add(details[key])
             for key in ("user_ids", "members"):
                 wanted["user"].update(i for i in details.get(key) or () if isinstance(i, int))
+            for change in details.get("changes") or ():  # attendance: one per person
+                if isinstance(change, dict) and isinstance(change.get("user_id"), int):
+                    wanted["user"].add(change["user_id"])
         self.users = self._load(User.id, User.name, wanted["user"])
         self.courses = self._load(Course.id, Course.name, wanted["course"])
         self.sessions: dict[int, str] = {}
@@ -165,8 +168,6 @@ def _sentence(entry: AuditLog, names: _Names) -> str:
         "chat.group_archived": lambda: f"archived the group {group}",
         "chat.group_unarchived": lambda: f"restored the group {group}",
         "chat.group_deleted": lambda: f"deleted the group {group}",
-        "live.call_started": lambda: "started a call",
-        "live.call_ended": lambda: "ended a call for everyone",
         "live.mute_audio": lambda: f"muted {names.people(d.get('user_ids'))} in a call",
         "live.mute_all": lambda: "muted everyone in a call",
         "live.mute_video": lambda: f"turned off {names.people(d.get('user_ids'))}’s camera in a call",
@@ -183,6 +184,13 @@ def _sentence(entry: AuditLog, names: _Names) -> str:
         "live.call_started": lambda: f"started a call in {group}",
         "live.call_ended": lambda: "ended a call for everyone",
         "live.session_started": lambda: f"started the call of {session}",
+        "attendance.statuses_changed": lambda: (
+            ("marked attendance" if d.get("source") == "manual" else "took attendance at the call's end")
+            + (": " + _and([f"{names.people([c.get('user_id')])} "
+                            f"{(c.get('to') or 'unmarked').lower().replace('_', ' ')}"
+                            for c in d.get("changes") or [] if isinstance(c, dict)])
+               if d.get("changes") else "")
+            + (f" ({d['note']})" if d.get("note") else "")),
     }
     describe = sentences.get(action)
     if describe is None:

@@ -121,6 +121,11 @@ def test_run_end_computes_present_late_absent_with_seconds_joins_and_a_catch_up(
                                                                           "auto")
     assert sorted((c["user_id"], c["from"], c["to"]) for c in audit.details["changes"]) == \
         sorted([(s1.id, None, "PRESENT"), (s2.id, None, "LATE"), (s3.id, None, "ABSENT")])
+    from app.accounts.audit import describe_entries
+
+    who, what = describe_entries([audit])[audit.id]
+    for person, status in ((s1, "present"), (s2, "late"), (s3, "absent")):
+        assert f"{person.name} {status}" in what, what
 
 
 def test_grace_is_the_centers_setting_and_left_early_its_share(school, trio):
