@@ -164,6 +164,9 @@ def test_the_bell_panel_lists_the_latest_and_opens_the_deep_link(school, new_pag
     log_in(page, student)
     # The chat message is on the Chats badge; the bell counts the move only.
     expect(page.locator("#notification-count")).to_have_text("1 unread")
+    # The panel loads on the bell's toggle event, listened for once htmx has processed the
+    # page: a click in the first moments after the login's swap can come before that.
+    expect(page.locator("html[data-realtime='open']")).to_have_count(1)
     page.locator("#bell-menu > summary").click()  # the bell: "Notifications, N unread"
     item = page.locator(".bell-panel .notification", has_text="Algebra was moved")
     expect(item).to_be_visible(timeout=15_000)  # the panel loads on open (slow on a busy CI box)
@@ -231,6 +234,9 @@ def test_the_notification_pages_on_a_desktop_and_a_phone(busy_student, new_page,
     log_in(page, busy_student)
 
     # The bell's panel opens within the screen, next to the bell.
+    # The panel loads on the bell's toggle event, listened for once htmx has processed the
+    # page: a click in the first moments after the login's swap can come before that.
+    expect(page.locator("html[data-realtime='open']")).to_have_count(1)
     page.locator("#bell-menu > summary").click()  # the bell: "Notifications, N unread"
     panel = page.locator(".bell-panel")
     expect(panel.locator(".notification")).to_have_count(5)
