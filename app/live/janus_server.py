@@ -20,7 +20,6 @@ import argparse
 import glob
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+
+from app.live.child_server import ChildServer
 
 JANUS_BINARY = os.environ.get("JANUS_BINARY", "/usr/bin/janus")
 # The plugins the engine needs; everything else in the folders is disabled by file name.
@@ -83,8 +84,10 @@ def _jcfg(sections: dict[str, dict]) -> str:
 
 
 @dataclass
-class JanusServer:
+class JanusServer(ChildServer):
     """One Janus process. ``webhook_url`` None: no event handler (no events posted)."""
+
+    name = "Janus"
 
     port: int = 0
     webhook_url: str | None = None
@@ -205,44 +208,13 @@ class JanusServer:
              "--log-stdout", "--disable-colors"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Janus exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                answer = requests.get(self.url + "/info", timeout=1).json()
-                if answer.get("janus") == "server_info":
-                    return self
-            except (requests.RequestException, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"Janus did not answer within {timeout} s:\n{self.log_tail()}")
-            time.sleep(0.1)
+        return self.wait_until_ready(timeout)
 
-    def log_tail(self, lines: int = 40) -> str:
+    def ready(self) -> bool:
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self, timeout: float = 10.0) -> None:
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+            return requests.get(self.url + "/info", timeout=1).json().get("janus") == "server_info"
+        except (requests.RequestException, ValueError):
+            return False
 
 
 def main(argv=None) -> int:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.live.child_server import ChildServer
 from app.live.janus_server import free_port
 
 TURN_BINARY = os.environ.get("TURN_BINARY", "/usr/bin/turnserver")
@@ -41,8 +41,10 @@ class TurnNotInstalled(RuntimeError):
 
 
 @dataclass
-class TurnServer:
+class TurnServer(ChildServer):
     """One coturn process listening on ``host``:``port`` (a free port when 0)."""
+
+    name = "coturn"
 
     port: int = 0
     secret: str = field(default_factory=lambda: secrets.token_hex(16))
@@ -116,44 +118,15 @@ class TurnServer:
         self.process = subprocess.Popen(
             [TURN_BINARY, "-c", str(config)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"coturn exited with {self.process.returncode}:\n{self.log_tail()}")
-            # The TCP listener on the same port as the UDP one: up when it accepts.
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"coturn did not listen within {timeout} s:\n{self.log_tail()}")
-            time.sleep(0.1)
+        return self.wait_until_ready(timeout)
 
-    def log_tail(self, lines: int = 40) -> str:
+    def ready(self) -> bool:
+        # The TCP listener on the same port as the UDP one: up when it accepts.
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            with socket.create_connection((self.host, self.port), timeout=0.5):
+                return True
         except OSError:
-            return "(no log)"
-
-    def stop(self, timeout: float = 10.0) -> None:
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+            return False
 
 
 def main(argv=None) -> int:
