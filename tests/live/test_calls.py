@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 
+import pytest
 from sqlalchemy import func, select
 
 from app.accounts.models import AuditLog, Role
@@ -382,3 +383,12 @@ def test_a_closing_socket_costs_a_bounded_number_of_statements(chat, as_user, ma
                 db.session.commit()
             counts.append(closing.count)
     assert max(counts) - min(counts) <= 1 and max(counts) <= 8, counts
+
+
+def test_the_mesh_takes_no_callbacks(app):
+    """Only an engine with a media server receives callbacks; any other refuses them all."""
+    from app.accounts.services import PermissionDenied
+    from app.live.engines import get_engine
+
+    with pytest.raises(PermissionDenied):
+        get_engine("mesh").parse_webhook(None)

@@ -87,5 +87,8 @@ class CallEngine(abc.ABC):
 
     def parse_webhook(self, request) -> list[EngineEvent]:
         """The events in a media server's callback; raise ``PermissionDenied`` when its
-        credentials are wrong. Engines without a server have no callbacks."""
-        raise NotImplementedError(f"the {self.name} engine receives no webhooks")
+        credentials are wrong. Engines without a server have no callbacks: nothing may post
+        them any, so every callback is refused as unauthenticated."""
+        from app.accounts.services import PermissionDenied
+
+        raise PermissionDenied(f"the {self.name} engine takes no callbacks")
