@@ -9,7 +9,7 @@ import re
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import User
@@ -18,7 +18,7 @@ from app.chat import services as chat
 from app.chat.models import Thread, ThreadMember
 from app.db_types import utcnow
 from app.extensions import db
-from app.transactions import savepoint
+from app.transactions import commit_claim, savepoint
 from app.live import signals
 from app.live.engines import get_engine
 from app.live.models import LiveRole, Room, Run, RunParticipant, Segment
@@ -280,12 +280,28 @@ def join(user: User, room: Room, connection_id) -> tuple[Run, RunParticipant, di
         signals.participant_joined.send(run, user=user, participant=participant,
                                         user_ids=frozenset(present) | {user.id})
     _publish_roster(run)
-    config = _join_config(room, run, participant, connection_id)
+    if room.engine != "mesh":
+        # The media server is told about this person over HTTP. On SQLite a transaction that
+        # has written holds the database's one write lock, and under gevent another writer's
+        # busy wait stalls the whole process while this one waits for Janus (a deadlock until
+        # the busy timeout): what this join wrote is made durable first.
+        commit_claim()
+    try:
+        config = _join_config(room, run, participant, connection_id)
+    except MediaServerUnavailable:
+        if room.engine != "mesh":
+            # Nothing joined: the page's segment goes again (the person may retry).
+            db.session.execute(delete(Segment).where(Segment.run_id == run.id,
+                                                     Segment.connection_id == connection_id,
+                                                     Segment.joined_at == now))
+            commit_claim()
+        raise
     return run, participant, config.as_json()
 
 
 class MediaServerUnavailable(ValidationError):
-    """The room's media server did not answer: nothing is committed, the person may retry."""
+    """The room's media server did not answer: the page is not in the call, the person may
+    retry."""
 
 
 def _join_config(room: Room, run: Run, participant: RunParticipant, connection_id: str):
