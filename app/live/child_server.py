@@ -51,6 +51,22 @@ class ChildServer:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def serve_until_interrupted(self) -> None:
+        """The command line's run: start, print the app's settings for this server, and stop
+        it on Ctrl-C or SIGTERM (or when it exits on its own)."""
+        self.start()
+        for key, value in self.environment().items():
+            print(f"{key}={value}", flush=True)
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        try:
+            while not stopping and self.process and self.process.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
     def __enter__(self):
         return self.start()
 

@@ -20,12 +20,10 @@ import argparse
 import glob
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -228,18 +226,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     server = JanusServer(port=args.port, webhook_url=args.webhook, admin_secret=args.admin_secret,
                          webhook_secret=args.webhook_secret, ice_enforce_list=args.ice_interfaces)
-    server.start()
-    for key, value in server.environment().items():
-        print(f"{key}={value}", flush=True)
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    try:
-        while not stopping and server.process and server.process.poll() is None:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    server.serve_until_interrupted()
     return 0
 
 

@@ -21,12 +21,10 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,18 +135,7 @@ def main(argv=None) -> int:
                         help="relay between browsers on this machine (tests; see the module's docstring)")
     args = parser.parse_args(argv)
     server = TurnServer(port=args.port, secret=args.secret, allow_loopback_peers=args.allow_loopback_peers)
-    server.start()
-    for key, value in server.environment().items():
-        print(f"{key}={value}", flush=True)
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    try:
-        while not stopping and server.process and server.process.poll() is None:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    server.serve_until_interrupted()
     return 0
 
 
