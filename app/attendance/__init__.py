@@ -9,4 +9,5 @@ def init_app(app) -> None:
     from app.live import signals
 
     app.config.setdefault("ATTENDANCE_CATCH_UP_DAYS", 7)
+    signals.session_went_live.connect(services.on_session_went_live)
     signals.run_ended.connect(services.on_run_ended)

@@ -31,15 +31,24 @@ class AttendanceSettings(db.Model):
 
 class AttendanceRecord(db.Model):
     """One person's attendance at one run: what their segments say (recomputed whenever the
-    run ends) and what a teacher said (kept across recomputations: a manual status wins)."""
+    run ends) and what a teacher said (kept across recomputations: a manual status wins).
+
+    A scheduled occurrence's records also carry its session and start, so a teacher can mark
+    someone before the occurrence goes live (an absence excused in advance: ``run_id`` is NULL
+    until the run starts and adopts the row) and the grids read a series or a course without
+    going through runs. An instant call's records have only the run."""
 
     __tablename__ = "attendance_records"
-    __table_args__ = (UniqueConstraint("run_id", "user_id"),)
+    __table_args__ = (UniqueConstraint("run_id", "user_id"),
+                      UniqueConstraint("session_id", "occurrence_start", "user_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     center_id: Mapped[int] = mapped_column(ForeignKey("centers.id"), index=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("live_runs.id", ondelete="CASCADE"),
-                                        index=True)
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("live_runs.id", ondelete="CASCADE"), index=True, nullable=True)
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("video_sessions.id", ondelete="CASCADE"), nullable=True)
+    occurrence_start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     first_join_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_leave_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -85,6 +94,10 @@ class CatchUp(db.Model):
     # Plain text written when the catch-up is made (what was said in the session's chat during
     # the run; later the recording and the assigned work): the page escapes it.
     missed_summary: Mapped[str] = mapped_column(Text, default="")
+    # What the teacher asked the student to do to catch up (plain text, escaped on the page),
+    # and an optional link (a worksheet, a recording elsewhere).
+    assigned_work: Mapped[str] = mapped_column(Text, default="")
+    assigned_link: Mapped[str] = mapped_column(Text, default="")
     thread_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

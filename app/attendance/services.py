@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from app.accounts.models import User
 from app.accounts.services import PermissionDenied, ValidationError, record_audit, users_by_id
@@ -151,6 +151,8 @@ def compute_run_attendance(run: Run, now: datetime | None = None) -> None:
         old = existing.get(user_id)
         if old is None:
             new_rows.append(dict(center_id=run.center_id, run_id=run.id, user_id=user_id,
+                                 session_id=run.session_id,
+                                 occurrence_start=run.occurrence_start,
                                  manual_status=None, note="", **values))
             changes.append(Change(user_id, None, values["auto_status"]))
         else:
@@ -160,6 +162,17 @@ def compute_run_attendance(run: Run, now: datetime | None = None) -> None:
     insert_rows(AttendanceRecord.__table__, new_rows)
     update_rows(AttendanceRecord.__table__, updated_rows)
     _after_changes(run, None, changes, source="auto")
+
+
+def on_session_went_live(run: Run, **_) -> None:
+    """live's ``session_went_live``: marks a teacher made before the occurrence went live
+    (their rows have its session and start but no run yet) now belong to its run."""
+    if run.session_id is None:
+        return
+    db.session.execute(update(AttendanceRecord).where(
+        AttendanceRecord.session_id == run.session_id,
+        AttendanceRecord.occurrence_start == run.occurrence_start,
+        AttendanceRecord.run_id.is_(None)).values(run_id=run.id))
 
 
 def on_run_ended(run: Run, **_) -> None:
@@ -201,7 +214,8 @@ def set_statuses(actor: User, run: Run, user_ids, status: AttendanceStatus | Non
         mark = dict(manual_status=status, set_by_id=actor.id, set_at=now)
         if old is None:
             new_rows.append(dict(center_id=run.center_id, run_id=run.id, user_id=user_id,
-                                 join_count=0, seconds_present=0, left_early=False,
+                                 session_id=run.session_id,
+                                 occurrence_start=run.occurrence_start, join_count=0, seconds_present=0, left_early=False,
                                  auto_status=None, note=note or "", **mark))
             changes.append(Change(user_id, None, status))
         else:
