@@ -78,15 +78,20 @@ class AttendanceRecord(db.Model):
 
 
 class CatchUp(db.Model):
-    """What an absentee missed of one occurrence, and until when they should catch up."""
+    """What an absentee missed of one occurrence, and until when they should catch up.
+
+    Like a record, a catch-up belongs to a run when the occurrence went live, and to the
+    session's occurrence in any case (an absence marked on an occurrence held without a call
+    owes a catch-up too: ``run_id`` NULL)."""
 
     __tablename__ = "attendance_catch_ups"
-    __table_args__ = (UniqueConstraint("run_id", "user_id"),)
+    __table_args__ = (UniqueConstraint("run_id", "user_id"),
+                      UniqueConstraint("session_id", "occurrence_start", "user_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     center_id: Mapped[int] = mapped_column(ForeignKey("centers.id"), index=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("live_runs.id", ondelete="CASCADE"),
-                                        index=True)
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("live_runs.id", ondelete="CASCADE"), index=True, nullable=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     session_id: Mapped[int | None] = mapped_column(
         ForeignKey("video_sessions.id", ondelete="CASCADE"), nullable=True)

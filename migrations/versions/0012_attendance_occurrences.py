@@ -6,8 +6,8 @@ Create Date: 2026-11-26 09:55:00
 
 A scheduled occurrence's attendance records carry its session and start, so a teacher can mark
 someone before the run exists (run_id NULL until the run starts and adopts the row) and the
-grids read a series or a course without joining runs. A catch-up gains the work the teacher
-assigned.
+grids read a series or a course without joining runs. A catch-up, likewise, may exist without
+a run (an occurrence held without a call), and gains the work the teacher assigned.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -40,6 +40,10 @@ def upgrade():
                               WHERE live_runs.id = attendance_records.run_id)
     """)
     with op.batch_alter_table('attendance_catch_ups', schema=None) as batch_op:
+        batch_op.alter_column('run_id', existing_type=sa.Integer(), nullable=True)
+        batch_op.create_unique_constraint(
+            batch_op.f('uq_attendance_catch_ups_session_id_occurrence_start_user_id'),
+            ['session_id', 'occurrence_start', 'user_id'])
         batch_op.add_column(sa.Column('assigned_work', sa.Text(), nullable=False,
                                       server_default=''))
         batch_op.add_column(sa.Column('assigned_link', sa.Text(), nullable=False,
@@ -50,6 +54,12 @@ def downgrade():
     with op.batch_alter_table('attendance_catch_ups', schema=None) as batch_op:
         batch_op.drop_column('assigned_link')
         batch_op.drop_column('assigned_work')
+        batch_op.drop_constraint(
+            batch_op.f('uq_attendance_catch_ups_session_id_occurrence_start_user_id'),
+            type_='unique')
+    op.execute("DELETE FROM attendance_catch_ups WHERE run_id IS NULL")
+    with op.batch_alter_table('attendance_catch_ups', schema=None) as batch_op:
+        batch_op.alter_column('run_id', existing_type=sa.Integer(), nullable=False)
     op.execute("DELETE FROM attendance_records WHERE run_id IS NULL")
     with op.batch_alter_table('attendance_records', schema=None) as batch_op:
         batch_op.drop_constraint(
