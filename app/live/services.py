@@ -258,6 +258,7 @@ def join(user: User, room: Room, connection_id) -> tuple[Run, RunParticipant, di
             and topology(run, {**present, user.id: role}) is None:
         raise CallFull(_full_message(user, run, len(present)))
     now = utcnow()
+    first_time = participant is None
     if participant is None:
         participant = RunParticipant(center_id=run.center_id, run_id=run.id, user_id=user.id,
                                      role=role)
@@ -290,10 +291,20 @@ def join(user: User, room: Room, connection_id) -> tuple[Run, RunParticipant, di
         config = _join_config(room, run, participant, connection_id)
     except MediaServerUnavailable:
         if room.engine != "mesh":
-            # Nothing joined: the page's segment goes again (the person may retry).
+            # Nothing joined: the page's segment goes again (the person may retry), and so does
+            # the place this join made them in the run, or they would be on its roster and
+            # attendance sheet as someone who took part.
             db.session.execute(delete(Segment).where(Segment.run_id == run.id,
                                                      Segment.connection_id == connection_id,
                                                      Segment.joined_at == now))
+            if first_time:
+                db.session.execute(delete(RunParticipant).where(
+                    RunParticipant.id == participant.id,
+                    ~select(Segment.id).where(Segment.participant_id == participant.id).exists()))
+            if user.id not in present:
+                signals.participant_left.send(run, user_id=user.id,
+                                              user_ids=frozenset(present) | {user.id})
+            _publish_roster(run)
             commit_claim()
         raise
     return run, participant, config.as_json()

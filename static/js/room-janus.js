@@ -75,6 +75,23 @@
     return track;
   }
 
+  // ICE to the media server failed (a firewall between this page and Janus, or a relay that
+  // refused this page's credentials): say so in words, once per direction, instead of leaving
+  // tiles black; "connected" again (an ICE restart, a network change) clears it.
+  let iceFailed = {};
+  function iceWatcher(direction) {
+    return function (ice) {
+      if (ice === "failed" && !iceFailed[direction]) {
+        iceFailed[direction] = true;
+        state("could not " + (direction === "send" ? "send your audio and video to" : "receive audio and video from") +
+              " the media server: the network between you and it blocks them. Leave and join again, or try another network.");
+      } else if ((ice === "connected" || ice === "completed") && iceFailed[direction]) {
+        iceFailed[direction] = false;
+        state("media flowing again");
+      }
+    };
+  }
+
   function publisherPc() { return publisher && publisher.webrtcStuff && publisher.webrtcStuff.pc; }
 
   // Renegotiate the publisher with these track changes, then tell Janus (configure).
@@ -132,6 +149,30 @@
     });
   }
 
+  // ICE that never connects does not always end in "failed" (a relay that refuses every
+  // allocation leaves no candidate at all, and the connection waits in "new"/"checking"):
+  // after MEDIA_WATCHDOG_MS without a connection the page is told, with the reason when it
+  // can be read off the connection's statistics.
+  const MEDIA_WATCHDOG_MS = 12000;
+  function watchPublisherMedia() {
+    const session = current;
+    setTimeout(function () {
+      const pc = publisherPc();
+      if (!pc || current !== session || iceFailed.send) return;
+      if (["connected", "completed"].includes(pc.iceConnectionState)) return;
+      pc.getStats().then(function (report) {
+        let local = 0;
+        report.forEach(function (s) { if (s.type === "local-candidate") local += 1; });
+        if (current !== session || iceFailed.send || ["connected", "completed"].includes(pc.iceConnectionState)) return;
+        iceFailed.send = true;
+        const relayOnly = session.config.iceTransportPolicy === "relay";
+        state("could not send your audio and video to the media server: " +
+              (relayOnly && !local ? "the call's relay server refused the connection (ask your administrator to check the TURN settings)."
+                                   : "the network between you and it blocks them. Leave and join again, or try another network."));
+      });
+    }, MEDIA_WATCHDOG_MS);
+  }
+
   function publish(localStream) {
     const tracks = publishTracks(localStream, current.config.publish || []);
     if (!tracks.length) { state("joined (receiving only)"); return; }
@@ -139,6 +180,7 @@
       tracks: tracks,
       success: function (jsep) {
         publisher.send({message: {request: "configure", audio: true, video: true}, jsep: jsep});
+        watchPublisherMedia();
       },
       error: function (error) { state("could not publish: " + (error.message || error)); },
     });
@@ -162,6 +204,7 @@
                                streams: [{feed: feed.id}], private_id: privateId, token: cfg.token}});
       },
       error: function (error) { state("could not receive " + entry.display + ": " + error); },
+      iceState: iceWatcher("receive"),
       onmessage: function (msg, jsep) {
         if (msg.error) { state("could not receive " + entry.display + ": " + msg.error); return; }
         if (msg.streams) readStreams(feed.id, entry, msg.streams);
@@ -286,6 +329,7 @@
               error: failed,
               onmessage: function (msg, jsep) { onPublisherMessage(msg, jsep, localStream, joined, failed); },
               webrtcState: function (up) { state(up ? "sending" : "not sending"); },
+              iceState: iceWatcher("send"),
             });
           },
           error: function (error) { state("disconnected: " + error); failed(new Error(String(error))); },
@@ -310,7 +354,7 @@
       try { publisher.send({message: {request: "leave"}}); } catch (e) { /* already gone */ }
       publisher.hangup();
     }
-    publisher = null; privateId = null; current = null; janus = null;
+    publisher = null; privateId = null; current = null; janus = null; iceFailed = {};
     localTracks = {audio: null, video: null};
     if (session) session.destroy({cleanupHandles: true});
   }

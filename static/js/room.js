@@ -385,7 +385,10 @@
         applyRoster();
       },
       onRemoteGone: function (feed, source) { dropTile(feed + "-screen"); if (source !== "screen") dropTile(feed); },
-      onState: function (text) { if (/^(could not|disconnected)/.test(text)) say("Media server: " + text); }
+      onState: function (text) {
+        if (/^(could not|disconnected)/.test(text)) say("Media server: " + text);
+        else if (text === "media flowing again") say("You are in the call.");
+      }
     }).catch(function () { say("The media server could not be reached: leave and join again in a moment."); });
   }
   function stop(text) {

@@ -96,3 +96,26 @@ def test_a_relay_refusing_the_credentials_is_said_plainly(chat, relay_pages):
         assert other.name in page.inner_text("#room-status")
         assert page.evaluate("() => [...document.querySelectorAll('.video-tile:not(.local) video')]"
                              ".every(v => v.videoWidth === 0)")
+
+
+def test_a_janus_call_whose_relay_refuses_the_credentials_says_so(chat, browser, janus_call_server,
+                                                                   coturn, app_config, database_url,
+                                                                   redis_url, test_dirs):
+    """On the media-server engine too: with calls forced through a relay that refuses the
+    app's credentials, no media can reach Janus, and the page says so in words rather than
+    showing black tiles (janus.js reports the publisher's ICE state)."""
+    env = {"CALL_ENGINE": "janus", **janus_call_server.janus.environment(),
+           "ICE_TRANSPORT_POLICY": "relay", **coturn.environment(),
+           "TURN_SECRET": "not-coturns-secret"}
+    server = LiveServer(database_url, redis_url, app_config["SECRET_KEY"],
+                        test_dirs / "gunicorn-janus-turn.log", extra_env=env)
+    try:
+        with page_opener(browser, server.url) as open_page:
+            teacher, _student = start_call(chat, open_page)
+            teacher.wait_for_function(
+                "() => document.getElementById('room-status').textContent"
+                ".includes('could not send your audio and video to the media server')",
+                timeout=45_000)
+            assert "relay server refused" in teacher.inner_text("#room-status")
+    finally:
+        server.stop()

@@ -342,6 +342,12 @@ def test_the_engine_is_chosen_per_run_by_size_and_configuration(chat, as_user, a
     assert answer.status_code == 503
     assert "media server" in answer.get_json()["error"]
     assert db.session.scalar(select(func.count(Segment.id))) == 0
+    # ... nor a place in the run: the student is neither on its roster nor, later, a taker
+    # on its attendance sheet.
+    refused_run = db.session.scalar(select(Run).order_by(Run.id.desc()).limit(1))
+    assert refused_run.ended_at is None
+    assert chat.s1.id not in set(db.session.scalars(select(RunParticipant.user_id).where(
+        RunParticipant.run_id == refused_run.id)))
 
 
 def test_administrators_see_how_calls_are_carried_and_how_to_add_a_media_server(chat, as_user, app):
