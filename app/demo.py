@@ -77,6 +77,9 @@ def seed_demo() -> dict:
                     created["enrollments"] += 1
     db.session.flush()
     created["sessions"] = seed_sessions_demo(users)
+    from app.attendance.demo import seed_attendance_demo
+
+    created["past runs"] = seed_attendance_demo(users)
     created.update(seed_chat_demo())
     db.session.commit()  # the seeding is one unit of work, committed at its end (like a request)
     return created

@@ -443,8 +443,10 @@ def _apply_schedule(session: VideoSession, schedule: Schedule) -> None:
 
 
 def schedule_session(teacher: User, data: SessionInput, *, allow_conflicts: bool = False,
-                     actor: User | None = None) -> VideoSession:
-    """Create a session (one-time or a series) for ``teacher`` with its participants."""
+                     actor: User | None = None, allow_past: bool = False) -> VideoSession:
+    """Create a session (one-time or a series) for ``teacher`` with its participants.
+    ``allow_past``: a series that began before now (the demo's term so far; never from a
+    form, where a start in the past is a mistake)."""
     actor = actor or teacher
     # For a group (``data.group_id``: the teacher owns it), the group's rules decide who may
     # schedule, when, and whether the session waits for the owner's approval (group_rules).
@@ -456,7 +458,7 @@ def schedule_session(teacher: User, data: SessionInput, *, allow_conflicts: bool
     elif teacher.role != Role.TEACHER or not (actor.id == teacher.id or (
             actor.role == Role.ADMIN and actor.center_id == teacher.center_id)):
         raise PermissionDenied("Only teachers schedule sessions.")
-    schedule, participants = validate_input(teacher, data)
+    schedule, participants = validate_input(teacher, data, require_future=not allow_past)
     if group is not None:
         group_services.check_new_schedule(group, schedule)
     if not allow_conflicts and (group is None or group.checks_conflicts):

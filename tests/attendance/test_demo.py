@@ -1,0 +1,35 @@
+"""The demo's homework clinic: four past runs whose attendance was computed by the service the
+end of a run calls, so the attendance pages have real data after `make run`."""
+from sqlalchemy import select
+
+from app.accounts.models import User
+from app.attendance.models import AttendanceRecord, CatchUp
+from app.attendance.rules import AttendanceStatus as S
+from app.demo import seed_demo
+from app.extensions import db
+from app.live.models import Run
+
+
+def test_the_demo_clinic_has_four_runs_of_true_attendance_and_is_idempotent(app):
+    assert seed_demo()["past runs"] == 4
+    assert seed_demo()["past runs"] == 0
+    names = {u.id: u.email.split("@")[0] for u in db.session.scalars(select(User))}
+    runs = list(db.session.scalars(select(Run).order_by(Run.started_at)))
+    assert len(runs) == 4 and all(r.ended_at is not None for r in runs)
+    sheet = []
+    for run in runs:
+        records = db.session.scalars(select(AttendanceRecord).where(
+            AttendanceRecord.run_id == run.id))
+        sheet.append({names[r.user_id]: (r.status, r.join_count, r.left_early)
+                      for r in records})
+    assert sheet[0]["student2"] == (S.PRESENT, 1, False)
+    assert sheet[1]["student2"] == (S.LATE, 1, False)  # 12 minutes in, grace 5
+    assert sheet[1]["student3"] == (S.ABSENT, 0, False)
+    assert sheet[1]["student4"] == (S.PRESENT, 1, True)  # 15 of 45 minutes
+    assert sheet[1]["student5"] == (S.PRESENT, 2, False)  # a rejoin
+    assert sheet[2]["student1"] == (S.PRESENT, 1, False)  # overlapping tabs count once
+    assert sheet[2]["student5"][0] == S.EXCUSED  # the teacher's mark, kept
+    assert "teacher" not in sheet[0]
+    owed = sorted((names[c.user_id], runs.index(db.session.get(Run, c.run_id)))
+                  for c in db.session.scalars(select(CatchUp)))
+    assert owed == [("student3", 1), ("student3", 3)]
