@@ -493,3 +493,16 @@ def test_services_refuse_people_without_the_right(school, world):
     with pytest.raises(reports.PermissionDenied):
         reports.student_history(world.sara, world.ben, date_range)
     assert reports.series_grid(school.teacher, world.session, date_range).rows
+
+
+def test_exports_read_through_a_chunked_cursor(school, world):
+    """The export's records come in chunks of STREAM_CHUNK (a server-side cursor on
+    PostgreSQL), not as one list."""
+    plan = reports.series_export(school.teacher, world.session,
+                                 reports.default_range(school.teacher))
+    with plan.engine.connect() as connection:
+        result = connection.execute(plan.records)
+        assert type(result.cursor_strategy).__name__ == "BufferedRowCursorFetchStrategy"
+        if connection.dialect.name == "postgresql":
+            assert type(result.cursor).__name__ == "ServerCursor"
+        assert len(result.all()) == 6
