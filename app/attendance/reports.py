@@ -126,8 +126,8 @@ def default_range(viewer: User, now: datetime | None = None) -> DateRange:
 def parse_range(viewer: User, raw_from: str | None, raw_to: str | None,
                 now: datetime | None = None) -> tuple[DateRange, dict[str, str]]:
     """The range asked for (``from``/``to`` as YYYY-MM-DD, either may be left out: the default
-    fills it), and the problems with it by field. With problems, the default range comes back
-    so the page still has something to show under the form's messages."""
+    fills it), and the problems with it by field. With problems the default range comes back
+    too; the pages then show the form with its messages and no grid (a 422)."""
     fallback = default_range(viewer, now)
     errors: dict[str, str] = {}
     days = {}
@@ -556,7 +556,8 @@ class ExportPlan:
     include_notes: bool
     # Only people who appear in the rows (a course's students, one student): None for all.
     only_user_ids: tuple[int, ...] | None = None
-    # Per person, the occurrences before they were expected (history: not listed).
+    # History only: person id -> {session id: when they became a learner}. An occurrence with
+    # no record is listed only from then on, as on the history page.
     skip_before: dict = field(default_factory=dict, compare=False, hash=False)
     records: object = field(default=None, compare=False, hash=False)
     engine: object = field(default=None, compare=False, hash=False)
