@@ -69,7 +69,8 @@ def init_templating(app: Flask) -> None:
         if current_user.is_teacher:
             items.append(("accounts.students", "Students"))
         if current_user.is_student:
-            items.append(("accounts.teachers", "Teachers"))
+            items += [("accounts.teachers", "Teachers"),
+                      ("attendance_reports.my_history", "Attendance")]
         if current_user.is_admin:
             items += [("admin.users", "People"), ("admin.courses", "Courses"),
                       ("admin.audit", "Audit log"), ("mail.outbox", "Outbox"),

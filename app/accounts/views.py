@@ -179,6 +179,7 @@ def person(user_id):
     from flask import abort
 
     from app.accounts.tenancy import get_scoped_or_404
+    from app.attendance.reports import can_view_history
     from app.chat.services import may_message_directly
     from app.scheduling.services import upcoming_occurrences
 
@@ -192,4 +193,8 @@ def person(user_id):
     return render_template("accounts/person.html", person=person,
                            courses=services.shared_courses(viewer, person), upcoming=together,
                            can_message=viewer.id != person.id
-                           and may_message_directly(viewer, person))
+                           and may_message_directly(viewer, person),
+                           # Attendance is kept for learners: a student's own page, or a
+                           # student's for their teachers and admins.
+                           can_view_attendance=person.is_student
+                           and can_view_history(viewer, person))

@@ -27,7 +27,7 @@ from tests.live import ROOT
 AXE = ROOT / "tests" / "vendor" / "axe-4.14.1.min.js"
 
 PHONE_PAGES = ("/calendar?view=month", "/calendar?view=week", "/chat/threads/", "/notifications",
-               "/admin/users", "/people/")
+               "/admin/users", "/people/", "/attendance/me")
 RUN_AXE = """async () => {
   const results = await axe.run(document, {resultTypes: ["violations"]});
   return results.violations.map(v => ({
@@ -100,11 +100,18 @@ def pages_for(role, demo) -> list[tuple[str, str | None]]:
                 (f"/people/{demo['student1@example.com'].id}", None), ("/calendar", None),
                 ("/notifications", None), ("/notifications/settings", None), ("/account", None),
                 ("/admin/invitations", None), ("/admin/users/new", None),
-                (f"/admin/users/{demo['student1@example.com'].id}/edit", None)]
+                (f"/admin/users/{demo['student1@example.com'].id}/edit", None),
+                (f"/courses/{course_id}/attendance", None),
+                (f"/people/{demo['student1@example.com'].id}/attendance", None)]
     if role == Role.TEACHER:
+        course_id = db.session.scalar(select(VideoSession.course_id).where(
+            VideoSession.course_id.is_not(None)))
         return common + staff + [("/students", None),
-                                 (f"/people/{demo['student1@example.com'].id}", None)]
-    return common + groups + [("/teachers", None)]
+                                 (f"/people/{demo['student1@example.com'].id}", None),
+                                 (f"/sessions/{session_id}/attendance", None),
+                                 (f"/courses/{course_id}/attendance", None),
+                                 (f"/people/{demo['student1@example.com'].id}/attendance", None)]
+    return common + groups + [("/teachers", None), ("/attendance/me", None)]
 
 
 @pytest.mark.parametrize("viewport,size", [(DESKTOP, "desktop"), (PHONE, "phone")])
