@@ -70,6 +70,7 @@ def init_templating(app: Flask) -> None:
             items.append(("accounts.students", "Students"))
         if current_user.is_student:
             items.append(("accounts.teachers", "Teachers"))
+        items.append(("catch_ups.index", "Catch-ups"))
         if current_user.is_admin:
             items += [("admin.users", "People"), ("admin.courses", "Courses"),
                       ("admin.audit", "Audit log"), ("mail.outbox", "Outbox"),
