@@ -224,7 +224,8 @@ def set_work(actor: User, catch_up: CatchUp, form: WorkForm,
     catch_up.assigned_work, catch_up.assigned_link, catch_up.due_at = work, link, due_at
     db.session.flush()
     record_audit(actor, "attendance.catch_up_updated", "catch_up", catch_up.id,
-                 center_id=catch_up.center_id, student_id=catch_up.user_id,
+                 center_id=catch_up.center_id, user_id=catch_up.user_id,
+                 title=catch_up.session.title if catch_up.session is not None else "a call",
                  work_changed=work != before[0], link_changed=link != before[1],
                  due_from=before[2].isoformat(), due_to=due_at.isoformat())
     _tell_student(catch_up, new_work=not had_work and bool(work or link))

@@ -194,8 +194,14 @@ def test_a_teacher_sets_the_work_and_the_student_is_told_once_in_app_and_by_emai
     emails = list(db.session.scalars(select(EmailOutbox)))
     assert [(e.recipient_user_id, e.subject) for e in emails] == [
         (lesson.student.id, "Catch-up work for Fractions")]
-    assert db.session.scalar(select(func.count(AuditLog.id)).where(
-        AuditLog.action == "attendance.catch_up_updated")) == 1
+    audit, = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "attendance.catch_up_updated"))
+    from app.accounts.audit import describe_entries
+
+    who, what = describe_entries([audit])[audit.id]
+    assert (who, what) == (school.teacher.name, (
+        f"changed the catch-up of {lesson.student.name} for ‘Fractions’: the work, the link "
+        f"and due {catch_up.due_at:%a %-d %b %Y, %H:%M} UTC"))
 
     # The same form again changes nothing and tells nobody.
     assert browser.post(f"{path}/work", data=form).status_code == 302
