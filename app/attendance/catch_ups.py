@@ -17,6 +17,7 @@ from sqlalchemy.orm import joinedload
 
 from app.accounts.models import User
 from app.accounts.services import PermissionDenied, ValidationError, record_audit
+from app.bulk import one_of
 from app.attendance.models import CatchUp
 from app.db_types import utcnow
 from app.extensions import db
@@ -141,6 +142,9 @@ def mark_done(user: User, catch_up: CatchUp, done: bool = True) -> None:
     elif not done:
         catch_up.done_at = None
     db.session.flush()
+    from app.attendance.realtime import announce
+
+    announce([catch_up.user_id])  # the student's other tabs: their dashboard card
 
 
 # --- the teacher's edit ------------------------------------------------------------------------
@@ -229,6 +233,9 @@ def set_work(actor: User, catch_up: CatchUp, form: WorkForm,
                  work_changed=work != before[0], link_changed=link != before[1],
                  due_from=before[2].isoformat(), due_to=due_at.isoformat())
     _tell_student(catch_up, new_work=not had_work and bool(work or link))
+    from app.attendance.realtime import announce
+
+    announce([catch_up.user_id])  # a new due date moves it on their dashboard card
     return True
 
 
@@ -335,6 +342,22 @@ def _first_and_total(stmt, limit: int) -> tuple[list[CatchUp], int]:
     rows = db.session.execute(_listed(stmt.add_columns(func.count().over().label("total")))
                               .limit(limit)).all()
     return [row[0] for row in rows], rows[0].total if rows else 0
+
+
+def open_catch_ups_by_student(user_ids, limit: int = DASHBOARD_LIMIT
+                              ) -> dict[int, tuple[list[CatchUp], int]]:
+    """open_catch_ups for several students at once (the dashboard card pushed over the
+    socket to everyone an event concerns): one statement, however many students."""
+    if not user_ids:
+        return {}
+    stmt = _in_state(select(CatchUp).where(one_of(CatchUp.user_id, user_ids)), "open", utcnow())
+    found: dict[int, tuple[list[CatchUp], int]] = {}
+    for catch_up in db.session.scalars(_listed(stmt)):
+        rows, total = found.get(catch_up.user_id, ([], 0))
+        if len(rows) < limit:
+            rows.append(catch_up)
+        found[catch_up.user_id] = (rows, total + 1)
+    return found
 
 
 def open_catch_ups_of(viewer: User, person: User, limit: int = DASHBOARD_LIMIT

@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select, update
 from app.accounts.models import User
 from app.accounts.services import PermissionDenied, ValidationError, record_audit, users_by_id
 from app.attendance.catch_ups import catch_up_path
+from app.attendance.realtime import announce
 from app.attendance.models import (DEFAULT_LATE_GRACE_MINUTES, DEFAULT_LEFT_EARLY_PERCENT,
                                    AttendanceRecord, AttendanceSettings, CatchUp)
 from app.attendance.rules import (AttendanceStatus, RunWindow, auto_status, clipped_union,
@@ -266,6 +267,9 @@ def _after_changes(run: Run, actor: User | None, changes: list[Change], *, sourc
             CatchUp.done_at.is_(None)))
     if absent:
         _create_catch_ups(run, absent)
+    # Their dashboards show the card as it now is (after commit; a done catch-up that stayed
+    # renders as it was).
+    announce(undone | absent)
 
 
 def _create_catch_ups(run: Run, user_ids: set[int]) -> None:

@@ -435,3 +435,33 @@ def test_the_page_is_flat_in_the_number_of_messages_missed(school, as_user, coun
         assert f"Step {size - 1}" in browser.get(f"/catch-ups/{catch_up.id}").get_data(
             as_text=True)
     assert counts[0] == counts[1], counts
+
+
+def test_the_card_pushed_over_the_socket_reads_every_viewer_in_one_statement(
+        school, make, count_queries, app):
+    from app.attendance import realtime
+    from app.realtime.events import Event
+    from app.realtime.hub import Viewer
+
+    counts = []
+    for size in (3, 30):
+        students = [make.user(school.center, Role.STUDENT) for _ in range(size)]
+        session = make_session(school.center, school.teacher, students,
+                               start=utcnow() - timedelta(days=2), title=f"Lesson {size}")
+        for student in students:
+            add_catch_up(session, student)
+            add_catch_up(session, student, done=True, missed_ago=timedelta(days=3))
+        commit()
+        viewers = [Viewer(s.id, s.center_id, s.role, s.name, "Asia/Tokyo", "UTC", 0, True)
+                   for s in students]
+        event = Event("user:*", realtime.CATCH_UPS_CHANGED, {"user_ids": [s.id for s in students]})
+        cache = {}
+        db.session.expire_all()
+        with count_queries() as counter:
+            realtime._prepare(event, viewers, cache)
+        counts.append(counter.count)
+        with app.test_request_context("/"):
+            html = realtime._render(event, viewers[0], cache)
+        assert 'data-replaces="catch-up-card"' in html and f"Lesson {size}" in html
+        assert "JST" in html  # the viewer's zone, not the server's
+    assert counts == [1, 1]

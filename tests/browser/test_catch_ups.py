@@ -109,3 +109,33 @@ def test_a_teacher_sets_the_work_and_the_student_reads_it(school, new_page):
     page.goto("/")
     screenshot(page, "catch-ups-dashboard-desktop")
     assert_no_console_errors(page)
+
+
+def test_the_dashboard_card_comes_and_goes_live_with_the_absence(school, new_page):
+    """Marked absent while the dashboard is open: the card appears without a reload (over
+    user:<id>); the absence excused: it goes again."""
+    from app.attendance import services
+    from app.attendance.rules import AttendanceStatus
+    from tests.attendance.test_compute import World
+
+    teacher, student = school.teacher, school.students[0]
+    world = World(school.center, teacher, [student],
+                  (utcnow() - timedelta(hours=2)).replace(microsecond=0))
+    world.presence(student, 0, 60)
+    world.end(teacher)  # present: no catch-up yet
+
+    page = new_page(viewport=PHONE)
+    log_in(page, student)
+    expect(page.locator("html[data-realtime='open']")).to_have_count(1)
+    expect(page.get_by_role("heading", name="To catch up on")).to_have_count(0)
+
+    services.set_statuses(teacher, world.run, [student.id], AttendanceStatus.ABSENT)
+    commit()
+    card = page.locator("#catch-up-card")
+    expect(card.get_by_role("heading", name="To catch up on")).to_be_visible()
+    expect(card.locator(".catch-up-title")).to_have_text(["Algebra lesson"])
+
+    services.set_statuses(teacher, world.run, [student.id], AttendanceStatus.EXCUSED)
+    commit()
+    expect(page.get_by_role("heading", name="To catch up on")).to_have_count(0)
+    assert_no_console_errors(page)
