@@ -17,8 +17,8 @@ from sqlalchemy.orm import joinedload
 
 from app.accounts.models import User
 from app.accounts.services import PermissionDenied, ValidationError, record_audit
-from app.bulk import one_of
 from app.attendance.models import CatchUp
+from app.bulk import one_of
 from app.db_types import utcnow
 from app.extensions import db
 from app.notifications.models import NotificationType

@@ -16,9 +16,9 @@ from sqlalchemy import delete, func, select, update
 from app.accounts.models import User
 from app.accounts.services import PermissionDenied, ValidationError, record_audit, users_by_id
 from app.attendance.catch_ups import catch_up_path
-from app.attendance.realtime import announce
 from app.attendance.models import (DEFAULT_LATE_GRACE_MINUTES, DEFAULT_LEFT_EARLY_PERCENT,
                                    AttendanceRecord, AttendanceSettings, CatchUp)
+from app.attendance.realtime import announce
 from app.attendance.rules import (AttendanceStatus, RunWindow, auto_status, clipped_union,
                                   expected, left_early, seconds_present)
 from app.bulk import insert_rows, one_of, update_rows
