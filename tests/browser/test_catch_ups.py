@@ -98,6 +98,11 @@ def test_a_teacher_sets_the_work_and_the_student_reads_it(school, new_page):
         page.get_by_role("button", name=re.compile("^Save and tell")).click()
         expect(page.get_by_text(f"Saved. {student.name} was told about the change.")).to_be_visible()
         screenshot(page, "catch-up-teacher-desktop")
+        # The student's person page lists what they still owe.
+        page.goto(f"/people/{student.id}")
+        section = page.get_by_role("region", name="Open catch-ups")
+        expect(section.locator(".catch-up-title")).to_have_text(["Fractions"])
+        screenshot(page, "catch-ups-person-desktop")
         assert_no_console_errors(page)
 
     page = new_page(viewport=DESKTOP)
