@@ -71,6 +71,7 @@ def init_templating(app: Flask) -> None:
         if current_user.is_student:
             items += [("accounts.teachers", "Teachers"),
                       ("attendance_reports.my_history", "Attendance")]
+        items.append(("catch_ups.index", "Catch-ups"))
         if current_user.is_admin:
             items += [("admin.users", "People"), ("admin.courses", "Courses"),
                       ("admin.audit", "Audit log"), ("mail.outbox", "Outbox"),

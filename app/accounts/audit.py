@@ -191,6 +191,14 @@ def _sentence(entry: AuditLog, names: _Names) -> str:
                             for c in d.get("changes") or [] if isinstance(c, dict)])
                if d.get("changes") else "")
             + (f" ({d['note']})" if d.get("note") else "")),
+        "attendance.catch_up_updated": lambda: (
+            f"changed the catch-up of {names.people([d.get('user_id')])} for "
+            f"{_quoted(d.get('title'))}: "
+            + _and([what for what, changed in (("the work", d.get("work_changed")),
+                                               ("the link", d.get("link_changed")),
+                                               (f"due {_local(d.get('due_to'))} UTC",
+                                                d.get("due_from") != d.get("due_to")))
+                    if changed] or ["nothing"])),
     }
     describe = sentences.get(action)
     if describe is None:

@@ -100,7 +100,10 @@ def dashboard():
             services.enrolled_students_query(user).with_only_columns(
                 db.func.count(db.distinct(services.User.id))).order_by(None))
     else:
+        from app.attendance.catch_ups import open_catch_ups
+
         context["teachers"] = services.teachers_of_student(user)
+        context["open_catch_ups"], context["open_catch_up_total"] = open_catch_ups(user)
     return render_template(f"dashboard/{user.role.value.lower()}.html", **context)
 
 
@@ -175,10 +178,12 @@ def change_password():
 @login_required
 def person(user_id):
     """A person's page: name, role, the courses the viewer shares with them, their upcoming
-    sessions together, and a way to message them."""
+    sessions together, a way to message them, and (a student's page seen by a teacher or
+    admin) the catch-ups they still owe."""
     from flask import abort
 
     from app.accounts.tenancy import get_scoped_or_404
+    from app.attendance.catch_ups import open_catch_ups_of
     from app.attendance.reports import can_view_history
     from app.chat.services import may_message_directly
     from app.scheduling.services import upcoming_occurrences
@@ -197,4 +202,5 @@ def person(user_id):
                            # Attendance is kept for learners: a student's own page, or a
                            # student's for their teachers and admins.
                            can_view_attendance=person.is_student
-                           and can_view_history(viewer, person))
+                           and can_view_history(viewer, person),
+                           catch_ups=open_catch_ups_of(viewer, person))

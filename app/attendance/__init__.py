@@ -4,12 +4,15 @@ run ends, overridden by teachers, audited; an absence owes a catch-up."""
 
 def init_app(app) -> None:
     """The receiver of live's ``run_ended`` (connected after live's own, so the run is already
-    marked over when attendance is computed); the reports' pages, and the capability the
-    course lists ask for each course (app/attendance/reports.py)."""
-    from app.attendance import report_views, reports, services
+    marked over when attendance is computed); the reports' pages and the catch-up pages; the
+    capability the course lists ask for each course (app/attendance/reports.py)."""
+    from app.attendance import realtime, report_views, reports, services
+    from app.attendance.catch_up_views import bp as catch_ups_bp
     from app.live import signals
 
     app.register_blueprint(report_views.bp)
+    app.register_blueprint(catch_ups_bp)
+    realtime.register()
     app.jinja_env.globals["can_view_course_attendance"] = _course_capability(reports)
     app.jinja_env.globals["report_url"] = report_views.report_url
 

@@ -11,6 +11,8 @@ from app.accounts.models import User, _enum
 from app.attendance.rules import AttendanceStatus
 from app.db_types import UTCDateTime, utcnow
 from app.extensions import db
+from app.live.models import Run
+from app.scheduling.models import VideoSession
 
 DEFAULT_LATE_GRACE_MINUTES = 5
 DEFAULT_LEFT_EARLY_PERCENT = 50
@@ -109,7 +111,13 @@ class CatchUp(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     user: Mapped[User] = relationship()
+    # Loaded where a page names the session (lists eager-load it: one JOIN, not one per row).
+    session: Mapped["VideoSession | None"] = relationship(viewonly=True)
+    run: Mapped["Run | None"] = relationship(viewonly=True)
 
     @property
     def is_done(self) -> bool:
         return self.done_at is not None
+
+    def is_overdue(self, now: datetime) -> bool:
+        return self.done_at is None and self.due_at < now

@@ -15,8 +15,10 @@ from sqlalchemy import delete, func, select, update
 
 from app.accounts.models import User
 from app.accounts.services import PermissionDenied, ValidationError, record_audit, users_by_id
+from app.attendance.catch_ups import catch_up_path
 from app.attendance.models import (DEFAULT_LATE_GRACE_MINUTES, DEFAULT_LEFT_EARLY_PERCENT,
                                    AttendanceRecord, AttendanceSettings, CatchUp)
+from app.attendance.realtime import announce
 from app.attendance.rules import (AttendanceStatus, RunWindow, auto_status, clipped_union,
                                   expected, left_early, seconds_present)
 from app.bulk import insert_rows, one_of, update_rows
@@ -24,8 +26,9 @@ from app.db_types import utcnow
 from app.extensions import db
 from app.live.models import LiveRole, Room, Run, RunParticipant, Segment
 from app.notifications.models import NotificationType
-from app.notifications.services import notify
+from app.notifications.services import Notice, notify_each
 from app.scheduling.models import ParticipantRole, SessionParticipant, VideoSession
+from app.timezones import when
 
 NOTE_MAX = 500
 
@@ -264,6 +267,9 @@ def _after_changes(run: Run, actor: User | None, changes: list[Change], *, sourc
             CatchUp.done_at.is_(None)))
     if absent:
         _create_catch_ups(run, absent)
+    # Their dashboards show the card as it now is (after commit; a done catch-up that stayed
+    # renders as it was).
+    announce(undone | absent)
 
 
 def _create_catch_ups(run: Run, user_ids: set[int]) -> None:
@@ -274,19 +280,21 @@ def _create_catch_ups(run: Run, user_ids: set[int]) -> None:
     thread_id, summary = _missed(run)
     ended = run.ended_at or utcnow()
     due = ended + timedelta(days=current_app.config.get("ATTENDANCE_CATCH_UP_DAYS", 7))
-    insert_rows(CatchUp.__table__, [
+    table = CatchUp.__table__
+    made = insert_rows(table, [
         dict(center_id=run.center_id, run_id=run.id, user_id=user_id, session_id=run.session_id,
              occurrence_start=run.occurrence_start, thread_id=thread_id, missed_summary=summary,
              due_at=due, done_at=None, created_at=utcnow()) for user_id in sorted(owed)],
-        skip_duplicates_of=("run_id", "user_id"))
+        (table.c.id, table.c.user_id), skip_duplicates_of=("run_id", "user_id"))
     session = _session(run)
     what = session.title if session is not None else "a call"
     users = users_by_id(owed)
-    notify([users.get(u) for u in sorted(owed)], NotificationType.CATCH_UP_ASSIGNED,
-           f"You missed {what}", f"{summary} Catch up by {due:%d %b %Y}.",
-           # Catch-ups are for scheduled sessions only (instant calls mark nobody absent): the
-           # session's page, whose thread holds what was said during the run.
-           f"/sessions/{run.session_id}")
+    # Each student's notice opens their own catch-up and gives the due time in their zone.
+    notify_each(NotificationType.CATCH_UP_ASSIGNED, [
+        Notice(users[row.user_id], f"You missed {what}",
+               f"{summary} Catch up by {when(due, users[row.user_id])}.",
+               catch_up_path(row.id), f"catch-up-{row.id}")
+        for row in sorted(made, key=lambda row: row.user_id) if row.user_id in users])
 
 
 def _missed(run: Run) -> tuple[int | None, str]:

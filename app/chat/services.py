@@ -671,6 +671,21 @@ def messages_before(thread: Thread, before_id: int | None = None,
     return list(reversed(rows[:limit])), has_more
 
 
+def messages_during(thread_id: int, start, end, limit: int = PAGE_SIZE) -> tuple[list[Message], bool]:
+    """What was posted in the thread between ``start`` and ``end``, oldest first, with senders
+    and attachments loaded (a catch-up's "what was missed"): at most ``limit`` messages, and
+    whether there were more. Deleted messages and system lines are left out: the reader was not
+    there, and "X joined" lines say nothing about the lesson."""
+    stmt = (select(Message).where(Message.thread_id == thread_id,
+                                  Message.kind != MessageKind.SYSTEM,
+                                  Message.deleted_at.is_(None),
+                                  Message.created_at >= start, Message.created_at <= end)
+            .options(*_message_options()).order_by(Message.created_at, Message.id)
+            .limit(limit + 1))
+    rows = list(db.session.scalars(stmt).unique())
+    return rows[:limit], len(rows) > limit
+
+
 def message_ids_after(thread: Thread, after_id: int, limit: int = 1000) -> list[int]:
     """The ids of the thread's messages after ``after_id``, oldest first (a catch-up's gap)."""
     return list(db.session.scalars(select(Message.id).where(

@@ -114,7 +114,7 @@ def test_run_end_computes_present_late_absent_with_seconds_joins_and_a_catch_up(
     assert owed[s3.id].due_at == world.at(60) + timedelta(days=7)
     notices = list(db.session.scalars(select(Notification).where(
         Notification.type == NotificationType.CATCH_UP_ASSIGNED)))
-    assert [(n.user_id, n.link) for n in notices] == [(s3.id, f"/sessions/{world.run.session_id}")]
+    assert [(n.user_id, n.link) for n in notices] == [(s3.id, f"/catch-ups/{owed[s3.id].id}")]
     audit, = db.session.scalars(select(AuditLog).where(
         AuditLog.action == "attendance.statuses_changed"))
     assert (audit.actor_id, audit.target_id, audit.details["source"]) == (None, world.run.id,

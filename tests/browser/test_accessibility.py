@@ -9,25 +9,29 @@ the browser context (the DevTools protocol), so the app's CSP (no inline script)
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.accounts.models import Role, User
+from app.chat import services as chat
 from app.chat.models import Thread, ThreadKind
+from app.db_types import utcnow
 from app.demo import DEMO_PASSWORD, seed_demo
 from app.extensions import db
 from app.notifications import services as notifications
 from app.notifications.models import NotificationType
 from app.scheduling.models import VideoSession
+from tests.attendance.test_catch_ups import add_catch_up
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.live import ROOT
 
 AXE = ROOT / "tests" / "vendor" / "axe-4.14.1.min.js"
 
 PHONE_PAGES = ("/calendar?view=month", "/calendar?view=week", "/chat/threads/", "/notifications",
-               "/admin/users", "/people/", "/attendance/me")
+               "/admin/users", "/people/", "/attendance/me", "/catch-ups")
 RUN_AXE = """async () => {
   const results = await axe.run(document, {resultTypes: ["violations"]});
   return results.violations.map(v => ({
@@ -46,7 +50,19 @@ def demo(app):
                              "See you on Monday", link="/chat/")
         notifications.notify([people[email]], NotificationType.SESSION_SCHEDULED,
                              "New session: GCSE Mathematics", "Mondays at 16:00", link="/calendar")
+    # A catch-up (issue 12) for the first student, with work set and a message said during
+    # the occurrence: its page, the dashboard card, the lists and a person page show it.
+    session = db.session.scalar(select(VideoSession).where(
+        VideoSession.teacher_id == people["teacher@example.com"].id,
+        VideoSession.participants.any(user_id=people["student1@example.com"].id))
+        .order_by(VideoSession.id))
+    catch_up = add_catch_up(session, people["student1@example.com"], work="Exercises 4-9",
+                            link="https://example.org/worksheet")
+    chat.post_message(people["teacher@example.com"], db.session.get(Thread, catch_up.thread_id),
+                      "Page 12, questions 4 to 9")
+    catch_up.occurrence_start = utcnow() - timedelta(minutes=5)
     db.session.commit()
+    people["catch_up_id"] = catch_up.id
     return people
 
 
@@ -82,6 +98,8 @@ def pages_for(role, demo) -> list[tuple[str, str | None]]:
     # Group session rules, proposals and invitations (issue 14): the group's Sessions tab for
     # everyone in it; its rules, settings and invitations, a session's invitations for staff.
     groups = [(f"/groups/{group_id}/sessions", None)]
+    catch_up_pages = [("/catch-ups", None), (f"/catch-ups/{demo['catch_up_id']}", None),
+                      ("/catch-ups?state=all", None)]
     staff = groups + [(f"/groups/{group_id}/rules", None),
                       (f"/chat/threads/{group_id}/settings", None),
                       (f"/groups/{group_id}/sessions/new", None),
@@ -100,18 +118,19 @@ def pages_for(role, demo) -> list[tuple[str, str | None]]:
                 (f"/people/{demo['student1@example.com'].id}", None), ("/calendar", None),
                 ("/notifications", None), ("/notifications/settings", None), ("/account", None),
                 ("/admin/invitations", None), ("/admin/users/new", None),
+                ("/catch-ups?state=all", None), (f"/catch-ups/{demo['catch_up_id']}", None),
                 (f"/admin/users/{demo['student1@example.com'].id}/edit", None),
                 (f"/courses/{course_id}/attendance", None),
                 (f"/people/{demo['student1@example.com'].id}/attendance", None)]
     if role == Role.TEACHER:
         course_id = db.session.scalar(select(VideoSession.course_id).where(
             VideoSession.course_id.is_not(None)))
-        return common + staff + [("/students", None),
-                                 (f"/people/{demo['student1@example.com'].id}", None),
-                                 (f"/sessions/{session_id}/attendance", None),
-                                 (f"/courses/{course_id}/attendance", None),
-                                 (f"/people/{demo['student1@example.com'].id}/attendance", None)]
-    return common + groups + [("/teachers", None), ("/attendance/me", None)]
+        return common + staff + catch_up_pages + [
+            ("/students", None), (f"/people/{demo['student1@example.com'].id}", None),
+            (f"/sessions/{session_id}/attendance", None),
+            (f"/courses/{course_id}/attendance", None),
+            (f"/people/{demo['student1@example.com'].id}/attendance", None)]
+    return common + groups + catch_up_pages + [("/teachers", None), ("/attendance/me", None)]
 
 
 @pytest.mark.parametrize("viewport,size", [(DESKTOP, "desktop"), (PHONE, "phone")])
