@@ -29,6 +29,7 @@ class NotificationType(str, enum.Enum):
     INVITATION_ANSWERED = "INVITATION_ANSWERED"  # accepted or declined, to the inviter
     INVITATION_REQUEST = "INVITATION_REQUEST"  # "ask for a new invitation" from an expired link
     CATCH_UP_ASSIGNED = "CATCH_UP_ASSIGNED"  # marked absent: what to catch up on, to the student
+    LESSON_REPORT = "LESSON_REPORT"  # a tutor sent a lesson report (control center), to the student
 
     @property
     def label(self) -> str:
@@ -48,6 +49,7 @@ class NotificationType(str, enum.Enum):
             "INVITATION_ANSWERED": "Invitations accepted or declined",
             "INVITATION_REQUEST": "Requests for a new invitation",
             "CATCH_UP_ASSIGNED": "Catch-up work after a missed session",
+            "LESSON_REPORT": "Lesson reports from your tutors",
         }[self.value]
 
     @property
