@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlparse
 
-from flask import current_app, render_template, url_for
-from sqlalchemy import and_, select, update
+from flask import render_template
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -783,6 +783,11 @@ def compose_drafts(session: VideoSession, occurrence_start: datetime, learners: 
     return drafts
 
 
+def report_path(report_id: int) -> str:
+    """Where a student reads their report (views.report_page)."""
+    return f"/lesson-reports/{report_id}"
+
+
 def can_view_report(user, report: LessonReport) -> bool:
     if user is None or user.center_id != report.center_id:
         return False
@@ -792,37 +797,44 @@ def can_view_report(user, report: LessonReport) -> bool:
     return report.student_id == user.id and report.sent_at is not None
 
 
-def update_report(actor: User, report: LessonReport, body: str) -> LessonReport:
-    session = db.session.get(VideoSession, report.session_id)
-    _require_instructor(actor, session)
-    if report.sent_at is not None:
-        raise ValidationError({"body": "This report was sent already: it cannot change now."})
+def _clean_report_body(body: str) -> str:
     body = body.strip()
     if not body:
         raise ValidationError({"body": "The report is empty."})
     if len(body) > REPORT_MAX:
         raise ValidationError({"body": f"Keep the report under {REPORT_MAX} characters."})
-    report.body = body
+    return body
+
+
+def update_report(actor: User, report: LessonReport, body: str) -> LessonReport:
+    session = db.session.get(VideoSession, report.session_id)
+    _require_instructor(actor, session)
+    if report.sent_at is not None:
+        raise ValidationError({"body": "This report was sent already: it cannot change now."})
+    report.body = _clean_report_body(body)
     db.session.flush()
     return report
 
 
 def send_report(actor: User, report: LessonReport, body: str | None = None) -> bool:
-    """Send it to the student: in-app notification and email, exactly once. ``sent_at`` is
-    claimed by a conditional UPDATE, so a double click or two tutors sending at once send once;
-    the email's outbox row is keyed by the report. Returns whether this call sent it."""
-    if body is not None:
-        update_report(actor, report, body)
+    """Send it to the student (with ``body`` as its final text): in-app notification and
+    email, exactly once. The text and ``sent_at`` are written by one conditional UPDATE, so a
+    double click or two tutors sending at once send once, and the one that lost changes
+    nothing; the email's outbox row is keyed by the report. Returns whether this call sent it."""
     session = db.session.get(VideoSession, report.session_id)
     _require_instructor(actor, session)
-    now = utcnow()
+    if report.sent_at is not None:
+        return False
+    values = dict(sent_at=utcnow(), sent_by_id=actor.id)
+    if body is not None:
+        values["body"] = _clean_report_body(body)
     claimed = db.session.execute(update(LessonReport).where(
         LessonReport.id == report.id, LessonReport.sent_at.is_(None))
-        .values(sent_at=now, sent_by_id=actor.id)
-        .execution_options(synchronize_session=False)).rowcount
+        .values(**values).execution_options(synchronize_session=False)).rowcount
     db.session.refresh(report)
     if not claimed:
         return False
+    now = report.sent_at
     from app.mail.services import base_url, queue_outbox_rows
     from app.mail.models import OutboxStatus
     from app.notifications.models import NotificationType
@@ -830,7 +842,8 @@ def send_report(actor: User, report: LessonReport, body: str | None = None) -> b
 
     student = report.student
     title = f"Lesson report: {session.title}"
-    link = url_for("control_center.report_page", report_id=report.id)
+    # A path, not url_for: sending may happen outside a request (a job, a test's service call).
+    link = report_path(report.id)
     notify([student], NotificationType.LESSON_REPORT, title, report.body[:300], link,
            tag=f"lesson-report-{report.id}")
     context = dict(report=report, session=session, student=student, tutor=actor,
