@@ -40,6 +40,8 @@ def _tutor_session_or_404(session_id) -> VideoSession:
 def _occurrence_or_404(session: VideoSession) -> datetime:
     raw = request.values.get("at")
     if raw:
+        # "+00:00" typed into an address arrives as " 00:00" (a + in a query is a space).
+        raw = raw.replace(" ", "+")
         try:
             at = datetime.fromisoformat(raw)
         except ValueError:
