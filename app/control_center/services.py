@@ -719,6 +719,10 @@ def end_lesson(actor: User, session: VideoSession, occurrence_start: datetime
     _require_instructor(actor, session)
     run = live_run_of(session)
     if run is not None and run.occurrence_start == occurrence_start:
+        if not session_runs.may_start(session, actor):
+            # A center admin watching the board: the call is the session's teachers' to end.
+            raise ValidationError({"call": "Only the session's teacher or a co-teacher can end "
+                                           "the call; the reports are drafted when it ends."})
         session_runs.end_session_run(actor, session)
     return draft_reports(actor, session, occurrence_start)
 

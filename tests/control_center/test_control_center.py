@@ -62,6 +62,13 @@ def test_only_the_sessions_instructors_and_admins_open_it(lesson_for, make, scho
         assert 'id="cc-panel-%d"' % school.students[0].id in page.get_data(as_text=True)
     for person in (school.students[0], school.outsider, other_teacher, elsewhere):
         assert as_user(person).get(url(lesson)).status_code == 404, person.name
+    # An admin sees the board but leaves ending the call to the session's teachers.
+    admin = as_user(school.admin)
+    refused = admin.post(url(lesson, "/end"), data=form(admin, lesson))
+    assert refused.status_code == 422 and "or a co-teacher can end the call" in refused.get_data(
+        as_text=True)
+    db.session.expire_all()
+    assert lesson.run.ended_at is None
     # A session of six learners has none, even for its teacher.
     six = lesson_for(6, live=False)
     assert as_user(school.teacher).get(url(six)).status_code == 404
