@@ -618,7 +618,7 @@ def start_timer(actor: User, session: VideoSession, occurrence_start: datetime,
     except (TypeError, ValueError):
         minutes = 0
     if not 0 < minutes <= TIMER_MAX_MINUTES:
-        errors["minutes"] = f"Give the minutes, from 1 to {TIMER_MAX_MINUTES}."
+        errors["minutes"] = f"Give the minutes: more than 0, at most {TIMER_MAX_MINUTES}."
     if len(label) > LABEL_MAX:
         errors["label"] = f"Keep the label under {LABEL_MAX} characters."
     if errors:

@@ -65,6 +65,24 @@ def test_help_progress_timers_and_the_report_live(lesson_for, school, new_page, 
     sara_page = _open_room(new_page, sara, lesson)
     ben_page = _open_room(new_page, ben, lesson, viewport=PHONE)
 
+    # A second tab of the tutor's follows what the first does (the same partials on cc:<run>),
+    # and the student sees the new work in their own box.
+    second_tab = new_page(viewport=TABLET)
+    log_in(second_tab, school.teacher)
+    second_tab.goto(f"/sessions/{lesson.session.id}/control-center")
+    wait_connected(second_tab)
+    panel = tutor.locator(f"#cc-panel-{third.id}")
+    panel.locator("summary", has_text="Assign work").click()
+    panel.get_by_label("Title").fill("Times tables")
+    panel.get_by_role("button", name="Assign").click()
+    expect(second_tab.locator(f"#cc-panel-{third.id} .cc-item")).to_have_count(3)
+    expect(second_tab.locator(f"#cc-panel-{third.id}")).to_contain_text("Times tables")
+    second_tab.locator(f"#cc-panel-{third.id}").get_by_role(
+        "button", name="Pop into Teach").click()
+    expect(tutor.locator(f"#cc-panel-{third.id}")).to_have_attribute("data-mode", "TEACH")
+    # The hook the call's audio routing follows saw the change on this page too.
+    assert tutor.evaluate(f"window.classhubControlCenter.modeOf({third.id})") == "TEACH"
+
     # Ben asks first (low), then Sara (high): Sara's goes to the top of the queue at once.
     ben_page.get_by_label("How urgent").select_option("LOW")
     ben_page.get_by_role("button", name="Raise hand / Ask for help").click()
@@ -139,7 +157,7 @@ def test_help_progress_timers_and_the_report_live(lesson_for, school, new_page, 
         ("plain",)).get_content()
     sent = services.reports_for(lesson.session, lesson.at)
     assert [r.student_id for r in sent if r.sent_at] == [sara.id]
-    for page in (tutor, sara_page, ben_page):
+    for page in (tutor, second_tab, sara_page, ben_page):
         assert_no_console_errors(page)
 
 
