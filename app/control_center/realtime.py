@@ -13,7 +13,7 @@ from app.control_center import services
 from app.control_center.services import Capabilities
 from app.extensions import db
 from app.live.models import Run
-from app.realtime.events import Renderer, register_catch_up, register_renderer, register_topic
+from app.realtime.events import Renderer, register_renderer, register_topic
 from app.scheduling.models import VideoSession
 
 TUTOR_CAPABILITIES = Capabilities(can_open=True, can_plan=True, can_end=True,

@@ -11,10 +11,8 @@ from __future__ import annotations
 import re
 
 from playwright.sync_api import expect
-from sqlalchemy import select
 
 from app.control_center import services
-from app.control_center.models import LessonReport
 from tests.browser.conftest import DESKTOP, PHONE, assert_no_console_errors, screenshot
 from tests.browser.test_notifications import log_in, wait_connected
 from tests.control_center.conftest import lesson_for  # noqa: F401

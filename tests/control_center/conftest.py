@@ -7,7 +7,6 @@ import pytest
 
 from app.accounts.models import Role
 from app.db_types import utcnow
-from app.extensions import db
 from app.live import session_runs
 from tests.conftest import commit
 from tests.live.test_sessions_live import make_session

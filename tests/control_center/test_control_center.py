@@ -21,7 +21,7 @@ from app.db_types import utcnow
 from app.extensions import db
 from app.mail.models import EmailOutbox
 from app.notifications.models import Notification, NotificationType
-from app.realtime.events import Event, can_subscribe
+from app.realtime.events import can_subscribe
 from app.realtime.hub import Connection, Hub
 from app.scheduling.models import SessionStatus
 from tests.conftest import commit
@@ -468,3 +468,26 @@ def test_a_lesson_report_is_sent_once_in_the_app_and_by_email(lesson_for, school
     # A sent report no longer changes.
     with pytest.raises(ValidationError):
         services.update_report(school.teacher, db.session.get(LessonReport, report.id), "new")
+
+
+def _drafting_statements(lesson_for, school, count_queries, students) -> int:
+    lesson = lesson_for(students)
+    for student in lesson.learners:
+        for i in range(3):
+            services.add_work_item(school.teacher, lesson.session, lesson.at, student.id,
+                                   f"Item {i}")
+        services.add_note(school.teacher, lesson.session, lesson.at, student.id, "Shared", "SHARED")
+        services.raise_help(student, lesson.session, "NORMAL", "?")
+    commit()
+    db.session.expire_all()
+    with count_queries() as counter:
+        reports = services.draft_reports(school.teacher, lesson.session, lesson.at)
+        commit()
+    assert len(reports) == students and all("Item 2: to do" in r.body for r in reports)
+    return counter.count
+
+
+def test_drafting_the_reports_is_flat_in_the_students(lesson_for, school, count_queries):
+    one = _drafting_statements(lesson_for, school, count_queries, 1)
+    five = _drafting_statements(lesson_for, school, count_queries, 5)
+    assert one == five, (one, five)
