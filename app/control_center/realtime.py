@@ -12,8 +12,9 @@ from flask import render_template
 from app.control_center import services
 from app.control_center.services import Capabilities
 from app.extensions import db
-from app.live.models import Run
-from app.realtime.events import Renderer, register_renderer, register_topic
+from app.live.models import Room, Run
+from app.realtime.events import (Renderer, register_catch_up, register_renderer,
+                                 register_topic)
 from app.scheduling.models import VideoSession
 
 TUTOR_CAPABILITIES = Capabilities(can_open=True, can_plan=True, can_end=True,
@@ -92,7 +93,18 @@ def catch_up_board(conn, user, run_id: int, since) -> None:
     conn.send(render_board_parts(board, viewer=user))
 
 
+def catch_up_student_box(conn, user, room_id: int, since) -> None:
+    """A student's room page (re)subscribing to its room gets their box as it stands: what was
+    pushed on their user topic while the socket was away is not lost."""
+    room = db.session.get(Room, room_id)
+    box = services.room_box(user, room) if room is not None else None
+    if box is not None:
+        conn.send(render_template("control_center/_student_box.html", box=box, oob=True,
+                                  viewer=user))
+
+
 def register() -> None:
     register_topic("cc", services.can_follow, catch_up_board, still_allowed=services.followers)
+    register_catch_up("room", catch_up_student_box)
     register_renderer("cc.changed", Renderer(_render_changed, _zone, prepare=_prepare_changed))
     register_renderer("cc.student", Renderer(_render_student, prepare=_prepare_student))

@@ -21,7 +21,7 @@ from app.db_types import utcnow
 from app.extensions import db
 from app.mail.models import EmailOutbox
 from app.notifications.models import Notification, NotificationType
-from app.realtime.events import can_subscribe
+from app.realtime.events import CatchUp, can_subscribe, catch_up_for
 from app.realtime.hub import Connection, Hub
 from app.scheduling.models import SessionStatus
 from tests.conftest import commit
@@ -233,6 +233,21 @@ def test_a_student_sees_their_own_box_and_moves_the_tutors_bar(app, lesson_for, 
     db.session.expire_all()
     item = db.session.get(WorkItem, item.id)
     assert item.progress == 60 and item.status == WorkStatus.DOING and item.started_at
+    # A student's room page that (re)subscribes gets their box as it stands (a reconnect loses
+    # nothing); the tutor's page gets every panel, the queue and the timers.
+    def caught_up(user, topic) -> str:
+        conn = Connection(ws=None, user_id=user.id, session_id=user.get_id(),
+                          start_sender=lambda drain: None)
+        with app.test_request_context("/", base_url=app.config["BASE_URL"]):
+            catch_up_for(topic)(conn, user, int(topic.partition(":")[2]), CatchUp())
+        return "".join(conn._outbox)
+
+    db.session.expire_all()
+    student_frames = caught_up(sara, f"room:{lesson.run.room_id}")
+    assert 'id="cc-student-box"' in student_frames and 'value="60"' in student_frames
+    assert 'id="cc-student-box"' not in caught_up(school.teacher, f"room:{lesson.run.room_id}")
+    tutor_frames = caught_up(school.teacher, f"cc:{lesson.run.id}")
+    assert tutor_frames.count('class="card cc-panel"') == 2 and 'id="cc-queue"' in tutor_frames
     # A student cannot subscribe to the tutors' topic, nor see another's room box data.
     assert not can_subscribe(sara, f"cc:{lesson.run.id}")
     with pytest.raises(PermissionDenied):
