@@ -10,3 +10,5 @@ from app.mail.models import EmailOutbox  # noqa: F401
 from app.invites.models import Invitation  # noqa: F401
 from app.live.models import Room, Run, RunParticipant, Segment  # noqa: F401
 from app.attendance.models import AttendanceRecord, AttendanceSettings, CatchUp  # noqa: F401
+from app.control_center.models import (HelpRequest, LessonReport, StudentPlan, Timer,  # noqa: F401
+                                       TutorNote, WorkItem)

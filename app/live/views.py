@@ -75,8 +75,10 @@ def room(room_id):
     me = services.participant_of(run, current_user.id) if run is not None else None
     member = chat.membership(current_user, thread)
     messages, has_more = chat.messages_before(thread)
+    from app.control_center import services as control_center
+
     return render_template(
-        "live/room.html", room=room, thread=thread, run=run, me=me, member=member,
+        "live/room.html", cc_box=control_center.room_box(current_user, room), room=room, thread=thread, run=run, me=me, member=member,
         messages=messages, has_more=has_more, first_unread_id=None, refusal=chat.post_refusal(current_user, thread),
         title=chat.thread_title(thread, current_user), viewer=current_user,
         roster_html=render_roster(run, current_user, oob=False) if run is not None else "",

@@ -30,6 +30,7 @@ class NotificationType(str, enum.Enum):
     INVITATION_REQUEST = "INVITATION_REQUEST"  # "ask for a new invitation" from an expired link
     CATCH_UP_ASSIGNED = "CATCH_UP_ASSIGNED"  # marked absent: what to catch up on, to the student
     CATCH_UP_UPDATED = "CATCH_UP_UPDATED"  # a teacher set or changed the work or due date
+    LESSON_REPORT = "LESSON_REPORT"  # a tutor sent a lesson report (control center), to the student
 
     @property
     def label(self) -> str:
@@ -50,6 +51,7 @@ class NotificationType(str, enum.Enum):
             "INVITATION_REQUEST": "Requests for a new invitation",
             "CATCH_UP_ASSIGNED": "Catch-up work after a missed session",
             "CATCH_UP_UPDATED": "Catch-up work set or changed by a teacher",
+            "LESSON_REPORT": "Lesson reports from your tutors",
         }[self.value]
 
     @property

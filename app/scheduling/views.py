@@ -630,6 +630,7 @@ def _starts_in(now: datetime, start: datetime) -> str:
 
 def _render_session_page(session: VideoSession, status: int = 200, participant_error=None):
     from app.attendance.reports import can_view_series
+    from app.control_center.services import capabilities as control_center_capabilities
     from app.live.session_runs import call_card
 
     user = current_user._get_current_object()
@@ -655,7 +656,8 @@ def _render_session_page(session: VideoSession, status: int = 200, participant_e
         continuations=services.continuations(user, session),
         continued_from=services.continued_from(user, session),
         SessionStatus=SessionStatus, call_card=call_card(session, user, now=now),
-        can_view_attendance=can_view_series(user, session)), status
+        can_view_attendance=can_view_series(user, session),
+        control_center=control_center_capabilities(user, session)), status
 
 
 @bp.route("/sessions/<session_id>")

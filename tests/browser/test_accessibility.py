@@ -26,6 +26,7 @@ from app.notifications.models import NotificationType
 from app.scheduling.models import VideoSession
 from tests.attendance.test_catch_ups import add_catch_up
 from tests.browser.conftest import DESKTOP, PHONE
+from tests.control_center.conftest import lesson_for  # noqa: F401
 from tests.live import ROOT
 
 AXE = ROOT / "tests" / "vendor" / "axe-4.14.1.min.js"
@@ -168,6 +169,63 @@ def test_no_axe_violations_on_the_main_pages(demo, browser, live_server, viewpor
             for violation in axe_violations(page):
                 found.append(f"{size} {role.value.lower()} / with panels open: {violation['id']} "
                              f"{violation['help']}\n    " + "\n    ".join(violation["nodes"]))
+        finally:
+            context.close()
+    assert not found, "\n".join(found)
+
+
+# --- the Tutor Control Center (issue 13) ----------------------------------------------------------
+
+@pytest.mark.parametrize("viewport,size", [(DESKTOP, "desktop"), (PHONE, "phone")])
+def test_no_axe_violations_in_the_control_center(lesson_for, school, browser, live_server,
+                                                 viewport, size):
+    """The tutor's page with every kind of content (a plan, work, a help request, notes, a
+    timer, the plan and note forms opened), the reports page, and a student's box in the room
+    (the box only: the rest of the room page is the live rooms' own)."""
+    from app.control_center import services as control_center
+    from tests.browser.test_notifications import log_in as log_in_user
+    from tests.conftest import commit
+
+    lesson = lesson_for(3)
+    sara = lesson.learners[0]
+    control_center.save_plan(school.teacher, lesson.session, lesson.at, sara.id,
+                             subject="Maths", current_level="Grade 8", working_level="Grade 5",
+                             goal="Fractions")
+    control_center.add_work_item(school.teacher, lesson.session, lesson.at, sara.id,
+                                 "Worksheet", "https://example.org/sheet")
+    control_center.add_note(school.teacher, lesson.session, lesson.at, sara.id, "Good", "SHARED")
+    control_center.add_note(school.teacher, lesson.session, lesson.at, sara.id, "Hm", "TUTOR_ONLY")
+    control_center.raise_help(sara, lesson.session, "HIGH", "Stuck")
+    control_center.start_timer(school.teacher, lesson.session, lesson.at, None, 10, "Exercise")
+    commit()
+    found: list[str] = []
+    cc = f"/sessions/{lesson.session.id}/control-center"
+    for user, paths in ((school.teacher, [cc]), (sara, [f"/live/rooms/{lesson.run.room_id}"])):
+        context = browser.new_context(viewport=viewport, base_url=live_server.url)
+        context.set_default_timeout(10_000)
+        context.add_init_script(path=str(AXE))
+        try:
+            page = context.new_page()
+            log_in_user(page, user)
+            if user is sara:
+                page.goto(paths[0])
+                expect(page.locator("#cc-student-box")).to_be_visible()
+                only_the_box = RUN_AXE.replace("axe.run(document", "axe.run('#cc-student-box'")
+                for violation in page.evaluate(only_the_box):
+                    found.append(f"{size} student box: {violation['id']} {violation['help']}"
+                                 f"\n    " + "\n    ".join(violation["nodes"]))
+                continue
+            for path in paths:
+                check(page, path, found, f"{size} control center")
+            if user is school.teacher:
+                for summary in page.locator(f"#cc-panel-{sara.id} details > summary").all():
+                    summary.click()
+                for violation in axe_violations(page):
+                    found.append(f"{size} control center, forms open: {violation['id']} "
+                                 f"{violation['help']}\n    " + "\n    ".join(violation["nodes"]))
+                control_center.draft_reports(school.teacher, lesson.session, lesson.at)
+                commit()
+                check(page, f"{cc}/reports?at={lesson.at_param}", found, f"{size} reports")
         finally:
             context.close()
     assert not found, "\n".join(found)

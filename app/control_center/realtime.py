@@ -1,0 +1,110 @@
+"""``cc:<run>``: the instructors' pages of a live run get the panels, queue and timers that
+changed (the same partials the HTTP answers render); ``user:<id>``: a student's own box.
+
+Events carry ids only; each process loads what changed once per event and renders once per
+time zone (instructors) or per student (their own box)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import render_template
+
+from app.control_center import services
+from app.control_center.services import Capabilities
+from app.extensions import db
+from app.live.models import Room, Run
+from app.realtime.events import (Renderer, register_catch_up, register_renderer,
+                                 register_topic)
+from app.scheduling.models import VideoSession
+
+TUTOR_CAPABILITIES = Capabilities(can_open=True, can_plan=True, can_end=True,
+                                  can_send_reports=True)
+
+
+def render_board_parts(board, *, student_ids=None, queue=True, timers=True, viewer=None) -> str:
+    """The pushed parts of the tutor page, each a top-level element swapped by its id."""
+    parts = [render_template("control_center/_panel.html", board=board, panel=panel, oob=True,
+                             viewer=viewer)
+             for panel in board.panels if student_ids is None or panel.student.id in student_ids]
+    if queue:
+        parts.append(render_template("control_center/_queue.html", board=board, oob=True,
+                                     viewer=viewer))
+    if timers:
+        parts.append(render_template("control_center/_timers.html", board=board, oob=True,
+                                     viewer=viewer))
+    return "".join(parts)
+
+
+def _occurrence(event) -> datetime | None:
+    try:
+        return datetime.fromisoformat(event.data["occurrence"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _prepare_changed(event, viewers, cache) -> None:
+    session = db.session.get(VideoSession, event.data.get("session_id"))
+    occurrence = _occurrence(event)
+    cache["board"] = None
+    if session is None or occurrence is None or not services.has_control_center(session):
+        return
+    # The panels that changed, and always the queue: a panel's help badge and the queue
+    # move together. Timers for all touch every panel.
+    wanted = set(event.data.get("student_ids") or ())
+    cache["board"] = services.load_board(session, occurrence, TUTOR_CAPABILITIES,
+                                         student_ids=wanted)
+
+
+def _render_changed(event, viewer, cache):
+    board = cache["board"]
+    if board is None:
+        return None
+    return render_board_parts(board, student_ids=set(event.data.get("student_ids") or ()),
+                              queue=bool(event.data.get("queue")),
+                              timers=bool(event.data.get("timers")), viewer=viewer)
+
+
+def _zone(event, viewer, cache):
+    return viewer.effective_timezone
+
+
+def _prepare_student(event, viewers, cache) -> None:
+    cache["session"] = db.session.get(VideoSession, event.data.get("session_id"))
+    cache["occurrence"] = _occurrence(event)
+
+
+def _render_student(event, viewer, cache):
+    session, occurrence = cache["session"], cache["occurrence"]
+    if session is None or occurrence is None:
+        return None
+    if not services.capabilities(viewer, session).is_student:
+        return None
+    box = services.student_box(viewer, session, occurrence)
+    return render_template("control_center/_student_box.html", box=box, oob=True, viewer=viewer)
+
+
+def catch_up_board(conn, user, run_id: int, since) -> None:
+    """A tutor page (re)subscribing gets every panel, the queue and the timers as they are."""
+    run = db.session.get(Run, run_id)
+    session = db.session.get(VideoSession, run.session_id) if run and run.session_id else None
+    if session is None:
+        return
+    board = services.load_board(session, run.occurrence_start, TUTOR_CAPABILITIES)
+    conn.send(render_board_parts(board, viewer=user))
+
+
+def catch_up_student_box(conn, user, room_id: int, since) -> None:
+    """A student's room page (re)subscribing to its room gets their box as it stands: what was
+    pushed on their user topic while the socket was away is not lost."""
+    room = db.session.get(Room, room_id)
+    box = services.room_box(user, room) if room is not None else None
+    if box is not None:
+        conn.send(render_template("control_center/_student_box.html", box=box, oob=True,
+                                  viewer=user))
+
+
+def register() -> None:
+    register_topic("cc", services.can_follow, catch_up_board, still_allowed=services.followers)
+    register_catch_up("room", catch_up_student_box)
+    register_renderer("cc.changed", Renderer(_render_changed, _zone, prepare=_prepare_changed))
+    register_renderer("cc.student", Renderer(_render_student, prepare=_prepare_student))

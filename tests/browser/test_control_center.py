@@ -1,0 +1,195 @@
+"""The Tutor Control Center in real Chromium against the live gunicorn server (issue 13): a tutor's
+page and their students' room pages, no media needed (the panels, the queue, the timers and the
+reports work without anyone joining the call).
+
+A student's HIGH request goes to the top of the tutor's queue live; the tutor claims and resolves
+it and the student sees each state; a student's progress moves the tutor's bar; a timer for
+everyone counts down on every page and says when it ends; the lesson ends, the report is sent,
+and the student gets it in the app and by email. Screenshots at desktop, tablet and phone."""
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from app.control_center import services
+from tests.browser.conftest import DESKTOP, PHONE, assert_no_console_errors, screenshot
+from tests.browser.test_notifications import log_in, wait_connected
+from tests.control_center.conftest import lesson_for  # noqa: F401
+from tests.conftest import commit
+from tests.invites.conftest import _mail_settings, smtp, smtp_server  # noqa: F401
+
+TABLET = {"width": 820, "height": 1180}
+DESKTOP_WIDE = {"width": 1280, "height": 800}
+
+
+def _prepare(lesson, tutor):
+    titles = {}
+    for n, student in enumerate(lesson.learners):
+        services.save_plan(tutor, lesson.session, lesson.at, student.id, subject="Maths",
+                           current_level=f"Grade {8 + n}", working_level=f"Grade {5 + n}",
+                           goal="Fractions with unlike denominators")
+        item = services.add_work_item(tutor, lesson.session, lesson.at, student.id,
+                                      f"Worksheet {n + 1}", "https://example.org/sheet")
+        services.add_work_item(tutor, lesson.session, lesson.at, student.id, "Word problems")
+        titles[student.id] = item
+    commit()
+    return titles
+
+
+def _open_room(new_page, student, lesson, viewport=DESKTOP):
+    page = new_page(viewport=viewport)
+    log_in(page, student)
+    page.goto(f"/live/rooms/{lesson.run.room_id}")
+    wait_connected(page)
+    expect(page.locator("#cc-student-box")).to_be_visible()
+    return page
+
+
+def test_help_progress_timers_and_the_report_live(lesson_for, school, new_page, smtp,
+                                                  run_worker):
+    lesson = lesson_for(3)
+    sara, ben, third = lesson.learners
+    items = _prepare(lesson, school.teacher)
+
+    tutor = new_page(viewport=DESKTOP_WIDE)
+    log_in(tutor, school.teacher)
+    tutor.goto(f"/sessions/{lesson.session.id}/control-center")
+    wait_connected(tutor)
+    expect(tutor.locator(".cc-panel")).to_have_count(3)
+    expect(tutor.locator(f"#cc-panel-{sara.id} .cc-level")).to_have_text(
+        "Grade 8 → Maths at Grade 5")
+
+    sara_page = _open_room(new_page, sara, lesson)
+    ben_page = _open_room(new_page, ben, lesson, viewport=PHONE)
+
+    # A second tab of the tutor's follows what the first does (the same partials on cc:<run>),
+    # and the student sees the new work in their own box.
+    second_tab = new_page(viewport=TABLET)
+    log_in(second_tab, school.teacher)
+    second_tab.goto(f"/sessions/{lesson.session.id}/control-center")
+    wait_connected(second_tab)
+    panel = tutor.locator(f"#cc-panel-{third.id}")
+    panel.locator("summary", has_text="Assign work").click()
+    panel.get_by_label("Title").fill("Times tables")
+    panel.get_by_role("button", name="Assign").click()
+    expect(second_tab.locator(f"#cc-panel-{third.id} .cc-item")).to_have_count(3)
+    expect(second_tab.locator(f"#cc-panel-{third.id}")).to_contain_text("Times tables")
+    second_tab.locator(f"#cc-panel-{third.id}").get_by_role(
+        "button", name="Pop into Teach").click()
+    expect(tutor.locator(f"#cc-panel-{third.id}")).to_have_attribute("data-mode", "TEACH")
+    # The hook the call's audio routing follows saw the change on this page too.
+    assert tutor.evaluate(f"window.classhubControlCenter.modeOf({third.id})") == "TEACH"
+
+    # Ben asks first (low), then Sara (high): Sara's goes to the top of the queue at once.
+    ben_page.get_by_label("How urgent").select_option("LOW")
+    ben_page.get_by_role("button", name="Raise hand / Ask for help").click()
+    expect(ben_page.locator("#cc-student-box")).to_have_attribute("data-help-status", "PENDING")
+    expect(tutor.locator(".cc-queue-item")).to_have_count(1)
+    sara_page.get_by_label("How urgent").select_option("HIGH")
+    sara_page.get_by_label("What do you need? (optional)").fill("Stuck on question 3")
+    sara_page.get_by_role("button", name="Raise hand / Ask for help").click()
+    expect(sara_page.locator("#cc-student-box")).to_have_attribute("data-help-status", "PENDING")
+    first = tutor.locator(".cc-queue-item").first
+    expect(first).to_have_attribute("data-priority", "HIGH", timeout=2_000)
+    expect(first).to_contain_text("Stuck on question 3")
+    expect(tutor.locator(f"#cc-panel-{sara.id} .cc-help")).to_contain_text("Stuck on question 3")
+    screenshot(tutor, "control-center-desktop")
+
+    # The tutor claims, then resolves; Sara sees each state.
+    first.get_by_role("button", name=re.compile("^Claim")).click()
+    expect(sara_page.locator("#cc-student-box")).to_have_attribute("data-help-status",
+                                                                  "IN_PROGRESS")
+    expect(sara_page.locator(".cc-help-state")).to_contain_text("Terry Teacher is helping you")
+    tutor.locator(".cc-queue-item").first.get_by_role(
+        "button", name=re.compile("^Resolve")).click()
+    expect(sara_page.locator("#cc-student-box")).to_have_attribute("data-help-status",
+                                                                  "RESOLVED")
+    expect(tutor.locator(".cc-queue-item")).to_have_count(1)  # Ben's is still waiting
+    expect(tutor.locator(f"#cc-panel-{sara.id} .cc-help")).to_have_count(0)
+
+    # Sara's progress moves the tutor's bar.
+    item = items[sara.id]
+    sara_page.locator(f"#cc-my-progress-{item.id}").fill("60")
+    sara_page.locator(f"#cc-my-item-{item.id}").get_by_role(
+        "button", name=re.compile("^Save")).click()
+    expect(tutor.locator(f"#cc-item-{item.id} progress")).to_have_attribute("value", "60")
+    expect(tutor.locator(f"#cc-item-{item.id}")).to_have_attribute("data-status", "DOING")
+
+    # A timer for everyone: it counts down on every page, then says so.
+    tutor.get_by_label("Minutes").fill("0.1")
+    tutor.get_by_label("Label").fill("Quick drill")
+    tutor.get_by_role("button", name="Start timer").click()
+    for page in (tutor, sara_page, ben_page):
+        countdown = page.locator(".cc-timer[data-label='Quick drill'] [data-countdown]").first
+        expect(countdown).to_have_text(re.compile(r"^0:0[0-6]$"))
+    for page in (tutor, sara_page, ben_page):
+        expect(page.locator("#cc-alert")).to_have_text("Time's up: Quick drill.", timeout=15_000)
+        expect(page.locator(".cc-timer[data-label='Quick drill'] [data-countdown]").first
+               ).to_have_text("Time's up")
+    screenshot(sara_page, "control-center-student-desktop")
+    screenshot(ben_page, "control-center-student-phone")
+    assert ben_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    # End: the call ends, the reports are drafted; Sara's is sent and she receives it.
+    tutor.once("dialog", lambda dialog: dialog.accept())
+    tutor.get_by_role("button", name="End lesson").click()
+    expect(tutor.get_by_role("heading", name="Lesson reports")).to_be_visible()
+    report = tutor.locator(".cc-report", has_text="Sara Student")
+    body = report.get_by_label("Report for Sara Student")
+    expect(body).to_contain_text("Worksheet 1: working on it (60%)")
+    body.fill(body.input_value() + "\nWell done today.")
+    screenshot(tutor, "control-center-reports")
+    report.get_by_role("button", name="Send to Sara Student").click()
+    expect(report).to_have_attribute("data-sent", "true")
+    expect(report).to_contain_text("Sent ")
+
+    sara_page.goto("/notifications")
+    link = sara_page.get_by_role("link", name=re.compile("Lesson report: Tutoring"))
+    expect(link).to_be_visible()
+    link.click()
+    expect(sara_page.locator(".cc-report-body")).to_contain_text("Well done today.")
+    run_worker()
+    mail = smtp.to(sara.email)
+    assert len(mail) == 1 and "Well done today." in mail[0].message.get_body(
+        ("plain",)).get_content()
+    sent = services.reports_for(lesson.session, lesson.at)
+    assert [r.student_id for r in sent if r.sent_at] == [sara.id]
+    for page in (tutor, second_tab, sara_page, ben_page):
+        assert_no_console_errors(page)
+
+
+def test_the_tutor_page_at_desktop_tablet_and_phone(lesson_for, school, new_page):
+    lesson = lesson_for(5)
+    _prepare(lesson, school.teacher)
+    services.raise_help(lesson.learners[1], lesson.session, "URGENT", "My sound is gone")
+    services.add_note(school.teacher, lesson.session, lesson.at, lesson.learners[0].id,
+                      "Check the method, not just the answer", "SHARED")
+    services.start_timer(school.teacher, lesson.session, lesson.at, None, 10, "Exercise 4")
+    commit()
+    boxes = {}
+    for name, viewport in (("desktop", DESKTOP_WIDE), ("tablet", TABLET), ("phone", PHONE)):
+        page = new_page(viewport=viewport)
+        log_in(page, school.teacher)
+        page.goto(f"/sessions/{lesson.session.id}/control-center")
+        wait_connected(page)
+        panels = page.locator(".cc-panel")
+        expect(panels).to_have_count(5)
+        boxes[name] = [panels.nth(i).bounding_box() for i in range(5)]
+        screenshot(page, f"control-center-{name}")
+        assert_no_console_errors(page)
+        if name == "phone":
+            # A swipeable stack: the panels side by side in a strip that scrolls sideways,
+            # the page itself no wider than the phone.
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            strip = page.locator(".cc-panels")
+            assert strip.evaluate("el => el.scrollWidth > el.clientWidth")
+            assert strip.evaluate("el => getComputedStyle(el).scrollSnapType").startswith("x")
+            strip.evaluate("el => el.scrollBy(el.clientWidth, 0)")
+            page.wait_for_timeout(400)
+            screenshot(page, "control-center-phone-swiped")
+    # Five across on a wide screen, two across (2 x 2 and one) on a tablet, one row on a phone.
+    assert len({round(b["y"]) for b in boxes["desktop"]}) == 1
+    assert len({round(b["x"]) for b in boxes["tablet"]}) == 2
+    assert len({round(b["y"]) for b in boxes["tablet"]}) == 3
+    assert len({round(b["y"]) for b in boxes["phone"]}) == 1
