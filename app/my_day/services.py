@@ -215,7 +215,7 @@ def _phase(occ: Occurrence, card, now: datetime) -> str:
 
 def day_plan(viewer: User, now: datetime | None = None) -> DayPlan:
     """Today's occurrences for ``viewer`` in order (their day, in their zone) and those of them
-    whose attendance is still to confirm. Five or six statements, whatever the day holds."""
+    whose attendance is still to confirm. Six statements, whatever the day holds."""
     now = now or utcnow()
     day = rules.day_of(now, viewer.tz)
     plan = DayPlan(day, now)
@@ -227,9 +227,7 @@ def day_plan(viewer: User, now: datetime | None = None) -> DayPlan:
     runs = _runs_of(ids, since - session_runs.join_early())
     cards = session_runs.upcoming_calls(viewer, occurrences, runs=runs, now=now)
     instructed = {s.id for s in sessions if _instructs(s, viewer)}
-    over = [occ for occ in occurrences if occ.end <= now and occ.session_id in instructed
-            and not occ.cancelled]
-    statuses = _statuses_of(sorted({o.session_id for o in over}), since, day.end) if over else {}
+    statuses = _statuses_of(sorted(instructed), since, day.end)
     changes = [day.end]
     for occ in occurrences:
         session = occ.session
