@@ -22,8 +22,9 @@ STUDENTS_PAGE_SIZE = 50
 def _safe_next(target: str | None, user) -> str:
     """Only same-site relative paths: an open redirect would turn login into a phishing aid.
     Without one (or with one refused), the person's landing page: My Day for those who teach,
-    the dashboard for everyone else."""
-    if target and not any(char.isspace() or not char.isprintable() for char in target):
+    the dashboard for everyone else. The site's root counts as none: it is where a visit
+    begins (http://host/ sends to /login?next=/), not a page someone asked for."""
+    if target and target != "/" and not any(char.isspace() or not char.isprintable() for char in target):
         # (No whitespace or control characters: a CR/LF cannot go into a Location header.)
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") \

@@ -26,9 +26,26 @@
       var root = page(), asked = Object.keys(pending);
       pending = {};
       if (!root || !asked.length) return;
-      htmx.ajax("GET", root.getAttribute("data-sections-url") + "?only=" + asked.join(","),
-        { source: root, swap: "none" });
+      fetch(root.getAttribute("data-sections-url") + "?only=" + asked.join(","),
+        { credentials: "same-origin", headers: { "HX-Request": "true" } })
+        .then(function (response) { return response.ok ? response.text() : ""; })
+        .then(apply)
+        .catch(function () { /* offline: the next subscription fetches everything */ });
     }, 150);
+  }
+
+  // Each section replaces the one of its id, if this page still shows it (the person may have
+  // gone to another page while the request was on its way).
+  function apply(html) {
+    if (!html || !page()) return;
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    Array.prototype.slice.call(template.content.children).forEach(function (el) {
+      if (!el.id || !document.getElementById(el.id)) el.remove();
+    });
+    if (template.content.children.length) {
+      htmx.swap(document.body, template.innerHTML, { swapStyle: "none" });
+    }
   }
 
   document.addEventListener("htmx:wsAfterMessage", function () {

@@ -109,6 +109,13 @@ def test_a_teacher_lands_on_my_day_and_next_still_wins(client, school, new_clien
                                                            "password": PASSWORD,
                                                            "csrf_token": token})
     assert response.location == "/students"
+    # Opening the site's address sends to /login?next=/: that is no page asked for.
+    third = new_client()
+    assert third.get("/").location.endswith("/login?next=/")
+    response = third.post("/login?next=%2F", data={"email": school.teacher.email,
+                                                   "password": PASSWORD,
+                                                   "csrf_token": csrf_token(third, "/login")})
+    assert response.location == "/my-day"
     # The dashboard is still there.
     assert "Hello, Terry" in client.get("/").get_data(as_text=True)
 
