@@ -11,14 +11,14 @@ import signal
 import sys
 import time
 
-from bench import calendar, live, push, realtime, reminders, writes
+from bench import calendar, live, my_day, push, realtime, reminders, writes
 from bench.common import database_kind, format_table, load_average, scale
 
 BENCHMARKS = {"calendar": calendar.main, "writes": writes.main, "reminders": reminders.main,
               "push": push.main, "realtime": realtime.main,
-              "live": live.main}
+              "live": live.main, "my_day": my_day.main}
 # The summary follows issue 10's table: realtime, push, reminders, statements.
-SUMMARY_ORDER = ("realtime", "push", "reminders", "writes", "live")
+SUMMARY_ORDER = ("realtime", "push", "reminders", "writes", "live", "my_day")
 
 
 def _interrupted(signum, frame):
