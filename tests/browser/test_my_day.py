@@ -75,6 +75,9 @@ def test_my_day_lands_shows_today_and_follows_live_changes(day, new_page, viewpo
     expect(first.locator(".badge", has_text="Live now").first).to_be_visible(timeout=10_000)
     expect(first.get_by_role("button", name="Join")).to_be_visible()
     expect(first.get_by_role("button", name="Start")).to_have_count(0)
+    # The whole row came again from My Day's own section (not only the call button the
+    # session-live event turns): it is marked live.
+    expect(first).to_have_class(re.compile(r"\bis-live\b"), timeout=10_000)
 
     # A student writes to the tutor: the conversation shows up unread, without a reload.
     thread = chat.get_or_create_direct(day.kids[0], day.tess)
