@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from flask import current_app, render_template
+from flask_login import login_user
+
 from app.accounts.models import Role
 from app.attendance.models import AttendanceRecord, CatchUp
 from app.attendance.rules import AttendanceStatus
@@ -121,6 +124,11 @@ def test_just_after_midnight_the_lesson_still_on_is_today_and_yesterdays_are_gon
     # The late lesson is under way: its Join window is open (no call started).
     assert [i.phase for i in plan.today] == ["open", "later"]
     assert plan.today[0].can_start and not plan.today[1].can_start
+    with current_app.test_request_context("/my-day"):
+        login_user(teacher)
+        html = render_template("my_day/_today.html", day=services.MyDay(plan=plan),
+                               oob=False)
+    assert "Waiting to start" in html and "Starting soon" not in html  # it began at 23:30
     # Nothing over today yet: yesterday's unconfirmed lesson is not today's to-do.
     assert plan.to_confirm == []
     # The next change is the late lesson's end, 00:30.
