@@ -5,8 +5,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from app import (accounts, attendance, chat, control_center, invites, live, mail, notifications,
-                 realtime, scheduling)
+from app import (accounts, attendance, chat, control_center, invites, live, mail, my_day,
+                 notifications, realtime, scheduling)
 from app.config import load_config
 from app.extensions import csrf, db, htmx, limiter, login_manager, migrate, sock
 from app.redis_conn import init_redis_health, limiter_storage_uri, start_embedded_redis
@@ -18,7 +18,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # invites' (the order they are connected in). Mail, which receives no event, comes before
 # invites so the worker's cron runs the outbox sweep before the invitation-expiry sweep, as before.
 DOMAINS = (accounts, scheduling, chat, notifications, mail, invites, live, attendance,
-           control_center, realtime)
+           control_center, my_day, realtime)
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -66,6 +66,9 @@ def init_templating(app: Flask) -> None:
             return {"nav_items": [], "nav_unread": lambda: 0, "nav_notifications": lambda: 0}
         items = [("accounts.dashboard", "Dashboard"), ("scheduling.calendar", "Calendar"),
                  ("chat.index", "Chats")]
+        if not current_user.is_student:
+            # A teacher's landing page (and an admin's own sessions, students and chats).
+            items.insert(0, ("my_day.page", "My Day"))
         if current_user.is_teacher:
             items.append(("accounts.students", "Students"))
         if current_user.is_student:

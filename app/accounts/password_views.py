@@ -58,7 +58,9 @@ def reset(token):
         else:
             login_user(user)
             flash("Your password was changed. Every other device was signed out.", "success")
-            return navigate_to(url_for("accounts.dashboard"), reload=True)
+            from app.my_day.services import landing_url
+
+            return navigate_to(landing_url(user), reload=True)
     status = 422 if request.method == "POST" else 200
     return render_template("accounts/reset_password.html", form=form, user=reset_row.user,
                            token=token), status

@@ -19,15 +19,20 @@ bp = Blueprint("accounts", __name__)
 STUDENTS_PAGE_SIZE = 50
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths: an open redirect would turn login into a phishing aid."""
-    if target and not any(char.isspace() or not char.isprintable() for char in target):
+def _safe_next(target: str | None, user) -> str:
+    """Only same-site relative paths: an open redirect would turn login into a phishing aid.
+    Without one (or with one refused), the person's landing page: My Day for those who teach,
+    the dashboard for everyone else. The site's root counts as none: it is where a visit
+    begins (http://host/ sends to /login?next=/), not a page someone asked for."""
+    if target and target != "/" and not any(char.isspace() or not char.isprintable() for char in target):
         # (No whitespace or control characters: a CR/LF cannot go into a Location header.)
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") \
                 and not target.startswith("//") and "\\" not in target:
             return target
-    return url_for("accounts.dashboard")
+    from app.my_day.services import landing_url
+
+    return landing_url(user)
 
 
 def _login_limit():
@@ -47,7 +52,7 @@ def _login_account_key():
 @limiter.limit(lambda: "60 per minute", methods=["POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(_safe_next(request.args.get("next"), current_user))
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
@@ -57,7 +62,7 @@ def login():
             # included (a token learnt before login is no use after it).
             session.clear()
             login_user(result.user, remember=form.remember.data)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next"), result.user))
         form.form_errors.append(result.error)
         status = 422
     elif request.method == "POST":

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, update
 
 from app.accounts.models import User
 from app.accounts.services import PermissionDenied, ValidationError, record_audit, users_by_id
+from app.attendance import signals
 from app.attendance.catch_ups import catch_up_path
 from app.attendance.models import (DEFAULT_LATE_GRACE_MINUTES, DEFAULT_LEFT_EARLY_PERCENT,
                                    AttendanceRecord, AttendanceSettings, CatchUp)
@@ -270,6 +271,22 @@ def _after_changes(run: Run, actor: User | None, changes: list[Change], *, sourc
     # Their dashboards show the card as it now is (after commit; a done catch-up that stayed
     # renders as it was).
     announce(undone | absent)
+    people = {c.user_id for c in changed}
+    teachers = _instructor_ids(run)
+    signals.attendance_changed.send(run, changed_user_ids=frozenset(people),
+                                    user_ids=frozenset(people | teachers))
+    if absent or undone:
+        signals.catch_ups_changed.send(run, user_ids=frozenset(absent | undone | teachers))
+
+
+def _instructor_ids(run: Run) -> set[int]:
+    """The session's teacher and co-teachers (none for an instant call): from the session and
+    participants the computation or the mark already loaded."""
+    session = _session(run)
+    if session is None:
+        return set()
+    return {session.teacher_id} | {p.user_id for p in session.participants
+                                   if p.role == ParticipantRole.INSTRUCTOR}
 
 
 def _create_catch_ups(run: Run, user_ids: set[int]) -> None:

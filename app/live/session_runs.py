@@ -147,11 +147,14 @@ def call_card(session: VideoSession, viewer, runs: dict | None = None,
                     can_start=role == LiveRole.INSTRUCTOR)
 
 
-def upcoming_calls(viewer: User, occurrences) -> dict[str, CallCard]:
+def upcoming_calls(viewer: User, occurrences, runs: dict | None = None,
+                   now: datetime | None = None) -> dict[str, CallCard]:
     """Occurrence key -> its call card, for the occurrences of an upcoming list that have one
-    now (live, or in their Join window): one query for all of them."""
-    now = utcnow()
-    runs = recent_runs({o.session_id for o in occurrences}, now)
+    now (live, or in their Join window): one query for all of them (none when the caller
+    looked up ``runs`` already, as ``recent_runs`` gives them or more)."""
+    now = now or utcnow()
+    if runs is None:
+        runs = recent_runs({o.session_id for o in occurrences}, now)
     cards = {}
     for occ in occurrences:
         if occ.cancelled:

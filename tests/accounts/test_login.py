@@ -28,12 +28,19 @@ def is_logged_in(client) -> bool:
     return response.status_code == 200
 
 
-def test_login_success_goes_to_the_dashboard(client, school):
+def test_login_success_goes_to_the_teachers_my_day(client, school):
     assert fresh(school.teacher).last_login_at is None
     response = try_login(client, school.teacher.email.upper(), PASSWORD)
-    assert response.status_code == 302 and response.location == "/"
+    assert response.status_code == 302 and response.location == "/my-day"
+    assert "My Day" in client.get("/my-day").get_data(as_text=True)
+    # The dashboard is still there.
     assert "Algebra" in client.get("/").get_data(as_text=True)
     assert fresh(school.teacher).last_login_at is not None
+
+
+def test_login_success_goes_to_a_students_dashboard(client, school):
+    response = try_login(client, school.students[0].email, PASSWORD)
+    assert response.status_code == 302 and response.location == "/"
 
 
 def test_wrong_password(client, school):
@@ -203,10 +210,10 @@ OFF_SITE = ["//evil.example", "https://evil.example", "http://evil.example/login
 def test_next_never_leaves_the_site(client, school, target):
     response = try_login(client, school.teacher.email, PASSWORD, next_=target)
     assert response.status_code == 302
-    assert response.location == "/"
+    assert response.location == "/my-day"  # the teacher's landing page instead
     # Already logged in, /login?next= redirects too: same rule.
     response = client.get(f"/login?next={quote(target, safe='')}")
-    assert response.status_code == 302 and response.location == "/"
+    assert response.status_code == 302 and response.location == "/my-day"
 
 
 def test_next_within_the_site_is_followed(client, school):

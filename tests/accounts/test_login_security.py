@@ -165,10 +165,11 @@ def test_unknown_and_malformed_addresses_cost_one_password_check_like_a_known_on
 @pytest.mark.parametrize("target", ["/students\r\nSet-Cookie: evil=1", "/\nx", "/a\x0bb",
                                     "/calendar\u2028x"])
 def test_next_with_a_line_break_goes_home_instead_of_failing(client, school, target):
+    # Home: the teacher's landing page, My Day.
     response = try_login(client, school.teacher.email, PASSWORD, next_=target)
-    assert response.status_code == 302 and response.location == "/"
+    assert response.status_code == 302 and response.location == "/my-day"
     response = client.get(f"/login?next={quote(target, safe='')}")
-    assert response.status_code == 302 and response.location == "/"
+    assert response.status_code == 302 and response.location == "/my-day"
     assert "evil" not in response.headers.get("Set-Cookie", "")
 
 

@@ -32,7 +32,7 @@ from tests.live import ROOT
 AXE = ROOT / "tests" / "vendor" / "axe-4.14.1.min.js"
 
 PHONE_PAGES = ("/calendar?view=month", "/calendar?view=week", "/chat/threads/", "/notifications",
-               "/admin/users", "/people/", "/attendance/me", "/catch-ups")
+               "/admin/users", "/people/", "/attendance/me", "/catch-ups", "/my-day")
 RUN_AXE = """async () => {
   const results = await axe.run(document, {resultTypes: ["violations"]});
   return results.violations.map(v => ({
@@ -62,6 +62,19 @@ def demo(app):
     chat.post_message(people["teacher@example.com"], db.session.get(Thread, catch_up.thread_id),
                       "Page 12, questions 4 to 9")
     catch_up.occurrence_start = utcnow() - timedelta(minutes=5)
+    # My Day with rows in it: a lesson in its Join window with answers, and an unread message.
+    from datetime import timedelta
+
+    from app.chat import services as chat
+    from app.db_types import utcnow
+    from tests.my_day.helpers import add_session
+
+    teacher = people["teacher@example.com"]
+    learners = [people["student1@example.com"], people["student2@example.com"]]
+    add_session(teacher.center, teacher, learners, utcnow() + timedelta(minutes=5), 45,
+                "Past paper practice")
+    chat.post_message(learners[0], chat.get_or_create_direct(learners[0], teacher),
+                      "Is the homework due tomorrow?")
     db.session.commit()
     people["catch_up_id"] = catch_up.id
     return people
@@ -76,7 +89,7 @@ def log_in(page, email):
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
+    page.wait_for_url(re.compile(r"/(my-day)?$"))  # a teacher lands on My Day
 
 
 def check(page, path, found, label, wait_for=None):
@@ -113,7 +126,8 @@ def pages_for(role, demo) -> list[tuple[str, str | None]]:
     if role == Role.ADMIN:
         course_id = db.session.scalar(select(VideoSession.course_id).where(
             VideoSession.course_id.is_not(None))) or 1
-        return [("/", None), ("/admin/users", None), ("/admin/courses", None),
+        return [("/", None), ("/my-day", "#my-day-today"), ("/admin/users", None),
+                ("/admin/courses", None),
                 (f"/admin/courses/{course_id}", None), ("/admin/audit", None),
                 ("/admin/outbox", None), ("/admin/users/import", None), ("/admin/jobs", None),
                 (f"/people/{demo['student1@example.com'].id}", None), ("/calendar", None),
@@ -127,6 +141,7 @@ def pages_for(role, demo) -> list[tuple[str, str | None]]:
         course_id = db.session.scalar(select(VideoSession.course_id).where(
             VideoSession.course_id.is_not(None)))
         return common + staff + catch_up_pages + [
+            ("/my-day", "#my-day-today"),
             ("/students", None), (f"/people/{demo['student1@example.com'].id}", None),
             (f"/sessions/{session_id}/attendance", None),
             (f"/courses/{course_id}/attendance", None),

@@ -20,7 +20,7 @@ def log_in(page, user, password=PASSWORD):
     page.get_by_label("Email").fill(user.email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
+    page.wait_for_url(re.compile(r"/(my-day)?$"))  # a teacher lands on My Day
 
 
 def assert_landed(page, path_pattern: str, message: str):

@@ -1,5 +1,5 @@
-"""A person logs in as the demo teacher, sees their enrolled students, logs out: on a desktop
-and on a phone-sized screen."""
+"""A person logs in as the demo teacher, lands on My Day, opens the dashboard and sees their
+enrolled students, logs out: on a desktop and on a phone-sized screen."""
 import pytest
 from playwright.sync_api import expect
 
@@ -18,13 +18,16 @@ def _log_in(page, email):
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Hello, Tom")).to_be_visible()
+    # A teacher's landing page.
+    expect(page.get_by_role("heading", name="My Day", level=1)).to_be_visible()
 
 
 @pytest.mark.parametrize("viewport,label", [(DESKTOP, "desktop"), (PHONE, "phone")])
 def test_teacher_sees_enrolled_students_and_logs_out(demo, new_page, viewport, label):
     page = new_page(viewport=viewport)
     _log_in(page, "teacher@example.com")
+    page.get_by_role("main").get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_role("heading", name="Hello, Tom")).to_be_visible()
     screenshot(page, f"teacher-dashboard-{label}")
     # Tom teaches both demo courses: 8 distinct students.
     expect(page.locator(".stat")).to_have_text("8")

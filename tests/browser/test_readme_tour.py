@@ -46,7 +46,7 @@ def log_in(page, email):
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
+    page.wait_for_url(re.compile(r"/(my-day)?$"))  # teachers land on My Day
 
 
 def main_nav(page):
@@ -111,9 +111,22 @@ def test_admin_tour(demo, new_page, viewport, size):
 @pytest.mark.parametrize("viewport,size", [(DESKTOP, "desktop"), (PHONE, "phone")])
 def test_teacher_tour(demo, new_page, viewport, size):
     what = tour_rows()[next(k for k in tour_rows() if k.startswith("teacher"))]
-    assert bold_words(what) == ["Calendar", "Chats", "Start call", "Students"]
+    assert bold_words(what) == ["My Day", "Calendar", "Chats", "Start call", "Students"]
     page = new_page(viewport=viewport)
     log_in(page, "teacher@example.com")
+
+    # My Day, where a teacher lands: today's sessions, attendance to confirm, overdue
+    # catch-ups, unread chats; the dashboard one click away.
+    assert "where a teacher lands" in what
+    assert page.url.endswith("/my-day")
+    expect(page.get_by_role("heading", name="My Day", level=1)).to_be_visible()
+    for heading in ("Attendance to confirm", "Overdue catch-ups", "Unread chats"):
+        expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"^Today, "))).to_be_visible()
+    screenshot(page, f"tour-teacher-my-day-{size}")
+    assert "the dashboard is one click away" in what
+    page.get_by_role("main").get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_role("heading", name="Hello, Tom")).to_be_visible()
 
     # Calendar: month, week and agenda; click a day or a time slot to schedule.
     follow(page, "Calendar")

@@ -102,10 +102,12 @@ def test_one_message_costs_the_same_events_and_statements_for_5_or_50_connected(
         posted = []
         events = _published(app, lambda: posted.append(
             services.post_message(teacher, group, f"hello, class of {size}")))
-        # One event for the thread, one for its members' badges and lists: not one per person.
+        # One event for the thread, one for its members' badges and lists, one for the My Day
+        # pages among them (no socket here shows one: it costs nothing): not one per person.
         assert [(e.topic.partition(":")[2] == "*", e.name) for e in events] == [
-            (False, "message.created"), (True, "thread.updated")]
+            (False, "message.created"), (True, "thread.updated"), (True, "myday.changed")]
         statements = _statements_per_event(hub, events, count_queries)
+        assert statements[2] == 0  # nobody here follows myday:<id>: not even a viewer check
         costs[size] = ([(e.topic.replace(str(group.id), "<id>"), e.name) for e in events],
                        statements)
         message_id = posted[0].id

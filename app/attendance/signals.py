@@ -1,0 +1,18 @@
+"""Attendance's domain events: one named signal per fact, for other domains (My Day) to receive
+without attendance importing them.
+
+Each is sent with the Run as sender, once per fact, inside the transaction that made the change
+(after its flush, before the commit), with ``user_ids``: a frozenset of everyone the fact
+concerns. Receivers only add to the DB session and stage after-commit work."""
+from blinker import Namespace
+
+_signals = Namespace()
+
+# The status that counts changed for some of a run's people (computed when the run ended, or
+# marked by a teacher): ``changed_user_ids`` (whose status changed); ``user_ids``: those people
+# and the session's teacher and co-teachers (whose attendance to confirm it changes).
+attendance_changed = _signals.signal("attendance.attendance-changed")
+
+# Catch-ups of a run were created or removed (an absence, or an absence undone): ``user_ids``:
+# the people they belong to and the session's teacher and co-teachers.
+catch_ups_changed = _signals.signal("attendance.catch-ups-changed")
