@@ -73,7 +73,7 @@ class _Names:
             details = entry.details or {}
             if entry.target_id is not None:
                 wanted[entry.target_type].add(entry.target_id)
-            for key in ("user_id", "invited_by", "proposer_id"):
+            for key in ("user_id", "invited_by", "proposer_id", "student_id"):
                 if isinstance(details.get(key), int):
                     wanted["user"].add(details[key])
             for key in ("user_ids", "members"):
@@ -191,6 +191,11 @@ def _sentence(entry: AuditLog, names: _Names) -> str:
                             for c in d.get("changes") or [] if isinstance(c, dict)])
                if d.get("changes") else "")
             + (f" ({d['note']})" if d.get("note") else "")),
+        "control_center.reports_drafted": lambda: (
+            f"drafted the lesson reports of {session} ({d.get('students', 0)} "
+            f"student{'s' if d.get('students') != 1 else ''})"),
+        "control_center.report_sent": lambda: (
+            f"sent {names.people([d.get('student_id')])} their lesson report"),
         "attendance.catch_up_updated": lambda: (
             f"changed the catch-up of {names.people([d.get('user_id')])} for "
             f"{_quoted(d.get('title'))}: "
