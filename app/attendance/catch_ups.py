@@ -142,9 +142,20 @@ def mark_done(user: User, catch_up: CatchUp, done: bool = True) -> None:
     elif not done:
         catch_up.done_at = None
     db.session.flush()
-    from app.attendance.realtime import announce
+    _changed(catch_up)
 
-    announce([catch_up.user_id])  # the student's other tabs: their dashboard card
+
+def _changed(catch_up: CatchUp) -> None:
+    """One catch-up changed: attendance's ``catch_ups_changed`` for its student and the
+    session's teachers (the student's dashboard card, the teachers' My Day)."""
+    from app.attendance import signals
+    from app.scheduling.models import ParticipantRole
+
+    session = catch_up.session
+    teachers = set() if session is None else {session.teacher_id} | {
+        p.user_id for p in session.participants if p.role == ParticipantRole.INSTRUCTOR}
+    signals.catch_ups_changed.send(catch_up, student_ids=frozenset({catch_up.user_id}),
+                                   user_ids=frozenset({catch_up.user_id} | teachers))
 
 
 # --- the teacher's edit ------------------------------------------------------------------------
@@ -233,9 +244,7 @@ def set_work(actor: User, catch_up: CatchUp, form: WorkForm,
                  work_changed=work != before[0], link_changed=link != before[1],
                  due_from=before[2].isoformat(), due_to=due_at.isoformat())
     _tell_student(catch_up, new_work=not had_work and bool(work or link))
-    from app.attendance.realtime import announce
-
-    announce([catch_up.user_id])  # a new due date moves it on their dashboard card
+    _changed(catch_up)  # a new due date moves it on their dashboard card and My Day
     return True
 
 

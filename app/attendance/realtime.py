@@ -30,5 +30,14 @@ def _render(event, viewer, cache):
                            open_catch_up_total=total, now_utc=cache["now"], zone=viewer.tz)
 
 
+def on_catch_ups_changed(sender, *, student_ids, **_) -> None:
+    """Their dashboards show the card as it now is (after commit; a done catch-up that stayed
+    renders as it was)."""
+    announce(student_ids)
+
+
 def register() -> None:
+    from app.attendance import signals
+
     register_renderer(CATCH_UPS_CHANGED, Renderer(_render, prepare=_prepare))
+    signals.catch_ups_changed.connect(on_catch_ups_changed)

@@ -19,7 +19,6 @@ from app.attendance import signals
 from app.attendance.catch_ups import catch_up_path
 from app.attendance.models import (DEFAULT_LATE_GRACE_MINUTES, DEFAULT_LEFT_EARLY_PERCENT,
                                    AttendanceRecord, AttendanceSettings, CatchUp)
-from app.attendance.realtime import announce
 from app.attendance.rules import (AttendanceStatus, RunWindow, auto_status, clipped_union,
                                   expected, left_early, seconds_present)
 from app.bulk import insert_rows, one_of, update_rows
@@ -268,15 +267,13 @@ def _after_changes(run: Run, actor: User | None, changes: list[Change], *, sourc
             CatchUp.done_at.is_(None)))
     if absent:
         _create_catch_ups(run, absent)
-    # Their dashboards show the card as it now is (after commit; a done catch-up that stayed
-    # renders as it was).
-    announce(undone | absent)
     people = {c.user_id for c in changed}
     teachers = _instructor_ids(run)
     signals.attendance_changed.send(run, changed_user_ids=frozenset(people),
                                     user_ids=frozenset(people | teachers))
     if absent or undone:
-        signals.catch_ups_changed.send(run, user_ids=frozenset(absent | undone | teachers))
+        signals.catch_ups_changed.send(run, student_ids=frozenset(absent | undone),
+                                       user_ids=frozenset(absent | undone | teachers))
 
 
 def _instructor_ids(run: Run) -> set[int]:

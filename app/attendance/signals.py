@@ -13,6 +13,8 @@ _signals = Namespace()
 # and the session's teacher and co-teachers (whose attendance to confirm it changes).
 attendance_changed = _signals.signal("attendance.attendance-changed")
 
-# Catch-ups of a run were created or removed (an absence, or an absence undone): ``user_ids``:
-# the people they belong to and the session's teacher and co-teachers.
+# Catch-ups changed: created or removed (an absence, or an absence undone; sent with the Run),
+# marked done or not done by their student, or given new work or a due date by a teacher (sent
+# with the CatchUp): ``student_ids`` (whose catch-ups), ``user_ids``: those students and the
+# session's teacher and co-teachers.
 catch_ups_changed = _signals.signal("attendance.catch-ups-changed")
