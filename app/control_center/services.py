@@ -368,6 +368,8 @@ def copy_last_plan(actor: User, session: VideoSession, occurrence_start: datetim
     db.session.flush()
     db.session.expire(plan, ["items"])
     changed(session, occurrence_start, [student_id])
+    signals.plan_changed.send(plan, session=session,
+                              user_ids=frozenset(_instructor_ids(session)))
     return plan
 
 
@@ -433,6 +435,8 @@ def add_work_item(actor: User, session: VideoSession, occurrence_start: datetime
     db.session.flush()
     db.session.expire(plan, ["items"])
     changed(session, occurrence_start, [student_id])
+    signals.plan_changed.send(plan, session=session,
+                              user_ids=frozenset(_instructor_ids(session)))
     return item
 
 
@@ -574,6 +578,9 @@ def act_on_help(actor, request: HelpRequest, action: str) -> HelpRequest:
         raise ValidationError({"help": f"This request is {request.status.label.lower()} "
                                        "already."})
     changed(session, request.occurrence_start, [request.student_id], queue=True)
+    signals.help_request_updated.send(
+        request, session=session, action=action, actor=actor,
+        user_ids=frozenset(_instructor_ids(session) | {request.student_id}))
     return request
 
 

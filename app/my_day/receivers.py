@@ -41,10 +41,25 @@ def on_catch_ups_changed(run, *, user_ids, **_) -> None:
     announce(user_ids, "catch_ups")
 
 
+def on_help_request(request, *, user_ids, **_) -> None:
+    """Raised, claimed, resolved or cancelled: the tutors' open help requests."""
+    announce(user_ids, "help")
+
+
+def on_plan_changed(plan, *, user_ids, **_) -> None:
+    """A plan gained work: today's row says how many plans are ready."""
+    announce(user_ids, "today")
+
+
 def connect() -> None:
     from app.attendance import signals as attendance
     from app.chat import signals as chat
+    from app.control_center import signals as control_center
     from app.live import signals as live
+
+    control_center.help_requested.connect(on_help_request)
+    control_center.help_request_updated.connect(on_help_request)
+    control_center.plan_changed.connect(on_plan_changed)
 
     live.session_went_live.connect(on_session_went_live)
     live.run_ended.connect(on_run_ended)

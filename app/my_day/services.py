@@ -17,6 +17,8 @@ from app.accounts.models import CourseRole, Enrollment, Role, User
 from app.attendance.models import AttendanceRecord, CatchUp
 from app.bulk import one_of
 from app.chat import services as chat
+from app.control_center import services as control_center
+from app.control_center.models import HelpRequest, HelpStatus, StudentPlan, WorkItem
 from app.db_types import utcnow
 from app.extensions import db
 from app.live import session_runs
@@ -28,7 +30,8 @@ from app.scheduling.recurrence import Occurrence
 
 # The sections of the page, each one partial (templates/my_day/_<name>.html) rendered by the
 # page, by GET /my-day/sections and named by the topic's events.
-SECTIONS = ("today", "confirm", "catch_ups", "chats")
+SECTIONS = ("today", "help", "confirm", "catch_ups", "chats")
+HELP_SHOWN = 20
 # A control center is for one tutor and up to five students (issue 13).
 CONTROL_CENTER_MAX_LEARNERS = 5
 CATCH_UPS_SHOWN = 20
@@ -115,6 +118,9 @@ class TodayItem:
     can_start: bool
     can_open_control_center: bool
     can_take_attendance: bool
+    # With a control center: how many of its learners have a plan with work in it.
+    plans_ready: int = 0
+    learner_count: int = 0
 
     @property
     def session(self) -> VideoSession:
@@ -228,6 +234,7 @@ def day_plan(viewer: User, now: datetime | None = None) -> DayPlan:
     cards = session_runs.upcoming_calls(viewer, occurrences, runs=runs, now=now)
     instructed = {s.id for s in sessions if _instructs(s, viewer)}
     statuses = _statuses_of(sorted(instructed), since, day.end)
+    planned = _ready_plans_of(sorted(instructed), since, day.end)
     changes = [day.end]
     for occ in occurrences:
         session = occ.session
@@ -244,7 +251,10 @@ def day_plan(viewer: User, now: datetime | None = None) -> DayPlan:
             can_open_control_center=instructs and phase != "cancelled"
             and 1 <= len(learners) <= CONTROL_CENTER_MAX_LEARNERS,
             can_take_attendance=instructs and phase != "cancelled" and bool(learners)
-            and (held or occ.end <= now)))
+            and (held or occ.end <= now),
+            plans_ready=len(planned.get((occ.session_id, occ.start), set())
+                            & {p.user_id for p in learners}),
+            learner_count=len(learners)))
         if not occ.cancelled:
             changes += [t for t in (occ.start - session_runs.join_early(), occ.start, occ.end)
                         if t > now]
@@ -262,6 +272,49 @@ def day_plan(viewer: User, now: datetime | None = None) -> DayPlan:
                     confirmation.recorded))
     plan.next_change = min(changes)
     return plan
+
+
+def _ready_plans_of(session_ids, since: datetime, until: datetime
+                    ) -> dict[tuple[int, datetime], set[int]]:
+    """(session id, occurrence start) -> the students whose control-center plan for it has
+    work in it (a plan "ready"): one statement."""
+    if not session_ids:
+        return {}
+    ready: dict[tuple[int, datetime], set[int]] = {}
+    for session_id, start, student_id in db.session.execute(
+            select(StudentPlan.session_id, StudentPlan.occurrence_start, StudentPlan.student_id)
+            .where(one_of(StudentPlan.session_id, session_ids),
+                   StudentPlan.occurrence_start >= since, StudentPlan.occurrence_start < until,
+                   exists().where(WorkItem.plan_id == StudentPlan.id))):
+        ready.setdefault((session_id, start), set()).add(student_id)
+    return ready
+
+
+# --- help requests -------------------------------------------------------------------------------
+
+@dataclass
+class OpenHelp:
+    items: list[tuple[HelpRequest, str]]  # (request, the session's title), most urgent first
+    total: int
+
+    def url(self, request: HelpRequest) -> str:
+        return control_center_url(request.session_id)
+
+
+def open_help_requests(viewer: User) -> OpenHelp:
+    """The help requests still waiting or being handled in the live runs of the sessions
+    ``viewer`` teaches, most urgent then longest waiting first: one statement."""
+    rows = db.session.execute(
+        select(HelpRequest, VideoSession.title)
+        .join(VideoSession, VideoSession.id == HelpRequest.session_id)
+        .join(Run, Run.id == HelpRequest.run_id)
+        .where(HelpRequest.center_id == viewer.center_id, Run.ended_at.is_(None),
+               HelpRequest.status.in_([HelpStatus.PENDING, HelpStatus.IN_PROGRESS]),
+               *_instructs_filter(viewer))
+        .options(joinedload(HelpRequest.student), joinedload(HelpRequest.claimed_by))).all()
+    titles = {request.id: title for request, title in rows}
+    ordered = control_center.queue_order([request for request, _ in rows])
+    return OpenHelp([(r, titles[r.id]) for r in ordered[:HELP_SHOWN]], len(ordered))
 
 
 # --- catch-ups -----------------------------------------------------------------------------------
@@ -319,6 +372,7 @@ class MyDay:
     plan: DayPlan | None = None
     catch_ups: OverdueCatchUps | None = None
     chats: UnreadChats | None = None
+    help: OpenHelp | None = None
 
     def refresh_in(self, section: str) -> int | None:
         """Seconds until the section changes by itself (None: it does not)."""
@@ -338,6 +392,8 @@ def my_day(viewer: User, sections=SECTIONS, now: datetime | None = None) -> MyDa
     result = MyDay()
     if "today" in sections or "confirm" in sections:
         result.plan = day_plan(viewer, now)
+    if "help" in sections:
+        result.help = open_help_requests(viewer)
     if "catch_ups" in sections:
         result.catch_ups = overdue_catch_ups(viewer, now)
     if "chats" in sections:

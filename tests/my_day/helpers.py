@@ -12,6 +12,7 @@ from app.accounts.models import Center, Role, User
 from app.attendance.models import AttendanceRecord, CatchUp
 from app.attendance.rules import AttendanceStatus
 from app.chat import services as chat
+from app.control_center.models import HelpPriority, HelpRequest, StudentPlan, WorkItem
 from app.extensions import db
 from app.live.models import Room, Run
 from app.scheduling import services as scheduling
@@ -92,8 +93,20 @@ def build_day(make, sessions: int, now: datetime | None = None) -> Day:
         offset = {0: -150, 1: -20, 2: 5, 3: 90, 4: -240, 5: 60}[kind] + n  # minutes from now
         start = (now + timedelta(minutes=offset)).replace(second=0, microsecond=0)
         session = add_session(center, teacher, learners, start, 45, f"Lesson {n:02d}")
+        # Every session of three learners has a control center: two of them planned.
+        for learner in learners[:2]:
+            plan = StudentPlan(center_id=center.id, session_id=session.id,
+                               occurrence_start=start, student_id=learner.id,
+                               tutor_id=teacher.id, subject="Maths")
+            db.session.add(plan)
+            db.session.flush()
+            db.session.add(WorkItem(center_id=center.id, plan_id=plan.id, title="Worksheet"))
         if kind == 1:
-            add_run(session, start, live=True)
+            run = add_run(session, start, live=True)
+            db.session.add(HelpRequest(center_id=center.id, session_id=session.id,
+                                       occurrence_start=start, run_id=run.id,
+                                       student_id=learners[0].id,
+                                       priority=HelpPriority.HIGH, text=f"Stuck on {n}"))
         if kind in (0, 4):
             add_run(session, start, live=False)
             marked = learners if kind == 4 else learners[:2]

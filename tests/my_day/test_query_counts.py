@@ -30,6 +30,7 @@ def statements(client, count_queries, path) -> tuple[int, str]:
 
 @pytest.mark.parametrize("path", ["/my-day", "/my-day/sections",
                                   "/my-day/sections?only=today",
+                                  "/my-day/sections?only=help",
                                   "/my-day/sections?only=catch_ups,chats"])
 def test_my_day_statements_do_not_grow_with_the_day(make, new_client, count_queries, at_noon,
                                                     path):
@@ -48,5 +49,6 @@ def test_my_day_statements_do_not_grow_with_the_day(make, new_client, count_quer
         assert small.count('class="my-day-item') == 1 and large.count('class="my-day-item') == 20
         # The large day has every kind of row: live, over to confirm, cancelled, overdue.
         for words in ("Live now", "Cancelled", "without a status", "Overdue catch-ups",
-                      "A question about lesson 19", "data-session-start"):
+                      "A question about lesson 19", "data-session-start", "Stuck on 19",
+                      "2 of 3 plans ready"):
             assert words in large, words

@@ -91,3 +91,30 @@ def test_the_hub_sends_the_stale_sections_to_a_page_showing_my_day(app, school):
     assert frames == ['<div hx-swap-oob="beforeend:#my-day-stale"><template data-stale="chats">'
                       '</template></div>']
     assert not any("my-day-stale" in f for f in elsewhere._outbox)
+
+
+def test_help_requests_and_plans_tell_the_tutors_my_day(app, school):
+    from app.control_center import services as control_center
+    from app.my_day import services as my_day
+    from app.scheduling.models import VideoSession
+
+    teacher, (sara, ben) = school.teacher, school.students
+    start = (utcnow() - timedelta(minutes=5)).replace(microsecond=0)
+    session = make_session(school.center, teacher, [sara, ben], start=start, minutes=60)
+    session_runs.start_session_run(teacher, session)
+    db.session.commit()
+    session = db.session.get(VideoSession, session.id)
+    raised = []
+    told = _changes(_published(app, lambda: raised.append(
+        control_center.raise_help(sara, session, "HIGH", "Question 4?"))))
+    assert told == {"help": {teacher.id}}
+    request = raised[0]
+    told = _changes(_published(app, lambda: control_center.act_on_help(teacher, request, "claim")))
+    assert told == {"help": {teacher.id, sara.id}}
+    told = _changes(_published(app, lambda: control_center.add_work_item(
+        teacher, session, start, ben.id, "Worksheet 3")))
+    assert told == {"today": {teacher.id}}
+    # The page's section: the request, with the tutor handling it.
+    help = my_day.open_help_requests(teacher)
+    assert [(r.student_id, r.status.value) for r, _ in help.items] == [(sara.id, "IN_PROGRESS")]
+    assert my_day.day_plan(teacher).today[0].plans_ready == 1
