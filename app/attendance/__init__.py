@@ -1,13 +1,20 @@
-"""Attendance (issue 12): per run and person, computed from live's join/leave segments when the
-run ends, overridden by teachers, audited; an absence owes a catch-up."""
+"""Attendance (issue 12): per occurrence and person, computed from live's join/leave segments
+when the run ends, marked and overridden by teachers (before, during and after the run),
+audited; an absence owes a catch-up. The sheet pages and their live rows."""
 
 
 def init_app(app) -> None:
-    """The receiver of live's ``run_ended`` (connected after live's own, so the run is already
-    marked over when attendance is computed)."""
-    from app.attendance import services
+    """The receivers of live's events (``run_ended`` connected after live's own, so the run is
+    already marked over when attendance is computed), the sheet pages, and the renderer of
+    their live rows on the room's topic."""
+    from app.attendance import realtime, services
+    from app.attendance.views import bp
     from app.live import signals
 
     app.config.setdefault("ATTENDANCE_CATCH_UP_DAYS", 7)
     signals.session_went_live.connect(services.on_session_went_live)
     signals.run_ended.connect(services.on_run_ended)
+    signals.participant_joined.connect(services.on_presence_changed)
+    signals.participant_left.connect(services.on_presence_changed)
+    realtime.register()
+    app.register_blueprint(bp)

@@ -629,6 +629,7 @@ def _starts_in(now: datetime, start: datetime) -> str:
 
 
 def _render_session_page(session: VideoSession, status: int = 200, participant_error=None):
+    from app.attendance.services import session_attendance
     from app.live.session_runs import call_card
 
     user = current_user._get_current_object()
@@ -653,7 +654,8 @@ def _render_session_page(session: VideoSession, status: int = 200, participant_e
         occurrence_note=occurrence_note,
         continuations=services.continuations(user, session),
         continued_from=services.continued_from(user, session),
-        SessionStatus=SessionStatus, call_card=call_card(session, user, now=now)), status
+        SessionStatus=SessionStatus, call_card=call_card(session, user, now=now),
+        attendance=session_attendance(user, session, occurrences, now), now=now), status
 
 
 @bp.route("/sessions/<session_id>")
