@@ -417,9 +417,13 @@ def sheet_rows(sheet: Sheet, user_ids=None, now: datetime | None = None) -> tupl
             added = _expected_learners(sheet)
             for user_id in wanted:
                 is_expected = user_id in added and expected(added[user_id], window)
-                live_values[user_id] = _derived(
+                values = live_values[user_id] = _derived(
                     [(a, b) for a, b, _ in segments.get(user_id, [])], window, settings,
                     is_expected)
+                # Absent and left early are decided when the run ends, not while it is on.
+                values["left_early"] = False
+                if values["first_join_at"] is None:
+                    values["auto_status"] = None
     rows = []
     for user_id in wanted:
         user = users.get(user_id)
@@ -448,9 +452,12 @@ def _bars(segments, span) -> list[Bar]:
     total = (end - start).total_seconds()
     if total <= 0:
         return []
-    still_open = {(a, b) for a, b, is_open in segments if is_open}
+    # An open segment is drawn up to now (the span's end while live): the person is there;
+    # their counted time still stops at the last heartbeat.
+    still_open = {(a, end) for a, b, is_open in segments if is_open}
     bars = []
-    for a, b in clipped_union([(a, b) for a, b, _ in segments], start, end):
+    for a, b in clipped_union([(a, end if is_open else b) for a, b, is_open in segments],
+                              start, end):
         left = (a - start).total_seconds() * 100 / total
         width = max((b - a).total_seconds() * 100 / total, 0.5)
         bars.append(Bar(a, b, round(left, 2), round(min(width, 100 - left), 2),

@@ -194,7 +194,7 @@ def test_a_live_run_shows_what_the_segments_say_so_far(lesson):
     row = next(r for r in rows if r.user.id == lesson.s1.id)
     assert (row.join_count, row.seconds_present, row.in_call) == (3, 35 * 60, True)
     assert [(b.left, b.width) for b in row.bars] == [(0.0, 33.33), (50.0, 16.67),
-                                                      (83.33, 8.33)]
+                                                      (83.33, 16.67)]  # open: drawn to now
     assert row.bars[-1].open and not row.bars[0].open
     assert row.status == S.PRESENT and row.record is None  # not stored until the run ends
 
