@@ -114,7 +114,10 @@ def _person(user_id) -> int:
 def _render_sheet(sheet: services.Sheet, status: int = 200, bulk_error: str | None = None,
                   bulk_note: str = ""):
     view = services.sheet_view(current_user, sheet)
-    room_id = sheet.run.room_id if sheet.run is not None else None
+    # Live rows while there is a run, over the room's topic, for whoever may follow it (live's
+    # rule: its thread's members; an admin outside the session sees the sheet as loaded).
+    room_id = sheet.run.room_id if sheet.run is not None and live.can_follow_room(
+        current_user, sheet.run.room_id) else None
     return render_template("attendance/sheet.html", view=view, sheet=sheet,
                            statuses=list(AttendanceStatus), viewer=current_user,
                            room_id=room_id, bulk_error=bulk_error, bulk_note=bulk_note,

@@ -322,12 +322,25 @@ def test_an_instant_calls_sheet_and_the_call_messages_link(school, as_user):
     assert student.get(link).headers["Location"].endswith(path)
 
 
-def test_a_session_runs_address_leads_to_its_occurrence(lesson, as_user):
+def test_a_session_runs_address_leads_to_its_occurrence_and_the_room_links_to_it(
+        lesson, as_user, school):
     run = go_live(lesson.session, lesson.start, lesson.teacher)
     commit()
-    answer = as_user(lesson.teacher).get(f"/runs/{run.id}/attendance")
+    teacher = as_user(lesson.teacher)
+    answer = teacher.get(f"/runs/{run.id}/attendance")
     assert answer.status_code == 302
     assert answer.headers["Location"].endswith(sheet_path(lesson.session, lesson.start))
+    link = f"/runs/{run.id}/attendance"
+    assert link in teacher.get(f"/live/rooms/{run.room_id}").get_data(as_text=True)
+    assert link not in as_user(lesson.s1).get(f"/live/rooms/{run.room_id}").get_data(
+        as_text=True)
+    # While it runs, the sheet follows the room's topic for those who may (the teacher, a
+    # learner for their own row), not for an admin outside the session's thread.
+    topic = f'data-realtime-topic="room:{run.room_id}"'
+    path = sheet_path(lesson.session, lesson.start)
+    assert topic in teacher.get(path).get_data(as_text=True)
+    assert topic in as_user(lesson.s1).get(path).get_data(as_text=True)
+    assert topic not in as_user(school.admin).get(path).get_data(as_text=True)
 
 
 # --- statements that do not grow with the people ----------------------------------------------
@@ -365,6 +378,7 @@ def test_the_sheet_page_is_flat_in_the_number_of_people(make, as_user, count_que
     small = _page_statements(make, as_user, count_queries, 5)
     large = _page_statements(make, as_user, count_queries, 50)
     assert small == large, (small, large)
+    assert small <= 18, small  # 15 when written, login and session reads included
 
 
 def _bulk_statements(make, as_user, count_queries, n):
@@ -385,3 +399,6 @@ def test_a_bulk_mark_is_flat_in_the_number_of_people(make, as_user, count_querie
     small = _bulk_statements(make, as_user, count_queries, 5)
     large = _bulk_statements(make, as_user, count_queries, 50)
     assert small == large, (small, large)
+    # 23 when written: the marks, their audit row, a catch-up and a notification each (bulk
+    # inserts), and the answer's rows.
+    assert small <= 26, small
