@@ -14,8 +14,31 @@ from sqlalchemy.orm import selectinload
 from app.attendance import services
 from app.extensions import db
 from app.live.models import Run
-from app.realtime.events import Renderer, register_renderer
+from app.realtime.events import Renderer, register_catch_up, register_renderer
 from app.scheduling.models import VideoSession
+
+
+# What a sheet page says it has when it subscribes to the room's topic (data-realtime-have,
+# static/js/realtime.js): only such sockets get the rows; the room pages on the same topic are
+# never sent (nor is anything rendered for) a row they have no place for.
+SHEET_MARK = "attendance-sheet"
+_FOLLOWED = "attendance_sheet_rooms"
+
+
+def follow_sheet(conn, user, room_id: int, since) -> None:
+    """The room topic's catch-up (called under the connection's lock, after live's access
+    check): remember whether this socket's page is a sheet. Nothing to send: the page shows
+    the rows as they stood when it loaded, and a reconnect reloads nothing it lacks."""
+    followed = conn.state.setdefault(_FOLLOWED, set())
+    if since.from_client and since.have == SHEET_MARK:
+        followed.add(room_id)
+    elif since.from_client:
+        followed.discard(room_id)
+
+
+def _for_sheets(event, conn) -> bool:
+    key = event.topic.partition(":")[2]
+    return key.isdigit() and int(key) in conn.state.get(_FOLLOWED, ())
 
 
 def _sheet_of_event(data) -> services.Sheet | None:
@@ -63,4 +86,6 @@ def _render(event, viewer, cache):
 
 
 def register() -> None:
-    register_renderer(services.ROWS_EVENT, Renderer(_render, _view_key, prepare=_prepare))
+    register_catch_up("room", follow_sheet)
+    register_renderer(services.ROWS_EVENT, Renderer(_render, _view_key, prepare=_prepare,
+                                                    only_for=_for_sheets))

@@ -92,3 +92,26 @@ def test_a_join_and_a_mark_publish_the_rows_after_commit(lesson, app):  # noqa: 
     # The run's end: everyone's final row.
     assert published() == [sorted([lesson.s1.id, lesson.s2.id, lesson.s3.id])]
     pubsub.close()
+
+
+def test_only_sockets_of_sheet_pages_get_the_rows():
+    """The room pages follow the same topic: a row is neither rendered nor sent to them."""
+    from app.realtime.events import CatchUp
+
+    class Socket:
+        def __init__(self):
+            self.state = {}
+
+    event = Event("room:7", services.ROWS_EVENT, {"people": [1]})
+    sheet_page, room_page = Socket(), Socket()
+    realtime.follow_sheet(sheet_page, None, 7, CatchUp(have=realtime.SHEET_MARK))
+    realtime.follow_sheet(room_page, None, 7, CatchUp(have=None))
+    assert realtime._for_sheets(event, sheet_page)
+    assert not realtime._for_sheets(event, room_page)
+    assert not realtime._for_sheets(Event("room:8", services.ROWS_EVENT, {}), sheet_page)
+    # The same socket subscribing again for the room itself (not a sheet) stops getting them;
+    # a resync after a lost Redis (not from the page) keeps what the page said.
+    realtime.follow_sheet(sheet_page, None, 7, CatchUp(have=None, from_client=False))
+    assert realtime._for_sheets(event, sheet_page)
+    realtime.follow_sheet(sheet_page, None, 7, CatchUp(have=None))
+    assert not realtime._for_sheets(event, sheet_page)
