@@ -4,9 +4,9 @@ audited; an absence owes a catch-up. The sheet pages and their live rows."""
 
 
 def init_app(app) -> None:
-    """The receivers of live's events (``run_ended`` connected after live's own, so the run is
-    already marked over when attendance is computed), the sheet pages, and the renderer of
-    their live rows on the room's topic."""
+    """The receivers of live's events (blinker calls a signal's receivers in no fixed order:
+    computing a run needs only what live wrote before sending ``run_ended``), the sheet pages,
+    and the renderer of their live rows on the room's topic."""
     from app.attendance import realtime, services
     from app.attendance.views import bp
     from app.live import signals
