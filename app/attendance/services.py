@@ -28,7 +28,7 @@ from app.notifications.models import NotificationType
 from app.notifications.services import notify
 from app.realtime.events import publish
 from app.scheduling import services as scheduling
-from app.scheduling.models import ParticipantRole, SessionParticipant, VideoSession
+from app.scheduling.models import ParticipantRole, VideoSession
 
 NOTE_MAX = 500
 

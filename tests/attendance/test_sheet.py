@@ -4,6 +4,7 @@ clearing; notes; who may read and mark (students see their own record only, othe
 404, CSRF); and statements that do not grow with the people on the sheet."""
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import timedelta
 
@@ -48,7 +49,10 @@ def go_live(session, start, teacher, started_at=None) -> Run:
     return run
 
 
-def attend(run, user, from_at, to_at, n=[0]):
+_connections = itertools.count(1)
+
+
+def attend(run, user, from_at, to_at):
     participant = db.session.scalar(select(RunParticipant).where(
         RunParticipant.run_id == run.id, RunParticipant.user_id == user.id))
     if participant is None:
@@ -56,10 +60,9 @@ def attend(run, user, from_at, to_at, n=[0]):
                                      role=LiveRole.LEARNER, first_joined_at=from_at)
         db.session.add(participant)
         db.session.flush()
-    n[0] += 1
     db.session.add(Segment(center_id=run.center_id, run_id=run.id,
                            participant_id=participant.id, user_id=user.id,
-                           connection_id=f"s{n[0]}", joined_at=from_at, last_seen_at=to_at,
+                           connection_id=f"s{next(_connections)}", joined_at=from_at, last_seen_at=to_at,
                            left_at=to_at))
     db.session.flush()
 
@@ -293,7 +296,6 @@ def test_other_centers_outsiders_junk_and_missing_csrf(lesson, as_user, make, sc
 
 
 def test_an_instant_calls_sheet_and_the_call_messages_link(school, as_user):
-    from app.chat import services as chat
     from app.chat.models import MemberRole, Thread, ThreadKind, ThreadMember
 
     teacher, (s1, s2) = school.teacher, school.students

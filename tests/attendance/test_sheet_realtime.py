@@ -18,7 +18,7 @@ from app.live import session_runs
 from app.realtime.events import Event, channel_for
 from app.realtime.hub import Viewer
 from app.redis_conn import get_redis
-from tests.attendance.test_sheet import go_live, lesson, occurrence_of  # noqa: F401
+from tests.attendance.test_sheet import go_live, lesson  # noqa: F401 (lesson: a fixture)
 from tests.conftest import commit
 
 
