@@ -493,10 +493,14 @@ class SessionAttendance:
     mine: dict
 
     def has_sheet(self, occurrence, now: datetime) -> bool:
-        """Whether this occurrence gets an Attendance (or My attendance) link."""
-        if occurrence.cancelled or occurrence.start > now:
+        """Whether this occurrence gets an Attendance (or My attendance) link: every one for
+        its teachers (an upcoming one too: an absence may be excused ahead), the ones under way
+        or past where they have a record for anyone else."""
+        if occurrence.cancelled:
             return False
-        return self.can_manage or occurrence.start in self.mine
+        if self.can_manage:
+            return True
+        return occurrence.start <= now and occurrence.start in self.mine
 
 
 def session_attendance(viewer: User, session: VideoSession, shown=(),

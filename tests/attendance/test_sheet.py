@@ -404,3 +404,19 @@ def test_a_bulk_mark_is_flat_in_the_number_of_people(make, as_user, count_querie
     # 23 when written: the marks, their audit row, a catch-up and a notification each (bulk
     # inserts), and the answer's rows.
     assert small <= 26, small
+
+
+def test_an_upcoming_occurrence_can_be_excused_ahead_from_the_session_page(school, as_user):
+    teacher, (s1, s2) = school.teacher, school.students
+    start = (utcnow() + timedelta(days=2)).replace(microsecond=0, second=0)
+    session = make_session(school.center, teacher, [s1, s2], start=start, weekly=True)
+    path = sheet_path(session, start)
+    browser = as_user(teacher)
+    assert path in browser.get(f"/sessions/{session.id}").get_data(as_text=True)
+    assert path not in as_user(s1).get(f"/sessions/{session.id}").get_data(as_text=True)
+    answer = browser.post(f"{path}/bulk", data={"csrf_token": browser.csrf, "status": "EXCUSED",
+                                                "note": "Exam week", "people": [s1.id]})
+    assert answer.status_code == 200
+    record, = db.session.scalars(select(AttendanceRecord))
+    assert (record.user_id, record.run_id, record.occurrence_start, record.manual_status,
+            record.note) == (s1.id, None, start, S.EXCUSED, "Exam week")
