@@ -275,6 +275,9 @@ def on_run_ended(run: Run, **_) -> None:
     if session is None:
         return
     scheduling.mark_run_over(session, run.occurrence_start)
+    # Flushed here: blinker calls a signal's receivers in no set order (a set of ids), so
+    # nothing guarantees that another receiver of run_ended flushes after this one.
+    db.session.flush()
     publish_to_users("user", scheduling.participant_ids(session), "live.session-over",
                      run_id=run.id, session_id=session.id)
 

@@ -33,11 +33,11 @@ def on_thread_read(thread, *, user, **_) -> None:
     announce({user.id}, "chats")
 
 
-def on_attendance_changed(run, *, user_ids, **_) -> None:
+def on_attendance_changed(sheet, *, user_ids, **_) -> None:
     announce(user_ids, "confirm")
 
 
-def on_catch_ups_changed(run, *, user_ids, **_) -> None:
+def on_catch_ups_changed(sender, *, user_ids, **_) -> None:
     announce(user_ids, "catch_ups")
 
 

@@ -630,6 +630,7 @@ def _starts_in(now: datetime, start: datetime) -> str:
 
 def _render_session_page(session: VideoSession, status: int = 200, participant_error=None):
     from app.attendance.reports import can_view_series
+    from app.attendance.services import session_attendance
     from app.control_center.services import capabilities as control_center_capabilities
     from app.live.session_runs import call_card
 
@@ -657,7 +658,8 @@ def _render_session_page(session: VideoSession, status: int = 200, participant_e
         continued_from=services.continued_from(user, session),
         SessionStatus=SessionStatus, call_card=call_card(session, user, now=now),
         can_view_attendance=can_view_series(user, session),
-        control_center=control_center_capabilities(user, session)), status
+        control_center=control_center_capabilities(user, session),
+        attendance=session_attendance(user, session, occurrences, now), now=now), status
 
 
 @bp.route("/sessions/<session_id>")

@@ -45,6 +45,10 @@
       });
       return { have: { kinds: listedKinds(list), rows: rows } };
     }
+    // A page that follows a room for something other than the call says so (the attendance
+    // sheet): the server then sends it that, and spares the room pages.
+    var marked = document.querySelector("[data-realtime-have][data-realtime-topic='" + topic + "']");
+    if (marked) return { have: marked.getAttribute("data-realtime-have") };
     return null;
   }
   function listedKinds(list) {

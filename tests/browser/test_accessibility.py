@@ -244,3 +244,41 @@ def test_no_axe_violations_in_the_control_center(lesson_for, school, browser, li
         finally:
             context.close()
     assert not found, "\n".join(found)
+
+
+def test_no_axe_violations_on_the_attendance_sheet(school, make, browser, live_server):
+    """The attendance sheet (issue 12) for its teacher and for a student (their own record),
+    on a desktop and a phone."""
+    from app.attendance import services
+    from app.attendance.rules import AttendanceStatus as S
+    from datetime import timedelta
+
+    from app.live import services as live
+    from tests.attendance.test_sheet import attend, occurrence_of, sheet_path
+    from tests.browser.test_attendance_sheet import _lesson
+    from tests.browser.test_notifications import log_in as log_in_user
+    from tests.conftest import commit
+
+    session, start, run, (s1, s2, s3) = _lesson(school, make, live_run=True)
+    sheet = services.occurrence_sheet(session, occurrence_of(session, start))
+    services.set_statuses(school.teacher, sheet, [s2.id], S.EXCUSED, "Dentist")
+    attend(run, s1, start, start + timedelta(minutes=8))
+    attend(run, s1, start + timedelta(minutes=11), start + timedelta(minutes=19))
+    live._end(run, school.teacher, start + timedelta(minutes=20))
+    commit()
+    found = []
+    for viewport, size in ((DESKTOP, "desktop"), (PHONE, "phone")):
+        for user in (school.teacher, s1):
+            context = browser.new_context(viewport=viewport, base_url=live_server.url)
+            context.add_init_script(path=str(AXE))
+            try:
+                page = context.new_page()
+                log_in_user(page, user)
+                page.goto(sheet_path(session, start))
+                page.wait_for_load_state("networkidle")
+                for violation in axe_violations(page):
+                    found.append(f"{size} {user.name}: {violation['id']} {violation['help']}\n"
+                                 + "\n".join(violation["nodes"]))
+            finally:
+                context.close()
+    assert not found, "\n".join(found)
