@@ -191,6 +191,10 @@ def _sentence(entry: AuditLog, names: _Names) -> str:
                             for c in d.get("changes") or [] if isinstance(c, dict)])
                if d.get("changes") else "")
             + (f" ({d['note']})" if d.get("note") else "")),
+        "attendance.note_changed": lambda: (
+            f"wrote an attendance note on {names.people([d.get('user_id')])}: "
+            f"{_quoted(d.get('note'))}" if d.get("note")
+            else f"cleared the attendance note on {names.people([d.get('user_id')])}"),
         "control_center.reports_drafted": lambda: (
             f"drafted the lesson reports of {session} ({d.get('students', 0)} "
             f"student{'s' if d.get('students') != 1 else ''})"),
