@@ -63,10 +63,6 @@ def demo(app):
                       "Page 12, questions 4 to 9")
     catch_up.occurrence_start = utcnow() - timedelta(minutes=5)
     # My Day with rows in it: a lesson in its Join window with answers, and an unread message.
-    from datetime import timedelta
-
-    from app.chat import services as chat
-    from app.db_types import utcnow
     from tests.my_day.helpers import add_session
 
     teacher = people["teacher@example.com"]
