@@ -606,6 +606,56 @@ def add_note(actor: User, session: VideoSession, occurrence_start: datetime, stu
     return note
 
 
+NOTES_HISTORY_LIMIT = 100  # the newest notes on a person page; older ones stay in the reports
+
+
+@dataclass(frozen=True)
+class HistoryNote:
+    note: TutorNote
+    session_id: int
+    session_title: str
+
+
+def can_see_tutor_only_notes(viewer) -> bool:
+    """Tutors and admins may read tutor-only notes (of the sessions ``notes_history`` lets them
+    see); a student never, not even about someone else."""
+    return viewer is not None and not viewer.is_student
+
+
+def notes_history(viewer, person) -> list[HistoryNote] | None:
+    """A student's notes from every session, newest first, as ``viewer`` may read them, or None
+    when the person page shows no notes at all (the person is not a student, or the viewer is
+    neither them, an admin, nor one of their tutors).
+
+    The student reads the notes SHARED with them, whoever wrote them. An admin reads all of
+    them. A teacher reads both kinds, but only of the sessions they teach (as teacher or
+    co-teacher): a note belongs to its session, and "tutors only" means that session's tutors,
+    as attendance history is narrowed the same way. One query, whatever the number of notes."""
+    if viewer is None or person is None or not person.is_student \
+            or viewer.center_id != person.center_id or not viewer.is_active:
+        return None
+    stmt = (select(TutorNote, VideoSession.id, VideoSession.title)
+            .join(VideoSession, VideoSession.id == TutorNote.session_id)
+            .where(TutorNote.student_id == person.id, TutorNote.center_id == person.center_id)
+            .options(joinedload(TutorNote.author))
+            .order_by(TutorNote.created_at.desc(), TutorNote.id.desc())
+            .limit(NOTES_HISTORY_LIMIT))
+    if viewer.id == person.id:
+        stmt = stmt.where(TutorNote.visibility == NoteVisibility.SHARED)
+    elif viewer.is_admin:
+        pass
+    elif viewer.is_teacher:
+        taught = select(SessionParticipant.session_id).where(
+            SessionParticipant.user_id == viewer.id,
+            SessionParticipant.role == ParticipantRole.INSTRUCTOR)
+        stmt = stmt.where((VideoSession.teacher_id == viewer.id)
+                          | VideoSession.id.in_(taught))
+    else:
+        return None
+    return [HistoryNote(note=note, session_id=session_id, session_title=title)
+            for note, session_id, title in db.session.execute(stmt)]
+
+
 def start_timer(actor: User, session: VideoSession, occurrence_start: datetime,
                 student_id: int | None, minutes: str | int, label: str) -> Timer:
     _require_instructor(actor, session)
