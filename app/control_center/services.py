@@ -934,6 +934,11 @@ def changed(session: VideoSession, occurrence_start: datetime, student_ids, *,
     if run is not None:
         publish(f"cc:{run.id}", "cc.changed", **data, student_ids=student_ids, queue=queue,
                 timers=timers)
+    else:
+        # Planning: no run yet, so the pages open on this occurrence listen on the session's
+        # planning topic (each gets only its own occurrence's changes: realtime.py).
+        publish(f"ccplan:{session.id}", "cc.planned", **data, student_ids=student_ids,
+                queue=queue, timers=timers)
     if tell_student:
         publish_to_users("user", student_ids, "cc.student", **data)
 
@@ -957,3 +962,28 @@ def followers(users, run_id: int) -> set[int]:
     if session is None or not has_control_center(session):
         return set()
     return {u.id for u in users if is_instructor(u, session)}
+
+
+def can_follow_plans(user, session_id: int) -> bool:
+    """``ccplan:<session>``, the planning pages' topic (before an occurrence's run exists):
+    authorised as ``cc:<run>`` is, the session's instructors (and center admins) only."""
+    session = db.session.get(VideoSession, session_id)
+    if session is None or session.center_id != user.center_id:
+        return False
+    return capabilities(user, session).can_plan
+
+
+def plan_followers(users, session_id: int) -> set[int]:
+    """Which of ``users`` may still receive ``ccplan:<session>`` (checked on every delivery)."""
+    session = db.session.get(VideoSession, session_id)
+    if session is None or not has_control_center(session):
+        return set()
+    return {u.id for u in users if is_instructor(u, session)}
+
+
+def run_started(session: VideoSession, run: Run) -> None:
+    """After commit: the planning pages open on this occurrence turn into the live page (they
+    then follow ``cc:<run>``) without a reload."""
+    if has_control_center(session):
+        publish(f"ccplan:{session.id}", "cc.started", session_id=session.id,
+                occurrence=run.occurrence_start.isoformat(), run_id=run.id)
