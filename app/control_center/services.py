@@ -362,6 +362,9 @@ def copy_last_plan(actor: User, session: VideoSession, occurrence_start: datetim
     now = utcnow()
     insert_rows(WorkItem.__table__, [
         dict(center_id=session.center_id, plan_id=plan.id, title=item.title, link=item.link,
+             attachment_key=item.attachment_key, attachment_filename=item.attachment_filename,
+             attachment_content_type=item.attachment_content_type,
+             attachment_size=item.attachment_size,
              position=start + n, status=WorkStatus.TODO, progress=0, created_at=now,
              started_at=None, done_at=None, updated_at=now)
         for n, item in enumerate(carried[:ITEMS_MAX - start])])
@@ -410,7 +413,11 @@ def _clean_link(raw: str) -> str:
 
 
 def add_work_item(actor: User, session: VideoSession, occurrence_start: datetime,
-                  student_id: int, title: str, link: str = "") -> WorkItem:
+                  student_id: int, title: str, link: str = "", upload=None) -> WorkItem:
+    """``upload``: an optional file (werkzeug FileStorage), checked and stored by chat's
+    attachment store (size, type and content limits; a random storage name)."""
+    from app.chat import attachments as files
+
     title = title.strip()
     errors = {}
     if not title:
@@ -421,6 +428,12 @@ def add_work_item(actor: User, session: VideoSession, occurrence_start: datetime
         link = _clean_link(link)
     except ValidationError as error:
         errors.update(error.errors)
+    checked = None
+    if upload is not None and upload.filename:
+        try:
+            checked = files.check_upload(upload)
+        except files.AttachmentError as error:
+            errors["attachment"] = str(error)
     if errors:
         raise ValidationError(errors)
     plan = ensure_plan(actor, session, occurrence_start, student_id)
@@ -428,7 +441,15 @@ def add_work_item(actor: User, session: VideoSession, occurrence_start: datetime
         raise ValidationError({"title": f"A student has at most {ITEMS_MAX} work items."})
     item = WorkItem(center_id=session.center_id, plan_id=plan.id, title=title, link=link,
                     position=(max((i.position for i in plan.items), default=-1) + 1),
-                    status=WorkStatus.TODO, progress=0)
+                    status=WorkStatus.TODO, progress=0, attachment_filename="",
+                    attachment_content_type="", attachment_size=0)
+    if checked is not None:
+        # Stored last, once nothing can refuse the item: the store removes the file again if
+        # this unit of work is rolled back.
+        item.attachment_key = files.store(checked.data)
+        item.attachment_filename = checked.filename
+        item.attachment_content_type = checked.content_type
+        item.attachment_size = len(checked.data)
     db.session.add(item)
     db.session.flush()
     db.session.expire(plan, ["items"])
@@ -447,6 +468,12 @@ def can_update_item(user, item: WorkItem) -> bool:
         return False
     return is_instructor(user, session) or (is_learner(user, session)
                                             and plan.student_id == user.id)
+
+
+def can_download_attachment(user, item: WorkItem) -> bool:
+    """A work item's file: the session's instructors, and the student it is assigned to (never
+    another student, whose items are not theirs to see)."""
+    return item.has_attachment and can_update_item(user, item)
 
 
 def update_work_item(actor, item: WorkItem, *, status: str | None = None,
