@@ -248,3 +248,28 @@ def test_a_planning_page_is_live_and_turns_live_when_the_session_starts(
     screenshot(second, "control-center-turned-live-phone")
     for tab in tabs:
         assert_no_console_errors(tab)
+
+
+def test_the_notes_history_on_a_students_person_page(lesson_for, school, new_page):
+    """The student reads the notes shared with them; their tutor also the tutor-only ones.
+    Desktop and phone screenshots."""
+    lesson = lesson_for(2, live=False)
+    sara = lesson.learners[0]
+    services.add_note(school.teacher, lesson.session, lesson.at, sara.id,
+                      "Great progress on fractions: keep showing your working.", "SHARED")
+    services.add_note(school.teacher, lesson.session, lesson.at, sara.id,
+                      "Tutors only: check her times tables next week.", "TUTOR_ONLY")
+    commit()
+    for viewer, viewport, name in ((sara, PHONE, "student-phone"),
+                                   (school.teacher, DESKTOP, "tutor-desktop")):
+        page = new_page(viewport=viewport)
+        log_in(page, viewer)
+        page.goto(f"/people/{sara.id}")
+        notes = page.locator("section.person-notes .person-note")
+        expect(notes.filter(has_text="Great progress on fractions")).to_have_count(1)
+        expect(notes).to_have_count(1 if viewer is sara else 2)
+        if viewer is sara:
+            expect(page.locator("body")).not_to_contain_text("check her times tables")
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        screenshot(page, f"person-notes-{name}")
+        assert_no_console_errors(page)
