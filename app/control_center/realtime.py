@@ -153,9 +153,9 @@ def catch_up_plans(conn, user, session_id: int, since) -> None:
             conn.state.pop(key, None)
             return
         occurrence = conn.state[key] = at.astimezone(timezone.utc).isoformat()
-    if occurrence is None:
-        return
     session = db.session.get(VideoSession, session_id)
+    if occurrence is None or session is None or not services.has_control_center(session):
+        return
     board = services.load_board(session, datetime.fromisoformat(occurrence), TUTOR_CAPABILITIES)
     if board.is_live:
         conn.send(render_template("control_center/_page.html", board=board, session=session,

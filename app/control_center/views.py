@@ -10,6 +10,8 @@ from flask_login import current_user, login_required
 
 from app.accounts.services import PermissionDenied, ValidationError
 from app.accounts.tenancy import get_scoped_or_404, parse_id
+# Work items' files live in chat's attachment store: the same checks, names and download.
+from app.chat import attachments as files
 from app.control_center import services
 from app.control_center.models import HelpRequest, LessonReport, Timer, WorkItem
 from app.control_center.realtime import render_board_parts
@@ -246,8 +248,6 @@ def update_item(item_id):
 @bp.route("/control-center/items/<item_id>/attachment/<path:filename>")
 @login_required
 def item_attachment(item_id, filename):
-    from app.chat import attachments as files
-
     item = get_scoped_or_404(WorkItem, item_id)
     if not services.can_download_attachment(current_user, item):
         abort(404)  # another student's work: as if it did not exist

@@ -121,3 +121,23 @@ def test_the_planning_page_turns_live_when_the_session_starts(app, lesson_for, s
     late = _planning_tab(app, hub, school.teacher, lesson.session, lesson.at)
     assert f'data-realtime-topic="cc:{run.id}"' in _frames(late)
     commit()
+
+
+def test_a_planning_subscription_naming_no_real_occurrence_gets_nothing(app, lesson_for, school):
+    lesson = lesson_for(2, live=False)
+    hub = _hub(app)
+    topic = f"ccplan:{lesson.session.id}"
+    for junk in ("yesterday", {"at": 1}, None, "2001-01-01T00:00:00+00:00",
+                 lesson.at.replace(tzinfo=None).isoformat()):
+        conn = Connection(ws=None, user_id=school.teacher.id,
+                          session_id=school.teacher.get_id(), start_sender=lambda drain: None)
+        hub.add(conn)
+        hub.subscribe(conn, topic)
+        with app.test_request_context("/", base_url=app.config["BASE_URL"]):
+            catch_up_for(topic)(conn, school.teacher, lesson.session.id, CatchUp(have=junk))
+        assert not conn._outbox and not conn.state, junk
+    events = _published(app, lambda: services.add_note(
+        school.teacher, lesson.session, lesson.at, school.students[0].id, "Plan note",
+        "TUTOR_ONLY"))
+    _dispatch(hub, events)
+    assert not any(conn._outbox for conn in hub._connections)
