@@ -236,6 +236,7 @@ def test_a_planning_page_is_live_and_turns_live_when_the_session_starts(
 
     run, _ = session_runs.start_session_run(school.teacher, lesson.session)
     commit()
+    lesson.run = run
     for tab in tabs:
         expect(tab.locator("#cc-page")).to_have_attribute("data-realtime-topic", f"cc:{run.id}")
         expect(tab.locator("#cc-page .badge", has_text="Live")).to_be_visible()
@@ -246,7 +247,18 @@ def test_a_planning_page_is_live_and_turns_live_when_the_session_starts(
     for tab in tabs:
         expect(tab.locator(f"#cc-item-{item.id} progress")).to_have_attribute("value", "40")
     screenshot(second, "control-center-turned-live-phone")
-    for tab in tabs:
+
+    # Sara downloads her item's file from her box in the room.
+    sara_page = _open_room(new_page, sara, lesson, viewport=PHONE)
+    link = sara_page.locator("#cc-student-box .cc-attachment")
+    expect(link).to_contain_text("angles_worksheet.pdf")
+    with sara_page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename == "angles_worksheet.pdf"
+    assert open(download.value.path(), "rb").read() == sheet.read_bytes()
+    sara_page.locator("#cc-student-box").scroll_into_view_if_needed()
+    screenshot(sara_page, "control-center-student-box-file-phone")
+    for tab in (*tabs, sara_page):
         assert_no_console_errors(tab)
 
 
