@@ -11,14 +11,17 @@ import signal
 import sys
 import time
 
-from bench import attendance, calendar, live, my_day, push, realtime, reminders, writes
+from bench import (attendance, calendar, control_center, live, my_day, push, realtime, reminders,
+                   writes)
 from bench.common import database_kind, format_table, load_average, scale
 
 BENCHMARKS = {"calendar": calendar.main, "writes": writes.main, "reminders": reminders.main,
               "push": push.main, "realtime": realtime.main,
-              "live": live.main, "attendance": attendance.main, "my_day": my_day.main}
+              "live": live.main, "attendance": attendance.main, "my_day": my_day.main,
+              "control_center": control_center.main}
 # The summary follows issue 10's table: realtime, push, reminders, statements.
-SUMMARY_ORDER = ("realtime", "push", "reminders", "writes", "live", "attendance", "my_day")
+SUMMARY_ORDER = ("realtime", "push", "reminders", "writes", "live", "attendance", "my_day",
+                 "control_center")
 
 
 def _interrupted(signum, frame):

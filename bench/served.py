@@ -1,8 +1,10 @@
-"""The app as the realtime bench serves it: ``gunicorn bench.served:app`` is wsgi.py plus a
-commit stamp, so latency can be taken from the instant a chat message is committed.
+"""The app as the realtime benches serve it: ``gunicorn bench.served:app`` is wsgi.py plus a
+commit stamp, so latency can be taken from the instant a chat message (bench/realtime.py) or a
+work item's progress (bench/control_center.py) is committed.
 
 A SQLAlchemy ``after_commit`` listener, placed first (before the app's after-commit callbacks
-publish anything), notes the wall-clock time of a commit whose flush inserted a chat message;
+publish anything), notes the wall-clock time of a commit whose flush inserted a chat message
+or changed a control center work item;
 an ``after_request`` hook returns it as ``X-Bench-Committed-At`` (seconds since the epoch, this
 machine's clock, which the bench's clients share). The app itself is unchanged.
 """
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app import create_app
 from app.chat.models import Message
+from app.control_center.models import WorkItem
 
 COMMIT_HEADER = "X-Bench-Committed-At"
 _FLAG = "bench_message_flushed"
@@ -24,8 +27,10 @@ app = create_app()
 
 
 @event.listens_for(Session, "after_flush")
-def _note_message_insert(session, flush_context):
-    if any(isinstance(obj, Message) for obj in session.new):
+def _note_stamped_write(session, flush_context):
+    # after_flush still sees the flush's new and dirty objects (they are reset after it).
+    if any(isinstance(obj, Message) for obj in session.new) \
+            or any(isinstance(obj, WorkItem) for obj in session.dirty):
         session.info[_FLAG] = True
 
 
@@ -44,9 +49,13 @@ def _forget_rolled_back(session, previous_transaction):
         session.info.pop(_FLAG, None)
 
 
-@app.after_request
 def _commit_header(response):
     committed_at = g.get("bench_committed_at")
     if committed_at is not None:
         response.headers[COMMIT_HEADER] = repr(committed_at)
     return response
+
+
+# First in the list: after_request functions run in reverse order, so this one runs last, after
+# the request edge's commit (app/transactions.py), which most views leave to it.
+app.after_request_funcs.setdefault(None, []).insert(0, _commit_header)

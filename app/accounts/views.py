@@ -183,14 +183,15 @@ def change_password():
 @login_required
 def person(user_id):
     """A person's page: name, role, the courses the viewer shares with them, their upcoming
-    sessions together, a way to message them, and (a student's page seen by a teacher or
-    admin) the catch-ups they still owe."""
+    sessions together, a way to message them, (a student's page seen by a teacher or admin)
+    the catch-ups they still owe, and a student's notes from their tutors (control center)."""
     from flask import abort
 
     from app.accounts.tenancy import get_scoped_or_404
     from app.attendance.catch_ups import open_catch_ups_of
     from app.attendance.reports import can_view_history
     from app.chat.services import may_message_directly
+    from app.control_center.services import can_see_tutor_only_notes, notes_history
     from app.scheduling.services import upcoming_occurrences
 
     viewer = current_user._get_current_object()
@@ -208,4 +209,6 @@ def person(user_id):
                            # student's for their teachers and admins.
                            can_view_attendance=person.is_student
                            and can_view_history(viewer, person),
-                           catch_ups=open_catch_ups_of(viewer, person))
+                           catch_ups=open_catch_ups_of(viewer, person),
+                           notes=notes_history(viewer, person),
+                           sees_tutor_only_notes=can_see_tutor_only_notes(viewer))

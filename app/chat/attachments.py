@@ -1,5 +1,6 @@
 """Attachment files: checked (size, type, content), stored under a random name, served to
-members only (the view checks can_view_thread)."""
+members only (the view checks can_view_thread). The control center's work items keep their
+files here too (checked, stored and served by the same functions)."""
 from __future__ import annotations
 
 import functools
@@ -8,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app
+from flask import abort, current_app, send_file
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
@@ -100,3 +101,22 @@ def discard(storage_key: str) -> None:
         os.unlink(path_for(storage_key))
     except (FileNotFoundError, AttachmentError):
         pass
+
+
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+
+def download(storage_key: str, content_type: str, filename: str):
+    """The file as a response, once the caller has checked who may read it: images inline,
+    everything else as a download, sandboxed (a file never runs as this site's page)."""
+    try:
+        path = path_for(storage_key)
+    except AttachmentError:
+        abort(404)
+    if not path.exists():
+        abort(404)
+    response = send_file(path, mimetype=content_type, as_attachment=content_type not in IMAGE_TYPES,
+                         download_name=filename, max_age=0, conditional=True)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response

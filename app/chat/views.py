@@ -3,7 +3,7 @@ websocket pushes too."""
 from __future__ import annotations
 
 from flask import (Blueprint, abort, current_app, flash, make_response, render_template,
-                   request, send_file, url_for)
+                   request, url_for)
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
@@ -209,17 +209,7 @@ def attachment(attachment_id, filename):
     thread = db.session.get(Thread, message.thread_id)
     if not services.can_view_thread(current_user, thread) or message.is_deleted:
         abort(404)
-    try:
-        path = files.path_for(item.storage_key)
-    except files.AttachmentError:
-        abort(404)
-    if not path.exists():
-        abort(404)
-    response = send_file(path, mimetype=item.content_type, as_attachment=not item.is_image,
-                         download_name=item.filename, max_age=0, conditional=True)
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    return response
+    return files.download(item.storage_key, item.content_type, item.filename)
 
 
 # --- starting conversations -------------------------------------------------------------------

@@ -3,8 +3,9 @@ work, seen at once: plans, work items, help requests, notes, timers and lesson r
 
 
 def init_app(app) -> None:
-    """The tutor page and the student's actions, the ``cc:`` topic and its renderers."""
-    from app.control_center import realtime
+    """The tutor page and the student's actions, the ``cc:`` and ``ccplan:`` topics and their
+    renderers, and the receivers of other domains' facts."""
+    from app.control_center import realtime, receivers  # noqa: F401  (receivers: connects them)
     from app.control_center.views import bp
 
     realtime.register()

@@ -123,6 +123,13 @@ class WorkItem(db.Model):
                                          index=True)
     title: Mapped[str] = mapped_column(String(200))
     link: Mapped[str] = mapped_column(String(500), default="")
+    # An optional file, stored and checked as chat's attachments are (app/chat/attachments.py).
+    # Not unique: "copy last session's plan" carries an unfinished item's file along, and no
+    # work item is ever deleted, so a stored file outlives none of the items naming it.
+    attachment_key: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    attachment_filename: Mapped[str] = mapped_column(String(200), default="")
+    attachment_content_type: Mapped[str] = mapped_column(String(100), default="")
+    attachment_size: Mapped[int] = mapped_column(Integer, default=0)
     position: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[WorkStatus] = mapped_column(_enum(WorkStatus, "cc_work_status"),
                                                default=WorkStatus.TODO)
@@ -134,6 +141,10 @@ class WorkItem(db.Model):
                                                  nullable=False)
 
     plan: Mapped[StudentPlan] = relationship(back_populates="items")
+
+    @property
+    def has_attachment(self) -> bool:
+        return bool(self.attachment_key)
 
 
 class HelpRequest(db.Model):

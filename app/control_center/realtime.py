@@ -1,11 +1,14 @@
 """``cc:<run>``: the instructors' pages of a live run get the panels, queue and timers that
 changed (the same partials the HTTP answers render); ``user:<id>``: a student's own box.
+``ccplan:<session>``: the same for the instructors' pages of an occurrence that has no run yet
+(planning), each page getting only the occurrence it shows, and the whole page when that
+occurrence goes live (it then follows ``cc:<run>``).
 
 Events carry ids only; each process loads what changed once per event and renders once per
 time zone (instructors) or per student (their own box)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from flask import render_template
 
@@ -103,8 +106,72 @@ def catch_up_student_box(conn, user, room_id: int, since) -> None:
                                   viewer=user))
 
 
+# --- planning: ccplan:<session> --------------------------------------------------------------------
+
+def _plan_state_key(session_id: int) -> tuple[str, int]:
+    return ("ccplan", session_id)
+
+
+def _shows_occurrence(event, conn) -> bool:
+    """Only the pages showing the event's occurrence (a tutor may plan two at once)."""
+    return conn.state.get(_plan_state_key(event.data.get("session_id"))) == \
+        event.data.get("occurrence")
+
+
+def _render_page(event, viewer, cache):
+    board = cache["board"]
+    if board is None or not board.is_live:
+        return None
+    return render_template("control_center/_page.html", board=board, session=board.session,
+                           viewer=viewer, oob=True, errors={}, form={})
+
+
+def _prepare_page(event, viewers, cache) -> None:
+    session = db.session.get(VideoSession, event.data.get("session_id"))
+    occurrence = _occurrence(event)
+    cache["board"] = None
+    if session is None or occurrence is None or not services.has_control_center(session):
+        return
+    cache["board"] = services.load_board(session, occurrence, TUTOR_CAPABILITIES)
+
+
+def catch_up_plans(conn, user, session_id: int, since) -> None:
+    """A planning page (re)subscribing: it says which occurrence it shows (kept for later
+    events and for a resync after a Redis outage, which has no page to ask) and gets every
+    panel, the queue and the timers as they are, or the whole live page if the occurrence went
+    live meanwhile."""
+    key = _plan_state_key(session_id)
+    occurrence = conn.state.get(key)
+    if since.from_client:
+        try:
+            at = datetime.fromisoformat(since.have) if isinstance(since.have, str) else None
+        except ValueError:
+            at = None
+        session = db.session.get(VideoSession, session_id)
+        if at is None or at.tzinfo is None or session is None \
+                or not services.is_occurrence(session, at):
+            conn.state.pop(key, None)
+            return
+        occurrence = conn.state[key] = at.astimezone(timezone.utc).isoformat()
+    session = db.session.get(VideoSession, session_id)
+    if occurrence is None or session is None or not services.has_control_center(session):
+        return
+    board = services.load_board(session, datetime.fromisoformat(occurrence), TUTOR_CAPABILITIES)
+    if board.is_live:
+        conn.send(render_template("control_center/_page.html", board=board, session=session,
+                                  viewer=user, oob=True, errors={}, form={}))
+    else:
+        conn.send(render_board_parts(board, viewer=user))
+
+
 def register() -> None:
     register_topic("cc", services.can_follow, catch_up_board, still_allowed=services.followers)
     register_catch_up("room", catch_up_student_box)
     register_renderer("cc.changed", Renderer(_render_changed, _zone, prepare=_prepare_changed))
     register_renderer("cc.student", Renderer(_render_student, prepare=_prepare_student))
+    register_topic("ccplan", services.can_follow_plans, catch_up_plans,
+                   still_allowed=services.plan_followers)
+    register_renderer("cc.planned", Renderer(_render_changed, _zone, prepare=_prepare_changed,
+                                             only_for=_shows_occurrence))
+    register_renderer("cc.started", Renderer(_render_page, _zone, prepare=_prepare_page,
+                                             only_for=_shows_occurrence))

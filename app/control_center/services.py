@@ -362,6 +362,9 @@ def copy_last_plan(actor: User, session: VideoSession, occurrence_start: datetim
     now = utcnow()
     insert_rows(WorkItem.__table__, [
         dict(center_id=session.center_id, plan_id=plan.id, title=item.title, link=item.link,
+             attachment_key=item.attachment_key, attachment_filename=item.attachment_filename,
+             attachment_content_type=item.attachment_content_type,
+             attachment_size=item.attachment_size,
              position=start + n, status=WorkStatus.TODO, progress=0, created_at=now,
              started_at=None, done_at=None, updated_at=now)
         for n, item in enumerate(carried[:ITEMS_MAX - start])])
@@ -412,7 +415,11 @@ def _clean_link(raw: str) -> str:
 
 
 def add_work_item(actor: User, session: VideoSession, occurrence_start: datetime,
-                  student_id: int, title: str, link: str = "") -> WorkItem:
+                  student_id: int, title: str, link: str = "", upload=None) -> WorkItem:
+    """``upload``: an optional file (werkzeug FileStorage), checked and stored by chat's
+    attachment store (size, type and content limits; a random storage name)."""
+    from app.chat import attachments as files
+
     title = title.strip()
     errors = {}
     if not title:
@@ -423,6 +430,12 @@ def add_work_item(actor: User, session: VideoSession, occurrence_start: datetime
         link = _clean_link(link)
     except ValidationError as error:
         errors.update(error.errors)
+    checked = None
+    if upload is not None and upload.filename:
+        try:
+            checked = files.check_upload(upload)
+        except files.AttachmentError as error:
+            errors["attachment"] = str(error)
     if errors:
         raise ValidationError(errors)
     plan = ensure_plan(actor, session, occurrence_start, student_id)
@@ -430,7 +443,15 @@ def add_work_item(actor: User, session: VideoSession, occurrence_start: datetime
         raise ValidationError({"title": f"A student has at most {ITEMS_MAX} work items."})
     item = WorkItem(center_id=session.center_id, plan_id=plan.id, title=title, link=link,
                     position=(max((i.position for i in plan.items), default=-1) + 1),
-                    status=WorkStatus.TODO, progress=0)
+                    status=WorkStatus.TODO, progress=0, attachment_filename="",
+                    attachment_content_type="", attachment_size=0)
+    if checked is not None:
+        # Stored last, once nothing can refuse the item: the store removes the file again if
+        # this unit of work is rolled back.
+        item.attachment_key = files.store(checked.data)
+        item.attachment_filename = checked.filename
+        item.attachment_content_type = checked.content_type
+        item.attachment_size = len(checked.data)
     db.session.add(item)
     db.session.flush()
     db.session.expire(plan, ["items"])
@@ -451,6 +472,12 @@ def can_update_item(user, item: WorkItem) -> bool:
         return False
     return is_instructor(user, session) or (is_learner(user, session)
                                             and plan.student_id == user.id)
+
+
+def can_download_attachment(user, item: WorkItem) -> bool:
+    """A work item's file: the session's instructors, and the student it is assigned to (never
+    another student, whose items are not theirs to see)."""
+    return item.has_attachment and can_update_item(user, item)
 
 
 def update_work_item(actor, item: WorkItem, *, status: str | None = None,
@@ -611,6 +638,56 @@ def add_note(actor: User, session: VideoSession, occurrence_start: datetime, stu
     changed(session, occurrence_start, [student_id],
             tell_student=visibility == NoteVisibility.SHARED)
     return note
+
+
+NOTES_HISTORY_LIMIT = 100  # the newest notes on a person page; older ones stay in the reports
+
+
+@dataclass(frozen=True)
+class HistoryNote:
+    note: TutorNote
+    session_id: int
+    session_title: str
+
+
+def can_see_tutor_only_notes(viewer) -> bool:
+    """Tutors and admins may read tutor-only notes (of the sessions ``notes_history`` lets them
+    see); a student never, not even about someone else."""
+    return viewer is not None and not viewer.is_student
+
+
+def notes_history(viewer, person) -> list[HistoryNote] | None:
+    """A student's notes from every session, newest first, as ``viewer`` may read them, or None
+    when the person page shows no notes at all (the person is not a student, or the viewer is
+    neither them, an admin, nor one of their tutors).
+
+    The student reads the notes SHARED with them, whoever wrote them. An admin reads all of
+    them. A teacher reads both kinds, but only of the sessions they teach (as teacher or
+    co-teacher): a note belongs to its session, and "tutors only" means that session's tutors,
+    as attendance history is narrowed the same way. One query, whatever the number of notes."""
+    if viewer is None or person is None or not person.is_student \
+            or viewer.center_id != person.center_id or not viewer.is_active:
+        return None
+    stmt = (select(TutorNote, VideoSession.id, VideoSession.title)
+            .join(VideoSession, VideoSession.id == TutorNote.session_id)
+            .where(TutorNote.student_id == person.id, TutorNote.center_id == person.center_id)
+            .options(joinedload(TutorNote.author))
+            .order_by(TutorNote.created_at.desc(), TutorNote.id.desc())
+            .limit(NOTES_HISTORY_LIMIT))
+    if viewer.id == person.id:
+        stmt = stmt.where(TutorNote.visibility == NoteVisibility.SHARED)
+    elif viewer.is_admin:
+        pass
+    elif viewer.is_teacher:
+        taught = select(SessionParticipant.session_id).where(
+            SessionParticipant.user_id == viewer.id,
+            SessionParticipant.role == ParticipantRole.INSTRUCTOR)
+        stmt = stmt.where((VideoSession.teacher_id == viewer.id)
+                          | VideoSession.id.in_(taught))
+    else:
+        return None
+    return [HistoryNote(note=note, session_id=session_id, session_title=title)
+            for note, session_id, title in db.session.execute(stmt)]
 
 
 def start_timer(actor: User, session: VideoSession, occurrence_start: datetime,
@@ -891,6 +968,11 @@ def changed(session: VideoSession, occurrence_start: datetime, student_ids, *,
     if run is not None:
         publish(f"cc:{run.id}", "cc.changed", **data, student_ids=student_ids, queue=queue,
                 timers=timers)
+    else:
+        # Planning: no run yet, so the pages open on this occurrence listen on the session's
+        # planning topic (each gets only its own occurrence's changes: realtime.py).
+        publish(f"ccplan:{session.id}", "cc.planned", **data, student_ids=student_ids,
+                queue=queue, timers=timers)
     if tell_student:
         publish_to_users("user", student_ids, "cc.student", **data)
 
@@ -914,3 +996,28 @@ def followers(users, run_id: int) -> set[int]:
     if session is None or not has_control_center(session):
         return set()
     return {u.id for u in users if is_instructor(u, session)}
+
+
+def can_follow_plans(user, session_id: int) -> bool:
+    """``ccplan:<session>``, the planning pages' topic (before an occurrence's run exists):
+    authorised as ``cc:<run>`` is, the session's instructors (and center admins) only."""
+    session = db.session.get(VideoSession, session_id)
+    if session is None or session.center_id != user.center_id:
+        return False
+    return capabilities(user, session).can_plan
+
+
+def plan_followers(users, session_id: int) -> set[int]:
+    """Which of ``users`` may still receive ``ccplan:<session>`` (checked on every delivery)."""
+    session = db.session.get(VideoSession, session_id)
+    if session is None or not has_control_center(session):
+        return set()
+    return {u.id for u in users if is_instructor(u, session)}
+
+
+def run_started(session: VideoSession, run: Run) -> None:
+    """After commit: the planning pages open on this occurrence turn into the live page (they
+    then follow ``cc:<run>``) without a reload."""
+    if has_control_center(session):
+        publish(f"ccplan:{session.id}", "cc.started", session_id=session.id,
+                occurrence=run.occurrence_start.isoformat(), run_id=run.id)

@@ -10,6 +10,8 @@ from flask_login import current_user, login_required
 
 from app.accounts.services import PermissionDenied, ValidationError
 from app.accounts.tenancy import get_scoped_or_404, parse_id
+# Work items' files live in chat's attachment store: the same checks, names and download.
+from app.chat import attachments as files
 from app.control_center import services
 from app.control_center.models import HelpRequest, LessonReport, Timer, WorkItem
 from app.control_center.realtime import render_board_parts
@@ -143,7 +145,8 @@ def add_item(session_id):
     student_id = _student_id()
     form = {k: request.form.get(k, "") for k in ("title", "link")}
     try:
-        services.add_work_item(current_user, session, at, student_id or -1, **form)
+        services.add_work_item(current_user, session, at, student_id or -1, **form,
+                               upload=request.files.get("attachment"))
     except ValidationError as error:
         return _panel_answer(session, at, student_id, error.errors, form, 422)
     return _panel_answer(session, at, student_id)
@@ -240,6 +243,16 @@ def update_item(item_id):
         return render_template("control_center/_student_box.html", box=box, oob=False,
                                viewer=current_user, errors=error.errors, form={}), 422
     return _answer_for(session, plan.occurrence_start, plan.student_id)
+
+
+@bp.route("/control-center/items/<item_id>/attachment/<path:filename>")
+@login_required
+def item_attachment(item_id, filename):
+    item = get_scoped_or_404(WorkItem, item_id)
+    if not services.can_download_attachment(current_user, item):
+        abort(404)  # another student's work: as if it did not exist
+    return files.download(item.attachment_key, item.attachment_content_type,
+                          item.attachment_filename)
 
 
 @bp.route("/sessions/<session_id>/control-center/help", methods=["POST"])

@@ -12,6 +12,10 @@ no per-recipient events, no authorization: that is the point of comparison.
 - ``POST /rooms/<room>/messages`` (form field ``body``): insert, commit, then emit ``message``
   ({id, room, body, committed_at}) to the room; answers the same JSON. ``committed_at`` is the
   wall-clock time right after the commit (as bench/served.py stamps Classhub's).
+- ``POST /rooms/<room>/progress/<student>`` (form field ``progress``): the control center's
+  peer (bench/control_center.py): update the student's progress row (inserted the first
+  time), commit, emit ``progress`` ({room, student, progress, committed_at}) to the room (the
+  tutor's page); answers the same JSON.
 - Socket.IO event ``join`` ({"room": ...}, acknowledged): join a room.
 """
 from __future__ import annotations
@@ -32,6 +36,13 @@ messages = sa.Table(
     sa.Column("room", sa.String(64), nullable=False, index=True),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+progress_rows = sa.Table(
+    "peer_progress", metadata,
+    sa.Column("room", sa.String(64), primary_key=True),
+    sa.Column("student", sa.Integer, primary_key=True),
+    sa.Column("progress", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 metadata.create_all(engine)
 
@@ -59,6 +70,24 @@ def post_message(room: str):
     committed_at = time.time()
     payload = {"id": message_id, "room": room, "body": body, "committed_at": committed_at}
     socketio.emit("message", payload, to=room)
+    return jsonify(payload)
+
+
+@app.post("/rooms/<room>/progress/<int:student>")
+def set_progress(room: str, student: int):
+    progress = int(request.form.get("progress", "0"))
+    with engine.begin() as conn:
+        updated = conn.execute(progress_rows.update().where(
+            progress_rows.c.room == room, progress_rows.c.student == student)
+            .values(progress=progress, updated_at=sa.func.now())).rowcount
+        if not updated:
+            conn.execute(progress_rows.insert().values(room=room, student=student,
+                                                       progress=progress,
+                                                       updated_at=sa.func.now()))
+    committed_at = time.time()
+    payload = {"room": room, "student": student, "progress": progress,
+               "committed_at": committed_at}
+    socketio.emit("progress", payload, to=room)
     return jsonify(payload)
 
 

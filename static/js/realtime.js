@@ -45,6 +45,12 @@
       });
       return { have: { kinds: listedKinds(list), rows: rows } };
     }
+    if (kind === "ccplan") {
+      // A control center page while planning: which occurrence it shows (the server sends only
+      // that one's changes to it).
+      var page = document.querySelector('[data-realtime-topic="' + topic + '"][data-occurrence]');
+      return page ? { have: page.getAttribute("data-occurrence") } : null;
+    }
     // A page that follows a room for something other than the call says so (the attendance
     // sheet): the server then sends it that, and spares the room pages.
     var marked = document.querySelector("[data-realtime-have][data-realtime-topic='" + topic + "']");
@@ -152,6 +158,8 @@
     if (document.visibilityState === "visible") reconnectNow();
   });
   document.addEventListener("htmx:afterSettle", function () { sync(false); });
+  // A pushed part may change the page's topics too (a planning control center turning live).
+  document.addEventListener("htmx:wsAfterMessage", function () { sync(false); });
 
   // A live frame must not replace an element whose own request is on its way: htmx keeps that
   // request's state on the element (for a boosted link, "put this address in the bar"), and a

@@ -193,6 +193,10 @@ def test_no_axe_violations_in_the_control_center(lesson_for, school, browser, li
     """The tutor's page with every kind of content (a plan, work, a help request, notes, a
     timer, the plan and note forms opened), the reports page, and a student's box in the room
     (the box only: the rest of the room page is the live rooms' own)."""
+    from io import BytesIO
+
+    from werkzeug.datastructures import FileStorage
+
     from app.control_center import services as control_center
     from tests.browser.test_notifications import log_in as log_in_user
     from tests.conftest import commit
@@ -203,7 +207,8 @@ def test_no_axe_violations_in_the_control_center(lesson_for, school, browser, li
                              subject="Maths", current_level="Grade 8", working_level="Grade 5",
                              goal="Fractions")
     control_center.add_work_item(school.teacher, lesson.session, lesson.at, sara.id,
-                                 "Worksheet", "https://example.org/sheet")
+                                 "Worksheet", "https://example.org/sheet",
+                                 FileStorage(BytesIO(b"%PDF-1.4\n"), "worksheet.pdf"))
     control_center.add_note(school.teacher, lesson.session, lesson.at, sara.id, "Good", "SHARED")
     control_center.add_note(school.teacher, lesson.session, lesson.at, sara.id, "Hm", "TUTOR_ONLY")
     control_center.raise_help(sara, lesson.session, "HIGH", "Stuck")
@@ -211,7 +216,10 @@ def test_no_axe_violations_in_the_control_center(lesson_for, school, browser, li
     commit()
     found: list[str] = []
     cc = f"/sessions/{lesson.session.id}/control-center"
-    for user, paths in ((school.teacher, [cc]), (sara, [f"/live/rooms/{lesson.run.room_id}"])):
+    # The person page's notes history: the tutor's view (both kinds), the student's (shared).
+    person = f"/people/{sara.id}"
+    for user, paths in ((school.teacher, [cc]),
+                        (sara, [f"/live/rooms/{lesson.run.room_id}"])):
         context = browser.new_context(viewport=viewport, base_url=live_server.url)
         context.set_default_timeout(10_000)
         context.add_init_script(path=str(AXE))
@@ -225,9 +233,14 @@ def test_no_axe_violations_in_the_control_center(lesson_for, school, browser, li
                 for violation in page.evaluate(only_the_box):
                     found.append(f"{size} student box: {violation['id']} {violation['help']}"
                                  f"\n    " + "\n    ".join(violation["nodes"]))
+                check(page, person, found, f"{size} student's own person page",
+                      wait_for="#person-notes")
                 continue
             for path in paths:
                 check(page, path, found, f"{size} control center")
+            check(page, person, found, f"{size} tutor's view of a person page",
+                  wait_for="#person-notes")
+            page.goto(cc)
             if user is school.teacher:
                 for summary in page.locator(f"#cc-panel-{sara.id} details > summary").all():
                     summary.click()

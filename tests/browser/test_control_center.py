@@ -193,3 +193,95 @@ def test_the_tutor_page_at_desktop_tablet_and_phone(lesson_for, school, new_page
     assert len({round(b["x"]) for b in boxes["tablet"]}) == 2
     assert len({round(b["y"]) for b in boxes["tablet"]}) == 3
     assert len({round(b["y"]) for b in boxes["phone"]}) == 1
+
+
+def test_a_planning_page_is_live_and_turns_live_when_the_session_starts(
+        lesson_for, school, new_page, tmp_path):
+    """Before the run: a second tutor tab sees the first one's plan and work (with a file)
+    live, on ccplan:<session>; when the session starts, both pages turn into the live page
+    without a reload, and then follow cc:<run> (a student's progress moves their bars)."""
+    from app.live import session_runs
+
+    lesson = lesson_for(2, live=False)
+    sara = lesson.learners[0]
+    tabs = []
+    for viewport in (DESKTOP_WIDE, PHONE):
+        tab = new_page(viewport=viewport)
+        log_in(tab, school.teacher)
+        tab.goto(f"/sessions/{lesson.session.id}/control-center")
+        wait_connected(tab)
+        expect(tab.locator("#cc-page .badge", has_text="Planning")).to_be_visible()
+        tabs.append(tab)
+    first, second = tabs
+    panel = first.locator(f"#cc-panel-{sara.id}")
+    panel.locator("summary", has_text="Plan").click()
+    panel.get_by_label("Subject").fill("Geometry")
+    panel.get_by_label("Level now").fill("Year 9")
+    panel.get_by_label("Working at").fill("Year 7")
+    panel.get_by_role("button", name="Save plan").click()
+    expect(second.locator(f"#cc-panel-{sara.id} .cc-level")).to_have_text(
+        "Year 9 → Geometry at Year 7")
+
+    sheet = tmp_path / "angles worksheet.pdf"
+    sheet.write_bytes(b"%PDF-1.4\n% angles\n")
+    panel = first.locator(f"#cc-panel-{sara.id}")
+    panel.locator("summary", has_text="Assign work").click()
+    panel.get_by_label("Title").fill("Angles in triangles")
+    panel.get_by_label("File (optional)").set_input_files(str(sheet))
+    panel.get_by_role("button", name="Assign").click()
+    attachment = second.locator(f"#cc-panel-{sara.id} .cc-attachment")
+    expect(attachment).to_contain_text("angles_worksheet.pdf")
+    screenshot(first, "control-center-planning-desktop")
+    screenshot(second, "control-center-planning-phone")
+
+    run, _ = session_runs.start_session_run(school.teacher, lesson.session)
+    commit()
+    lesson.run = run
+    for tab in tabs:
+        expect(tab.locator("#cc-page")).to_have_attribute("data-realtime-topic", f"cc:{run.id}")
+        expect(tab.locator("#cc-page .badge", has_text="Live")).to_be_visible()
+        expect(tab.get_by_role("button", name="End lesson")).to_be_visible()
+    item = services.board(school.teacher, lesson.session, lesson.at).panel(sara.id).items[0]
+    services.update_work_item(sara, item, progress="40")
+    commit()
+    for tab in tabs:
+        expect(tab.locator(f"#cc-item-{item.id} progress")).to_have_attribute("value", "40")
+    screenshot(second, "control-center-turned-live-phone")
+
+    # Sara downloads her item's file from her box in the room.
+    sara_page = _open_room(new_page, sara, lesson, viewport=PHONE)
+    link = sara_page.locator("#cc-student-box .cc-attachment")
+    expect(link).to_contain_text("angles_worksheet.pdf")
+    with sara_page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename == "angles_worksheet.pdf"
+    assert open(download.value.path(), "rb").read() == sheet.read_bytes()
+    sara_page.locator("#cc-student-box").scroll_into_view_if_needed()
+    screenshot(sara_page, "control-center-student-box-file-phone")
+    for tab in (*tabs, sara_page):
+        assert_no_console_errors(tab)
+
+
+def test_the_notes_history_on_a_students_person_page(lesson_for, school, new_page):
+    """The student reads the notes shared with them; their tutor also the tutor-only ones.
+    Desktop and phone screenshots."""
+    lesson = lesson_for(2, live=False)
+    sara = lesson.learners[0]
+    services.add_note(school.teacher, lesson.session, lesson.at, sara.id,
+                      "Great progress on fractions: keep showing your working.", "SHARED")
+    services.add_note(school.teacher, lesson.session, lesson.at, sara.id,
+                      "Tutors only: check her times tables next week.", "TUTOR_ONLY")
+    commit()
+    for viewer, viewport, name in ((sara, PHONE, "student-phone"),
+                                   (school.teacher, DESKTOP, "tutor-desktop")):
+        page = new_page(viewport=viewport)
+        log_in(page, viewer)
+        page.goto(f"/people/{sara.id}")
+        notes = page.locator("section.person-notes .person-note")
+        expect(notes.filter(has_text="Great progress on fractions")).to_have_count(1)
+        expect(notes).to_have_count(1 if viewer is sara else 2)
+        if viewer is sara:
+            expect(page.locator("body")).not_to_contain_text("check her times tables")
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        screenshot(page, f"person-notes-{name}")
+        assert_no_console_errors(page)
