@@ -118,6 +118,15 @@ class DateRange:
         return {"from": self.first_day.isoformat(), "to": self.last_day.isoformat()}
 
 
+def held_by(now: datetime) -> datetime:
+    """The latest start an occurrence held by ``now`` can have: a teacher may start it from
+    when its Join window opens (an occurrence due at 10:05, started at 10:00, is on the sheet
+    and in the grids at 10:01)."""
+    from app.live.session_runs import join_early
+
+    return now + join_early()
+
+
 def default_range(viewer: User, now: datetime | None = None) -> DateRange:
     today = (now or utcnow()).astimezone(viewer.tz).date()
     return DateRange(today - timedelta(days=DEFAULT_DAYS - 1), today, viewer.effective_timezone)
@@ -337,7 +346,7 @@ def _summaries(session_ids, lo: datetime, hi: datetime,
 
 def _grid(sessions, people: list[User], summaries: dict[int, Summary],
           date_range: DateRange, page: int, now: datetime, *, show_session: bool) -> Grid:
-    hi = min(date_range.end, now)
+    hi = min(date_range.end, held_by(now))
     columns = _columns_with_unscheduled(sessions, date_range.start, hi)
     shown, page, pages = _page_of(columns, page)
     cells: dict[tuple[int, int], Cell] = {}
@@ -396,7 +405,7 @@ def series_grid(viewer: User, session: VideoSession, date_range: DateRange, page
     if not can_view_series(viewer, session):
         raise PermissionDenied("Only the session's teachers can see its attendance.")
     now = now or utcnow()
-    summaries = _summaries([session.id], date_range.start, min(date_range.end, now))
+    summaries = _summaries([session.id], date_range.start, min(date_range.end, held_by(now)))
     return _grid([session], _series_people(session, summaries), summaries, date_range, page,
                  now, show_session=False)
 
@@ -438,7 +447,7 @@ def course_grid(viewer: User, course: Course, date_range: DateRange, page: int =
     sessions = course_sessions(course)
     students = course_students(course)
     summaries = _summaries([s.id for s in sessions], date_range.start,
-                           min(date_range.end, now), [s.id for s in students])
+                           min(date_range.end, held_by(now)), [s.id for s in students])
     return _grid(sessions, students, summaries, date_range, page, now, show_session=True)
 
 
@@ -498,7 +507,7 @@ def student_history(viewer: User, person: User, date_range: DateRange,
     if not can_view_history(viewer, person):
         raise PermissionDenied("You can only see your own attendance.")
     now = now or utcnow()
-    hi = min(date_range.end, now)
+    hi = min(date_range.end, held_by(now))
     sessions, learning = _history_sessions(viewer, person, date_range, hi)
     columns = _columns_with_unscheduled(sessions, date_range.start, hi)
     cells: dict[tuple[int, datetime], Cell] = {}
@@ -594,7 +603,7 @@ def series_export(viewer: User, session: VideoSession, date_range: DateRange,
     if not can_view_series(viewer, session):
         raise PermissionDenied("Only the session's teachers can export its attendance.")
     now = now or utcnow()
-    hi = min(date_range.end, now)
+    hi = min(date_range.end, held_by(now))
     summaries = _summaries([session.id], date_range.start, hi)
     columns = _columns_with_unscheduled([session], date_range.start, hi)
     return _plan(f"attendance-session-{session.id}", viewer,
@@ -606,7 +615,7 @@ def course_export(viewer: User, course: Course, date_range: DateRange,
     if not can_view_course(viewer, course):
         raise PermissionDenied("Only the course's teachers can export its attendance.")
     now = now or utcnow()
-    hi = min(date_range.end, now)
+    hi = min(date_range.end, held_by(now))
     sessions = course_sessions(course)
     students = course_students(course)
     columns = _columns_with_unscheduled(sessions, date_range.start, hi)
@@ -619,7 +628,7 @@ def history_export(viewer: User, person: User, date_range: DateRange,
     if not can_view_history(viewer, person):
         raise PermissionDenied("You can only export your own attendance.")
     now = now or utcnow()
-    hi = min(date_range.end, now)
+    hi = min(date_range.end, held_by(now))
     sessions, learning = _history_sessions(viewer, person, date_range, hi)
     columns = _columns_with_unscheduled(sessions, date_range.start, hi)
     return _plan(f"attendance-{person.id}", viewer, [person], columns,

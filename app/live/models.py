@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User, _enum
@@ -127,12 +127,16 @@ class RunParticipant(db.Model):
 
 
 class Segment(db.Model):
-    """One connection's presence in a run: opened on join, closed on leave or, when a page
-    vanished, at its last heartbeat (the attendance time is the union of these)."""
+    """One stay of a connection in a run: opened on join, closed on leave or, when a page
+    vanished, at its last heartbeat (the attendance time is the union of these). A page that
+    leaves and joins again over the same socket opens a new segment (the time between is not
+    presence, and it is a second join); at most one segment of a connection is open."""
 
     __tablename__ = "live_segments"
     __table_args__ = (Index("ix_live_segments_run_open", "run_id", "left_at"),
-                      UniqueConstraint("run_id", "connection_id"))
+                      Index("uq_live_segments_open_connection", "run_id", "connection_id",
+                            unique=True, sqlite_where=text("left_at IS NULL"),
+                            postgresql_where=text("left_at IS NULL")))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     center_id: Mapped[int] = mapped_column(ForeignKey("centers.id"), index=True)

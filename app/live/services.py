@@ -9,7 +9,7 @@ import re
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import User
@@ -266,16 +266,21 @@ def join(user: User, room: Room, connection_id) -> tuple[Run, RunParticipant, di
     if participant.first_joined_at is None:
         participant.first_joined_at = now
     db.session.flush()
-    segment = db.session.scalar(select(Segment).where(Segment.run_id == run.id,
-                                                      Segment.connection_id == connection_id))
+    owner = db.session.scalar(select(Segment.user_id).where(
+        Segment.run_id == run.id, Segment.connection_id == connection_id).limit(1))
+    if owner is not None and owner != user.id:
+        raise PermissionDenied("This connection belongs to someone else.")
+    segment = db.session.scalar(select(Segment).where(
+        Segment.run_id == run.id, Segment.connection_id == connection_id,
+        Segment.left_at.is_(None)))
     if segment is None:
+        # A first join, or a join again after Leave on the same page: a new stay (the time
+        # away is not presence, and it counts as another join).
         db.session.add(Segment(center_id=run.center_id, run_id=run.id,
                                participant_id=participant.id, user_id=user.id,
                                connection_id=connection_id, joined_at=now, last_seen_at=now))
-    elif segment.user_id != user.id:
-        raise PermissionDenied("This connection belongs to someone else.")
-    else:
-        segment.left_at, segment.last_seen_at = None, now
+    else:  # the page's join repeated (a retry): its stay goes on
+        segment.last_seen_at = now
     db.session.flush()
     if user.id not in present:
         signals.participant_joined.send(run, user=user, participant=participant,
@@ -660,10 +665,13 @@ def _event_target(engine_name: str, event):
 def _engine_joined(run: Run, participant: RunParticipant, connection: str, at) -> int:
     if participant.is_removed:
         return 0  # the engine kicks them; their token is already withdrawn
-    if db.session.scalar(select(Segment.id).where(Segment.run_id == run.id,
-                                                  Segment.connection_id == connection)):
-        return 0  # opened by the join (the usual case), or a repeat of this event
     at = _utc(at)
+    if db.session.scalar(select(Segment.id).where(
+            Segment.run_id == run.id, Segment.connection_id == connection,
+            or_(Segment.left_at.is_(None), Segment.left_at >= at)).limit(1)):
+        # Opened by the join (the usual case), a repeat of this event, or an event older than
+        # a stay of this connection that has ended since (never reopened by a late report).
+        return 0
     present = {s.user_id for s in open_segments(run)}
     try:
         with savepoint():

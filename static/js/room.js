@@ -342,7 +342,7 @@
     $("room-join").disabled = true;
     joining = true; earlySignals = [];
     say("Joining…");
-    post(root.getAttribute("data-join-url")).then(function (r) {
+    leaving.then(function () { return post(root.getAttribute("data-join-url")); }).then(function (r) {
       return r.json().then(function (body) { return { ok: r.ok, body: body }; });
     }).then(function (answer) {
       if (!answer.ok) { joining = false; say(answer.body.error || "You could not join this call."); $("room-join").disabled = false; return; }
@@ -406,12 +406,21 @@
     root.setAttribute("data-joined", "false");
     say(text);
   }
+  var leaving = Promise.resolve();
   function leave() {
-    if (connectionId && joined) navigator.sendBeacon && fetch(root.getAttribute("data-leave-url"), {
-      method: "POST", keepalive: true, credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-      body: JSON.stringify({ connection: connectionId }) });
+    if (connectionId && joined && navigator.sendBeacon) {
+      // A Join pressed right after waits for this: the server must close this stay before it
+      // opens the next one.
+      leaving = fetch(root.getAttribute("data-leave-url"), {
+        method: "POST", keepalive: true, credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+        body: JSON.stringify({ connection: connectionId }) }).catch(function () {});
+    }
     stop("You left the call.");
+    // Leaving is not the end: Join comes back (a new stay on this page; attendance counts it
+    // as another join, and the time away as absence).
+    $("room-join").hidden = false;
+    $("room-join").disabled = false;
   }
 
   // --- frames from the socket -----------------------------------------------------------------

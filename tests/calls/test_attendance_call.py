@@ -32,7 +32,9 @@ def join_call(page, session_id):
     page.click("[data-session-join]")
     page.wait_for_url("**/live/rooms/*")
     page.wait_for_selector("html[data-realtime=open]")
-    page.wait_for_selector("#room[data-lobby=started], #room:not([data-lobby])")
+    # A page that waited in the lobby joins by itself when the session starts; one that comes
+    # later offers Join.
+    page.wait_for_selector("#room[data-joined=true], #room-join:not([hidden]):not([disabled])")
     if page.get_attribute("#room", "data-joined") != "true":
         page.click("#room-join")
     page.wait_for_selector("#room[data-joined=true]")
@@ -76,7 +78,9 @@ def test_a_call_takes_attendance_and_the_sheet_report_and_catch_up_follow(school
     sheet = new_page()
     login(sheet, teacher_user)
     sheet.goto(f"/sessions/{session.id}")
-    sheet.get_by_role("link", name="Attendance").first.click()
+    # The live occurrence's own sheet (the page's other "Attendance" is the series' grid).
+    sheet.locator("a[href*='/occurrences/'][href$='/attendance']").first.click()
+    sheet.wait_for_url("**/occurrences/**/attendance")
     expect(sheet.locator(f"#sheet-row-{ana.id} .badge", has_text="In the call")).to_be_visible()
     expect(sheet.locator(f"#sheet-row-{cleo.id}")).to_have_attribute("data-status", "NONE")
     sheet_url = sheet.url

@@ -398,3 +398,37 @@ def test_the_mesh_takes_no_callbacks(app):
 
     with pytest.raises(PermissionDenied):
         get_engine("mesh").parse_webhook(None)
+
+
+def test_leaving_and_joining_again_on_one_page_is_a_second_stay(chat, as_user):
+    """Leave, then Join again over the same socket: a new segment (the time away is not
+    presence, and attendance counts two joins), never the old one reopened."""
+    from datetime import timedelta
+
+    from app.attendance.rules import clipped_union
+
+    teacher, s1 = as_user(chat.teacher), as_user(chat.s1)
+    start(teacher, chat.group.id)
+    room_id = the_run().room_id
+    join(teacher, room_id, "aaaaaaaaaaaa")
+    assert join(s1, room_id, "bbbbbbbbbbbb").status_code == 200
+    assert join(s1, room_id, "bbbbbbbbbbbb").status_code == 200  # a retried join: one stay
+    assert s1.post(f"/live/rooms/{room_id}/leave", json={"connection": "bbbbbbbbbbbb"},
+                   headers={"X-CSRFToken": s1.csrf}).status_code == 200
+    # The first stay ended a minute ago (as if they had been away that long).
+    first = db.session.scalar(select(Segment).where(Segment.user_id == chat.s1.id))
+    first.joined_at -= timedelta(minutes=3)
+    first.left_at = first.last_seen_at = first.left_at - timedelta(minutes=1)
+    db.session.commit()
+    assert join(s1, room_id, "bbbbbbbbbbbb").status_code == 200
+    db.session.expire_all()
+    stays = list(db.session.scalars(select(Segment).where(Segment.user_id == chat.s1.id)
+                                    .order_by(Segment.id)))
+    assert len(stays) == 2 and stays[0].left_at is not None and stays[1].left_at is None
+    run = the_run()
+    later = stays[1].joined_at + timedelta(minutes=1)  # the second stay, a minute on
+    pieces = clipped_union([(stays[0].joined_at, stays[0].left_at), (stays[1].joined_at, later)],
+                           run.started_at - timedelta(minutes=5), later)
+    assert len(pieces) == 2  # two joins, with the minute away between them
+    # Someone else's page cannot take the connection over.
+    assert join(as_user(chat.s2), room_id, "bbbbbbbbbbbb").status_code == 403
