@@ -33,6 +33,16 @@ PRESENCE = [
      "student3@example.com": None, "student4@example.com": [(0, 45)],
      "student5@example.com": [(0, 45)]},
 ]
+# What the teacher said in the session's chat during each of those calls.
+SAID = ["Today: simplifying fractions. Worksheet 3.1 is in the class channel.",
+        "We did equivalent fractions and common denominators, page 42.",
+        "Homework check, then mixed numbers: exercises 3.3 on page 45.",
+        "Dividing fractions: keep, change, flip. Exercise 3.4 is the homework."]
+# The work the teacher set for someone who missed each call.
+WORK = ["Worksheet 3.1, questions 1 to 10.",
+        "Exercise 3.2, questions 1 to 8; bring your working next week.",
+        "Exercise 3.3, questions 1 to 6.",
+        "Exercise 3.4, questions 1 to 8; bring your working next week."]
 # The teacher's own marks: Kenji told them in advance he would miss the third clinic.
 EXCUSED = {2: ["student5@example.com"]}
 
@@ -40,6 +50,8 @@ EXCUSED = {2: ["student5@example.com"]}
 def seed_attendance_demo(users: dict) -> int:
     """Returns the number of runs made (0 when the clinic exists already)."""
     from app.attendance import services as attendance
+    from app.attendance.models import CatchUp
+    from app.chat import services as chat
     from app.attendance.rules import AttendanceStatus
     from app.live.models import LiveRole, Run, RunParticipant, Segment
     from app.live.session_runs import room_for_session
@@ -54,9 +66,13 @@ def seed_attendance_demo(users: dict) -> int:
     now = utcnow()
     first_day = (now - timedelta(weeks=len(PRESENCE))).date()
     weekday = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][first_day.weekday()]
+    from app.accounts.models import Course
+
+    course_id = db.session.scalar(select(Course.id).where(
+        Course.center_id == teacher.center_id, Course.name == "GCSE Mathematics"))
     session = scheduling.schedule_session(teacher, SessionInput(
         title=CLINIC_TITLE, description="Bring the homework you are stuck on.",
-        type="GROUP_MEETING", date=first_day, start_time=time(15), timezone="Europe/London",
+        type="GROUP_MEETING", course_id=course_id, date=first_day, start_time=time(15), timezone="Europe/London",
         duration_minutes=45, frequency="WEEKLY", weekdays=[weekday], ends="count", count=12,
         participant_ids=[users[e].id for e in CLINIC_STUDENTS]), allow_conflicts=True,
         allow_past=True)
@@ -67,6 +83,7 @@ def seed_attendance_demo(users: dict) -> int:
             SessionParticipant.session_id == session.id)):
         participant.created_at = past[0].start - timedelta(days=7)
     room = room_for_session(session)
+    thread = chat.ensure_session_thread(session)
     made = 0
     for index, (occ, presence) in enumerate(zip(past[-len(PRESENCE):], PRESENCE)):
         run = Run(center_id=session.center_id, room_id=room.id, live_room_id=None,
@@ -93,9 +110,19 @@ def seed_attendance_demo(users: dict) -> int:
                     last_seen_at=occ.start + timedelta(minutes=left),
                     left_at=occ.start + timedelta(minutes=left)))
         db.session.flush()
+        # What was said in the session's chat during the call (a catch-up shows it).
+        posted = chat.post_message(teacher, thread, SAID[index])
+        posted.created_at = occ.start + timedelta(minutes=10)
+        db.session.flush()
         for email in EXCUSED.get(index, []):
             attendance.set_statuses(teacher, run, [users[email].id], AttendanceStatus.EXCUSED,
                                     "Told me in advance: family wedding.")
         attendance.compute_run_attendance(run)
         made += 1
+    # The teacher set work for each clinic an absentee missed.
+    for catch_up in db.session.scalars(select(CatchUp).where(CatchUp.session_id == session.id)):
+        missed = next(i for i, occ in enumerate(past[-len(PRESENCE):])
+                      if occ.start == catch_up.occurrence_start)
+        catch_up.assigned_work = WORK[missed]
+        catch_up.assigned_link = "https://example.org/gcse/fractions"
     return made

@@ -356,3 +356,67 @@ def test_calls(demo, new_page):
     expect(card.get_by_role("button", name="Join")).to_be_visible()
     teacher.goto(f"/sessions/{session.id}")
     expect(teacher.get_by_role("region", name="Video call").get_by_role("button", name="Start")).to_be_visible()
+
+
+@pytest.mark.parametrize("viewport,size", [(DESKTOP, "desktop"), (PHONE, "phone")])
+def test_attendance_and_catch_ups(demo, new_page, viewport, size):
+    """The "Things to try" bullets about attendance and catch-ups, on the demo's homework
+    clinic (four past calls: app/attendance/demo.py)."""
+    bullets = things_to_try()
+    [attendance] = [b for b in bullets if b.startswith("Attendance takes itself")]
+    [catch_ups] = [b for b in bullets if "**To catch up on**" in b]
+
+    # "as the teacher, press Attendance beside "GCSE Mathematics" on the dashboard"
+    page = new_page(viewport=viewport)
+    log_in(page, "teacher@example.com")
+    follow(page, "Dashboard")
+    assert '**Attendance** beside "GCSE Mathematics" on the dashboard' in attendance
+    page.get_by_role("link", name="Attendance of GCSE Mathematics").click()
+    grid = page.locator("#attendance-report")
+    expect(grid).to_contain_text("Lucas Moreau")
+    # "with rates, lates and absences, and Download CSV or JSON"
+    for words in ("rates", "lates", "absences", "**Download CSV**", "**JSON**"):
+        assert words in attendance
+    expect(grid.locator("thead")).to_contain_text("Rate")
+    expect(page.get_by_role("link", name="Download CSV")).to_be_visible()
+    expect(page.get_by_role("link", name="JSON", exact=True)).to_be_visible()
+    screenshot(page, f"tour-attendance-grid-{size}")
+
+    # "Click an occurrence's date for its roll call: tap a status to change it"
+    grid.locator("a[title='Attendance sheet']").first.click()
+    expect(page.get_by_role("heading", name="Attendance", level=1)).to_be_visible()
+    sam = page.locator(".sheet-row", has_text="Sam Student")
+    status = sam.get_attribute("data-status")
+    sam.locator(".sheet-chip").click()
+    expect(sam).not_to_have_attribute("data-status", status)
+    # "tick several people to mark them at once, add a note; a bar shows when each was there"
+    expect(page.get_by_label("Mark the selected people")).to_be_visible()
+    expect(page.locator(".sheet-timeline").first).to_be_attached()
+    expect(page.get_by_text(re.compile("^(Add a note|Note:)")).first).to_be_attached()
+    screenshot(page, f"tour-attendance-sheet-{size}")
+    # "Click a student's name for their history."
+    page.go_back()
+    page.get_by_role("link", name="Lucas Moreau").first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Lucas Moreau")
+    expect(page.get_by_role("main")).to_contain_text("Absent")
+    # "Teachers follow open and overdue catch-ups under Catch-ups."
+    assert "under **Catch-ups**" in catch_ups
+    follow(page, "Catch-ups")
+    expect(page.locator(".catch-up-title").first).to_be_visible()
+    assert_no_console_errors(page)
+
+    # "Lucas (student3) missed two clinics: his dashboard lists them under To catch up on; open
+    # one to see what was said while he was away and the work set, then Mark done."
+    lucas = new_page(viewport=viewport)
+    log_in(lucas, "student3@example.com")
+    card = lucas.locator("#catch-up-card")
+    expect(card.get_by_role("heading", name="To catch up on")).to_be_visible()
+    expect(card.locator(".catch-up-title")).to_have_count(2)
+    card.locator("a").filter(has_text="homework clinic").first.click()
+    expect(lucas.get_by_role("heading", name=re.compile("^Catch-up: "))).to_be_visible()
+    expect(lucas.locator(".catch-up-messages .message-body").first).to_be_visible()
+    expect(lucas.get_by_text(re.compile(r"^Exercise 3\.\d, questions"))).to_be_visible()
+    screenshot(lucas, f"tour-catch-up-{size}")
+    lucas.get_by_role("button", name="Mark done").click()
+    expect(lucas.locator("#catch-up-status").get_by_text("Done", exact=True)).to_be_visible()
+    assert_no_console_errors(lucas)
