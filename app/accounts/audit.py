@@ -191,6 +191,10 @@ def _sentence(entry: AuditLog, names: _Names) -> str:
                             for c in d.get("changes") or [] if isinstance(c, dict)])
                if d.get("changes") else "")
             + (f" ({d['note']})" if d.get("note") else "")),
+        "attendance.settings_changed": lambda: (
+            "changed the attendance settings: late after "
+            f"{(d.get('late_grace_minutes') or [None, '?'])[1]} minutes' grace, left early "
+            f"below {(d.get('left_early_percent') or [None, '?'])[1]} %"),
         "attendance.note_changed": lambda: (
             f"wrote an attendance note on {names.people([d.get('user_id')])}: "
             f"{_quoted(d.get('note'))}" if d.get("note")

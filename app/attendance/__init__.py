@@ -11,12 +11,14 @@ def init_app(app) -> None:
     for each course (app/attendance/reports.py)."""
     from app.attendance import realtime, report_views, reports, services, sheet_realtime
     from app.attendance.catch_up_views import bp as catch_ups_bp
+    from app.attendance.settings_views import bp as settings_bp
     from app.attendance.views import bp as sheet_bp
     from app.live import signals
 
     app.register_blueprint(sheet_bp)
     app.register_blueprint(report_views.bp)
     app.register_blueprint(catch_ups_bp)
+    app.register_blueprint(settings_bp)
     realtime.register()
     sheet_realtime.register()
     app.jinja_env.globals["can_view_course_attendance"] = _course_capability(reports)

@@ -52,6 +52,45 @@ def settings_for(center_id: int) -> Settings:
     return Settings(timedelta(minutes=grace), share)
 
 
+LATE_GRACE_MAX_MINUTES = 60
+
+
+def update_settings(actor: User, late_grace: str, left_early: str) -> Settings:
+    """A center admin sets how late is late and how short a stay is "left early", as typed
+    (whole minutes 0-60, a percentage 0-100). They apply to runs that end from now on; records
+    already taken keep what they said. Audited with the values before and after."""
+    if actor is None or not actor.is_active or actor.role != Role.ADMIN:
+        raise PermissionDenied("Only the center's administrators change attendance settings.")
+    errors, values = {}, {}
+    for name, raw, low, high, what in (
+            ("late_grace_minutes", late_grace, 0, LATE_GRACE_MAX_MINUTES, "minutes"),
+            ("left_early_percent", left_early, 0, 100, "percent")):
+        text = (raw or "").strip()
+        if not text.isdigit() or not low <= int(text) <= high:
+            errors[name] = f"Give a whole number of {what} from {low} to {high}."
+        else:
+            values[name] = int(text)
+    if errors:
+        raise ValidationError(errors)
+    row = db.session.scalar(select(AttendanceSettings)
+                            .where(AttendanceSettings.center_id == actor.center_id))
+    before = settings_for(actor.center_id)
+    if row is None:
+        row = AttendanceSettings(center_id=actor.center_id)
+        db.session.add(row)
+    row.late_grace_minutes = values["late_grace_minutes"]
+    row.left_early_percent = values["left_early_percent"]
+    db.session.flush()
+    after = settings_for(actor.center_id)
+    if after != before:
+        record_audit(actor, "attendance.settings_changed", "center", actor.center_id,
+                     late_grace_minutes=[int(before.late_grace.total_seconds() // 60),
+                                         values["late_grace_minutes"]],
+                     left_early_percent=[before.left_early_percent,
+                                         values["left_early_percent"]])
+    return after
+
+
 def window_of(run: Run, now: datetime | None = None) -> RunWindow:
     """The run as the rules see it; a live run is taken as ending now."""
     return RunWindow(started_at=run.started_at, ended_at=run.ended_at or now or utcnow(),

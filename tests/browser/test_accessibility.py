@@ -130,6 +130,7 @@ def pages_for(role, demo) -> list[tuple[str, str | None]]:
                 ("/notifications", None), ("/notifications/settings", None), ("/account", None),
                 ("/admin/invitations", None), ("/admin/users/new", None),
                 ("/catch-ups?state=all", None), (f"/catch-ups/{demo['catch_up_id']}", None),
+                ("/admin/attendance", None),
                 (f"/admin/users/{demo['student1@example.com'].id}/edit", None),
                 (f"/courses/{course_id}/attendance", None),
                 (f"/people/{demo['student1@example.com'].id}/attendance", None)]

@@ -87,8 +87,9 @@ def test_admin_tour(demo, new_page, viewport, size):
     expect(page.locator(".stat").first).to_be_visible()
     expect(page.get_by_role("heading", name="Recent changes")).to_be_visible()
     promised = bold_words(what)
-    assert promised == ["People", "Courses", "Audit log", "Outbox", "Jobs", "Call settings"], promised
-    for name in promised[:-1]:
+    assert promised == ["People", "Courses", "Audit log", "Outbox", "Jobs", "Call settings",
+                        "Attendance settings"], promised
+    for name in promised[:-2]:
         follow(page, name)
         screenshot(page, f"tour-admin-{name.lower().replace(' ', '-')}-{size}")
     # "Call settings on the dashboard (how calls are carried, how to add a media server)"
@@ -97,6 +98,12 @@ def test_admin_tour(demo, new_page, viewport, size):
     page.get_by_role("link", name="Call settings").click()
     expect(page.get_by_role("heading", name="How calls are carried")).to_be_visible()
     expect(page.get_by_role("heading", name="Adding a media server")).to_be_visible()
+    # "and Attendance settings (when a join counts as late, how short a stay is left early)"
+    follow(page, "Dashboard")
+    page.get_by_role("link", name="Attendance settings").click()
+    expect(page.get_by_label(re.compile("^Grace before someone is late"))).to_have_value("5")
+    expect(page.get_by_label(re.compile("^Left early below"))).to_have_value("50")
+    screenshot(page, f"tour-admin-attendance-settings-{size}")
     # People: search, add, deactivate, CSV import with a per-row report.
     follow(page, "People")
     expect(page.get_by_role("searchbox", name="Search people")).to_be_visible()
