@@ -80,6 +80,10 @@ def seed_demo() -> dict:
     from app.attendance.demo import seed_attendance_demo
 
     created["past runs"] = seed_attendance_demo(users)
+    from app.attendance.demo import CLINIC_TITLE
+    from app.control_center.demo import seed_control_center_demo
+
+    created["lesson plans"] = seed_control_center_demo(users, CLINIC_TITLE)
     created.update(seed_chat_demo())
     db.session.commit()  # the seeding is one unit of work, committed at its end (like a request)
     return created
