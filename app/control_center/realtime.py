@@ -80,7 +80,15 @@ def _render_student(event, viewer, cache):
     if not services.capabilities(viewer, session).is_student:
         return None
     box = services.student_box(viewer, session, occurrence)
-    return render_template("control_center/_student_box.html", box=box, oob=True, viewer=viewer)
+    return render_student_parts(box, viewer)
+
+
+def render_student_parts(box, viewer) -> str:
+    """What a student's room page shows of the control center, each part swapped by its id:
+    their box, and whether their tutor is talking to them (Teach) or not (Observe)."""
+    return render_template("control_center/_student_box.html", box=box, oob=True,
+                           viewer=viewer) + \
+        render_template("control_center/_tutor_with.html", box=box, oob=True)
 
 
 def catch_up_board(conn, user, run_id: int, since) -> None:
@@ -99,8 +107,7 @@ def catch_up_student_box(conn, user, room_id: int, since) -> None:
     room = db.session.get(Room, room_id)
     box = services.room_box(user, room) if room is not None else None
     if box is not None:
-        conn.send(render_template("control_center/_student_box.html", box=box, oob=True,
-                                  viewer=user))
+        conn.send(render_student_parts(box, user))
 
 
 def register() -> None:

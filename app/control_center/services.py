@@ -708,6 +708,18 @@ def room_box(student, room) -> StudentBox | None:
     return student_box(student, session, run.occurrence_start)
 
 
+def tutors_call_page(user, room) -> VideoSession | None:
+    """The session whose control center is ``user``'s page in the call of ``room``: a session's
+    room with a live run, the session with a control center and the person one of its
+    instructors (their microphone reaches each student by Teach/Observe there only)."""
+    if room.session_id is None:
+        return None
+    session = db.session.get(VideoSession, room.session_id)
+    if session is None or not capabilities(user, session).can_plan:
+        return None
+    return session if live_run_of(session) is not None else None
+
+
 # --- end of the lesson and reports ---------------------------------------------------------------
 
 def end_lesson(actor: User, session: VideoSession, occurrence_start: datetime

@@ -86,8 +86,26 @@ def _panel_answer(session, at, student_id, errors=None, form=None, status=200):
 def page(session_id):
     session = _tutor_session_or_404(session_id)
     at = _occurrence_or_404(session)
-    return render_template("control_center/page.html",
-                           **_board_context(session, at, errors={}, form={}))
+    board = services.board(current_user, session, at)
+    return render_template("control_center/page.html", board=board, session=session,
+                           viewer=current_user, oob=False, errors={}, form={},
+                           call=_call_context(board))
+
+
+def _call_context(board):
+    """The star call on the tutor's page (static/js/cc-call.js): the live run's room, when its
+    media runs peer to peer (Teach/Observe routes the tutor's microphone per connection, which
+    a media server's room does not) and the tutor may use it; else None."""
+    from app.live import services as live
+    from app.live.models import Room
+    from app.live.realtime import render_roster
+
+    if not board.is_live:
+        return None
+    room = db.session.get(Room, board.run.room_id)
+    if room is None or room.engine != "mesh" or not live.can_use_room(current_user, room):
+        return None
+    return {"room": room, "roster_html": render_roster(board.run, current_user, oob=False)}
 
 
 @bp.route("/sessions/<session_id>/control-center/plans", methods=["POST"])
