@@ -18,6 +18,10 @@
   var earlySignals = [], lastState = null, heartbeatTimer = null, micOn = true;
 
   function say(text) { statusEl.textContent = text; }
+  // htmx may swap the page away (a boosted link, End lesson going to the reports) while this
+  // script lives on: the call leaves with its page, and later frames find nothing to update.
+  function gone() { return !root.isConnected; }
+  function show_(id, visible) { var el = $(id); if (el) el.hidden = !visible; }
   function post(url, body) { return ClasshubMesh.post(url, connectionId, body); }
   function panelOf(userId) { return document.querySelector('.cc-panel[data-user-id="' + userId + '"]'); }
 
@@ -109,6 +113,7 @@
 
   // --- the roster and the socket -------------------------------------------------------------
   function applyRoster() {
+    if (gone()) { if (joined) leave(); return; }
     var el = $("room-state");
     if (!el || !el.getAttribute("data-state")) return;
     try { lastState = JSON.parse(el.getAttribute("data-state")); } catch (e) { return; }
@@ -130,13 +135,13 @@
     var msg;
     try { msg = JSON.parse(text); } catch (e) { return; }
     evt.preventDefault(); // JSON is for this script, never an htmx swap
-    if (msg.room !== roomId) return;
+    if (msg.room !== roomId || gone()) return;
     if (msg.type === "hello") {
       if (joined && connectionId !== msg.connection) stop("The connection was interrupted: press Join the call to come back.");
       connectionId = msg.connection;
     } else if (msg.type === "signal") onSignal(msg);
-    else if (msg.type === "room-ended") { stop("The call has ended."); $("cc-call-join").hidden = true; }
-    else if (msg.type === "room-removed") { stop("You were removed from this call."); $("cc-call-join").hidden = true; }
+    else if (msg.type === "room-ended") { stop("The call has ended."); show_("cc-call-join", false); }
+    else if (msg.type === "room-removed") { stop("You were removed from this call."); show_("cc-call-join", false); }
     else if (msg.type === "room-replaced") stop("You are in this call from another page now: join here again to take it back.");
   });
   document.addEventListener("htmx:wsAfterMessage", applyRoster);
@@ -201,9 +206,8 @@
     mesh.closeAll();
     if (local) local.getTracks().forEach(function (t) { t.stop(); });
     local = null;
-    $("cc-call-self").hidden = true;
-    ["cc-call-mic", "cc-call-camera", "cc-call-leave"].forEach(function (id) { $(id).hidden = true; });
-    $("cc-call-join").hidden = false;
+    ["cc-call-self", "cc-call-mic", "cc-call-camera", "cc-call-leave"].forEach(function (id) { show_(id, false); });
+    show_("cc-call-join", true);
     root.setAttribute("data-joined", "false");
   }
   function leave() {
