@@ -10,6 +10,8 @@ student 2 back to Observe and student 3 to Teach moves it. Each student's page s
 their tutor is talking to them."""
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE, assert_no_console_errors, screenshot
@@ -134,6 +136,14 @@ def test_teach_and_observe_route_the_tutors_voice_per_student(lesson_for, school
     student_videos_playing(tutor, ids)
     tutor_audio_enabled_for(tutor, ids, s3.id)
     assert who_hears_the_tutor(students) == {s3.id}
+
+    # A student who mutes and turns their camera off: the tutor's tile for them says so.
+    students[s1.id].click("#room-mic")
+    students[s1.id].click("#room-camera")
+    own = tutor.locator(f".cc-tile[data-user-id='{s1.id}'] .cc-video")
+    expect(own).to_have_class(re.compile(r"\bmic-off\b"))
+    expect(own).to_have_class(re.compile(r"\bcamera-off\b"))
+    expect(own.locator(".cc-video-state")).to_have_text("muted, camera off")
 
     tutor.set_viewport_size(TABLET)
     student_videos_playing(tutor, ids)
