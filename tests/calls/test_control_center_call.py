@@ -172,11 +172,16 @@ def test_one_page_per_tutor_in_the_call(lesson_for, school, new_page):
     student.click("#room-join")
     remote_videos_playing(student, 1)
 
+    # The tutor goes there from the session page (its link loads the page whole: the call's
+    # script is in its head).
     tutor = new_page(viewport=DESKTOP_WIDE)
     log_in(tutor, school.teacher)
-    tutor.goto(f"/sessions/{lesson.session.id}/control-center")
+    tutor.goto(f"/sessions/{lesson.session.id}")
+    tutor.click("#open-control-center")
+    tutor.wait_for_url(f"**/sessions/{lesson.session.id}/control-center")
     wait_connected(tutor)
     tutor.click("#cc-call-join")
+    expect(tutor.locator("#cc-call")).to_have_attribute("data-joined", "true")
     expect(room.locator("#room")).to_have_attribute("data-joined", "false")
     expect(room.locator("#room-status")).to_contain_text("from another page")
     student_videos_playing(tutor, [student_user.id])
