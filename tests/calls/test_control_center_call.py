@@ -184,6 +184,7 @@ def test_one_page_per_tutor_in_the_call(lesson_for, school, new_page):
     expect(tutor.locator("#cc-call")).to_have_attribute("data-joined", "true")
     expect(room.locator("#room")).to_have_attribute("data-joined", "false")
     expect(room.locator("#room-status")).to_contain_text("from another page")
+    screenshot(room, "cc-call-room-page-taken-over-desktop")
     student_videos_playing(tutor, [student_user.id])
     # The student's page is connected to the control center alone.
     student.wait_for_function("() => Object.keys(window.classhubRoom.peers).length === 1")
