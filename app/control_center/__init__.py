@@ -4,10 +4,12 @@ work, seen at once: plans, work items, help requests, notes, timers and lesson r
 
 def init_app(app) -> None:
     """The tutor page and the student's actions, the ``cc:`` topic and its renderers."""
-    from app.control_center import realtime
+    from app.control_center import realtime, services
     from app.control_center.views import bp
+    from app.live import signals as live_signals
 
     realtime.register()
+    live_signals.session_went_live.connect(services.on_session_went_live)
     app.register_blueprint(bp)
     app.add_template_filter(_seconds_since, "seconds_since")
     app.add_template_filter(_seconds_until, "seconds_until")

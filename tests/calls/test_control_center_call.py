@@ -191,3 +191,31 @@ def test_one_page_per_tutor_in_the_call(lesson_for, school, new_page):
     remote_videos_playing(student, 1)
     for page in (room, student, tutor):
         assert_no_console_errors(page)
+
+
+def test_a_student_waiting_in_the_lobby_is_told_when_the_lesson_starts(lesson_for, school,
+                                                                        new_page):
+    """A student who opened Join before the tutor started waits in the lobby; Start brings
+    their box and "Your tutor is with another student" to that same page (no reload)."""
+    from app.live import session_runs
+    from tests.conftest import commit
+
+    lesson = lesson_for(2, live=False)
+    student_user = lesson.learners[0]
+    page = new_page(viewport=PHONE)
+    log_in(page, student_user)
+    page.goto(f"/sessions/{lesson.session.id}")
+    page.click("[data-session-join]")
+    page.wait_for_url("**/live/rooms/*")
+    wait_connected(page)
+    expect(page.locator("#room")).to_have_attribute("data-lobby", "waiting")
+    expect(page.locator("#cc-student-box")).to_be_hidden()
+    expect(page.locator("#cc-tutor-with")).to_be_hidden()
+
+    session_runs.start_session_run(school.teacher, lesson.session)
+    commit()
+    expect(page.locator("#room")).to_have_attribute("data-joined", "true")
+    expect(page.locator("#cc-tutor-with")).to_contain_text("Your tutor is with another student")
+    expect(page.locator("#cc-student-box")).to_contain_text("Raise hand")
+    screenshot(page, "cc-call-student-from-lobby-phone")
+    assert_no_console_errors(page)
