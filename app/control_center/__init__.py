@@ -4,7 +4,7 @@ work, seen at once: plans, work items, help requests, notes, timers and lesson r
 
 def init_app(app) -> None:
     """The tutor page and the student's actions, the ``cc:`` and ``ccplan:`` topics and their
-    renderers, and the receivers of other domains' facts."""
+    renderers, and the receivers of other domains' facts (receivers.py)."""
     from app.control_center import realtime, receivers  # noqa: F401  (receivers: connects them)
     from app.control_center.views import bp
 

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from flask import render_template
 
 from app.control_center import services
+from app.control_center.call import call_context
 from app.control_center.services import Capabilities
 from app.extensions import db
 from app.live.models import Room, Run
@@ -71,6 +72,10 @@ def _zone(event, viewer, cache):
     return viewer.effective_timezone
 
 
+def _viewer(event, viewer, cache):
+    return viewer.id
+
+
 def _prepare_student(event, viewers, cache) -> None:
     cache["session"] = db.session.get(VideoSession, event.data.get("session_id"))
     cache["occurrence"] = _occurrence(event)
@@ -83,7 +88,15 @@ def _render_student(event, viewer, cache):
     if not services.capabilities(viewer, session).is_student:
         return None
     box = services.student_box(viewer, session, occurrence)
-    return render_template("control_center/_student_box.html", box=box, oob=True, viewer=viewer)
+    return render_student_parts(box, viewer)
+
+
+def render_student_parts(box, viewer) -> str:
+    """What a student's room page shows of the control center, each part swapped by its id:
+    their box, and whether their tutor is talking to them (Teach) or not (Observe)."""
+    return render_template("control_center/_student_box.html", box=box, oob=True,
+                           viewer=viewer) + \
+        render_template("control_center/_tutor_with.html", box=box, oob=True)
 
 
 def catch_up_board(conn, user, run_id: int, since) -> None:
@@ -102,8 +115,7 @@ def catch_up_student_box(conn, user, room_id: int, since) -> None:
     room = db.session.get(Room, room_id)
     box = services.room_box(user, room) if room is not None else None
     if box is not None:
-        conn.send(render_template("control_center/_student_box.html", box=box, oob=True,
-                                  viewer=user))
+        conn.send(render_student_parts(box, user))
 
 
 # --- planning: ccplan:<session> --------------------------------------------------------------------
@@ -123,7 +135,8 @@ def _render_page(event, viewer, cache):
     if board is None or not board.is_live:
         return None
     return render_template("control_center/_page.html", board=board, session=board.session,
-                           viewer=viewer, oob=True, errors={}, form={})
+                           viewer=viewer, oob=True, errors={}, form={},
+                           call=call_context(board, viewer))
 
 
 def _prepare_page(event, viewers, cache) -> None:
@@ -159,7 +172,8 @@ def catch_up_plans(conn, user, session_id: int, since) -> None:
     board = services.load_board(session, datetime.fromisoformat(occurrence), TUTOR_CAPABILITIES)
     if board.is_live:
         conn.send(render_template("control_center/_page.html", board=board, session=session,
-                                  viewer=user, oob=True, errors={}, form={}))
+                                  viewer=user, oob=True, errors={}, form={},
+                                  call=call_context(board, user)))
     else:
         conn.send(render_board_parts(board, viewer=user))
 
@@ -173,5 +187,6 @@ def register() -> None:
                    still_allowed=services.plan_followers)
     register_renderer("cc.planned", Renderer(_render_changed, _zone, prepare=_prepare_changed,
                                              only_for=_shows_occurrence))
-    register_renderer("cc.started", Renderer(_render_page, _zone, prepare=_prepare_page,
+    # The whole page: its call strip carries the viewer's own roster and id (one render each).
+    register_renderer("cc.started", Renderer(_render_page, _viewer, prepare=_prepare_page,
                                              only_for=_shows_occurrence))

@@ -792,6 +792,27 @@ def room_box(student, room) -> StudentBox | None:
     return student_box(student, session, run.occurrence_start)
 
 
+def is_control_center_learner(user, room) -> bool:
+    """Whether ``user`` is one of the learners of the session with a control center whose room
+    this is (live or not: a lobby's page is given its box when the run starts)."""
+    if room.session_id is None:
+        return False
+    session = db.session.get(VideoSession, room.session_id)
+    return session is not None and capabilities(user, session).is_student
+
+
+def tutors_call_page(user, room) -> VideoSession | None:
+    """The session whose control center is ``user``'s page in the call of ``room``: a session's
+    room with a live run, the session with a control center and the person one of its
+    instructors (their microphone reaches each student by Teach/Observe there only)."""
+    if room.session_id is None:
+        return None
+    session = db.session.get(VideoSession, room.session_id)
+    if session is None or not capabilities(user, session).can_plan:
+        return None
+    return session if live_run_of(session) is not None else None
+
+
 # --- end of the lesson and reports ---------------------------------------------------------------
 
 def end_lesson(actor: User, session: VideoSession, occurrence_start: datetime
@@ -975,6 +996,18 @@ def changed(session: VideoSession, occurrence_start: datetime, student_ids, *,
                 queue=queue, timers=timers)
     if tell_student:
         publish_to_users("user", student_ids, "cc.student", **data)
+
+
+def on_session_went_live(run: Run, session: VideoSession | None = None, **_) -> None:
+    """live's ``session_went_live``: the learners' pages waiting in the lobby get their box and
+    whether their tutor is talking to them (the room page holds places for them), one event for
+    all of them on their ``user:`` topics."""
+    if session is None or not has_control_center(session):
+        return
+    learners = [p.user_id for p in session.participants
+                if p.role == ParticipantRole.LEARNER and p.user_id != session.teacher_id]
+    publish_to_users("user", learners, "cc.student", session_id=session.id,
+                     occurrence=run.occurrence_start.isoformat())
 
 
 def can_follow(user, run_id: int) -> bool:

@@ -13,6 +13,7 @@ from app.accounts.tenancy import get_scoped_or_404, parse_id
 # Work items' files live in chat's attachment store: the same checks, names and download.
 from app.chat import attachments as files
 from app.control_center import services
+from app.control_center.call import call_context
 from app.control_center.models import HelpRequest, LessonReport, Timer, WorkItem
 from app.control_center.realtime import render_board_parts
 from app.extensions import db
@@ -66,7 +67,8 @@ def _student_id() -> int | None:
 
 def _board_context(session, at, **extra):
     board = services.board(current_user, session, at)
-    return dict(board=board, session=session, viewer=current_user, oob=False, **extra)
+    return dict(board=board, session=session, viewer=current_user, oob=False,
+                call=call_context(board, current_user), **extra)
 
 
 def _panel_answer(session, at, student_id, errors=None, form=None, status=200):

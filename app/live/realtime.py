@@ -45,6 +45,16 @@ def _render_ended(event, viewer, cache):
                        "run": event.data["run_id"]})
 
 
+def _render_replaced(event, viewer, cache):
+    """To the one page an instructor's newer page took the call over from (services.join)."""
+    return json.dumps({"type": "room-replaced", "room": int(event.topic.partition(":")[2]),
+                       "run": event.data["run_id"]})
+
+
+def _addressed(event, conn) -> bool:
+    return conn.id == event.data.get("to")
+
+
 def _render_removed(event, viewer, cache):
     return json.dumps({"type": "room-removed", "room": event.data["room_id"]})
 
@@ -93,6 +103,8 @@ def register() -> None:
     register_renderer("room.ended", Renderer(_render_ended, lambda e, v, c: 0))
     register_renderer("live.ringing", Renderer(_render_ringing, lambda e, v, c: 0,
                                                prepare=_prepare_ringing))
+    register_renderer("room.replaced", Renderer(_render_replaced, lambda e, v, c: 0,
+                                                only_for=_addressed))
     register_renderer("live.removed", Renderer(_render_removed, lambda e, v, c: 0))
     register_disconnect_handler(end_segment_of_closed_socket)
     signalling.register()

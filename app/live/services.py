@@ -30,6 +30,9 @@ CONNECTION_ID = re.compile(r"[0-9a-f]{12}")
 # A connection not heard from for this long has gone (the page sends a heartbeat every 20 s).
 HEARTBEAT_STALE = timedelta(seconds=60)
 STAR_MAX_LEARNERS = 5
+# A control center's star: the tutor and a co-teacher (each learner's page then holds at most
+# two connections, each instructor's one per learner and one to the other instructor).
+STAR_MAX_INSTRUCTORS = 2
 
 
 class CallFull(PermissionDenied):
@@ -223,15 +226,35 @@ def open_segments(run: Run) -> list[Segment]:
                                    .order_by(Segment.id)))
 
 
-def topology(run: Run, roles: dict[int, LiveRole]) -> str | None:
+def is_star_run(run: Run) -> bool:
+    """A run of a session with a Tutor Control Center: its learners connect to the instructors
+    only, whatever their number, so that the tutor's Teach/Observe decides who hears them and
+    the students never hear each other (app/control_center; the page routes the audio)."""
+    if run.session_id is None:
+        return False
+    from app.control_center import services as control_center
+    from app.scheduling.models import VideoSession
+
+    session = db.session.get(VideoSession, run.session_id)
+    return session is not None and control_center.has_control_center(session)
+
+
+def topology(run: Run, roles: dict[int, LiveRole], star: bool | None = None) -> str | None:
     """How the people in ``roles`` (user id -> role) connect: "mesh" (everyone with everyone)
     up to LIVE_MESH_LIMIT people, "star" (learners only with the instructor) for one
-    instructor and up to five learners, None when the mesh cannot carry them."""
+    instructor and up to five learners, None when the mesh cannot carry them. A control
+    center's run (``star``: ``is_star_run``, looked up when not given) is a star at every size
+    up to STAR_MAX_INSTRUCTORS and STAR_MAX_LEARNERS, one learner included: its instructors
+    connect to every learner and the learners to the instructors only."""
     limit = current_app.config["LIVE_MESH_LIMIT"]
+    instructors = sum(1 for r in roles.values() if r == LiveRole.INSTRUCTOR)
+    learners = len(roles) - instructors
+    if star is None:
+        star = is_star_run(run)
+    if star and learners <= STAR_MAX_LEARNERS and instructors <= STAR_MAX_INSTRUCTORS:
+        return "star"
     if len(roles) <= limit:
         return "mesh"
-    instructors = sum(1 for r in roles.values() if r == LiveRole.INSTRUCTOR)
-    learners = sum(1 for r in roles.values() if r != LiveRole.INSTRUCTOR)
     if instructors == 1 and learners <= STAR_MAX_LEARNERS:
         return "star"
     return None
@@ -254,8 +277,9 @@ def join(user: User, room: Room, connection_id) -> tuple[Run, RunParticipant, di
         .join(RunParticipant, RunParticipant.id == Segment.participant_id)
         .where(Segment.run_id == run.id, Segment.left_at.is_(None))).all())
     role = participant.role if participant is not None else _role_in(run, user)
+    star = room.engine == "mesh" and is_star_run(run)
     if room.engine == "mesh" and user.id not in present \
-            and topology(run, {**present, user.id: role}) is None:
+            and topology(run, {**present, user.id: role}, star) is None:
         raise CallFull(_full_message(user, run, len(present)))
     now = utcnow()
     first_time = participant is None
@@ -282,6 +306,8 @@ def join(user: User, room: Room, connection_id) -> tuple[Run, RunParticipant, di
     else:  # the page's join repeated (a retry): its stay goes on
         segment.last_seen_at = now
     db.session.flush()
+    if star and role == LiveRole.INSTRUCTOR:
+        _replace_other_pages(run, user, connection_id, now)
     if user.id not in present:
         signals.participant_joined.send(run, user=user, participant=participant,
                                         user_ids=frozenset(present) | {user.id})
@@ -313,6 +339,20 @@ def join(user: User, room: Room, connection_id) -> tuple[Run, RunParticipant, di
             commit_claim()
         raise
     return run, participant, config.as_json()
+
+
+def _replace_other_pages(run: Run, user: User, connection_id: str, now) -> None:
+    """In a control center's star an instructor is in the call from one page: the learners'
+    pages connect to every instructor page, so a second one (the room page beside the control
+    center, another tab) would send the tutor's voice past Teach/Observe. The page joining now
+    is the one: the others leave the call and are told why (an addressed ``room.replaced``)."""
+    others = list(db.session.scalars(select(Segment).where(
+        Segment.run_id == run.id, Segment.user_id == user.id, Segment.left_at.is_(None),
+        Segment.connection_id != connection_id)))
+    for segment in others:
+        if _claim_segment(segment, now):
+            publish(f"room:{run.room_id}", "room.replaced", to=segment.connection_id,
+                    run_id=run.id)
 
 
 class MediaServerUnavailable(ValidationError):

@@ -77,8 +77,12 @@ def room(room_id):
     messages, has_more = chat.messages_before(thread)
     from app.control_center import services as control_center
 
+    cc_session = control_center.tutors_call_page(current_user, room)
+    cc_box = control_center.room_box(current_user, room)
     return render_template(
-        "live/room.html", cc_box=control_center.room_box(current_user, room), room=room, thread=thread, run=run, me=me, member=member,
+        "live/room.html", cc_box=cc_box, room=room,
+        cc_learner=cc_box is not None or control_center.is_control_center_learner(current_user, room),
+        cc_tutor_url=url_for("control_center.page", session_id=cc_session.id) if cc_session else None, thread=thread, run=run, me=me, member=member,
         messages=messages, has_more=has_more, first_unread_id=None, refusal=chat.post_refusal(current_user, thread),
         title=chat.thread_title(thread, current_user), viewer=current_user,
         roster_html=render_roster(run, current_user, oob=False) if run is not None else "",

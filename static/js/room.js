@@ -3,34 +3,50 @@
 // Media is asked for only when the person presses Join. Signalling rides the page's /ws socket as JSON frames
 // (app/live/signalling.py); the roster the server publishes on room:<id> (#room-state) says whom
 // to connect to, and is enforced here: a removed peer's connection is dropped, a moderator's
-// mute stops this page's track. MDN's "perfect negotiation" lets both sides offer at once.
+// mute stops this page's track. The mesh's peers (perfect negotiation, the roster's say on whom
+// to connect to) are static/js/mesh.js, shared with the tutor's control center.
 (function () {
   "use strict";
   var root = document.getElementById("room");
   if (!root) return;
   var roomId = parseInt(root.getAttribute("data-room-id"), 10);
   var myUser = parseInt(root.getAttribute("data-user-id"), 10);
-  var csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
   var grid = document.getElementById("video-grid");
   var statusEl = document.getElementById("room-status");
   var $ = function (id) { return document.getElementById(id); };
 
   var connectionId = null, joined = false, config = null, local = null, screen = null;
-  var peers = {}; // connection id -> {pc, polite, makingOffer, ignoreOffer, tile, user}
   var heartbeatTimer = null, lastState = null;
   // Offers can arrive between the join answer and the end of the camera prompt (the others
   // call as soon as the server lists this page): kept, and answered once media is settled.
   var joining = false, earlySignals = [];
 
   function say(text) { if (statusEl) statusEl.textContent = text; }
-  function post(url, body) {
-    return fetch(url, { method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-      body: JSON.stringify(Object.assign({ connection: connectionId }, body || {})) });
-  }
-  function sendSignal(to, data) {
-    if (window.classhubRealtime) window.classhubRealtime.send({ type: "signal", room: roomId, to: to, data: data });
-  }
+  function post(url, body) { return ClasshubMesh.post(url, connectionId, body); }
+  var mesh = ClasshubMesh.create({
+    roomId: roomId, myUser: myUser, statusEl: statusEl, say: say,
+    connection: function () { return connectionId; },
+    config: function () { return config; },
+    sends: function (kind) { return Boolean(local && (kind === "video" ? local.getVideoTracks() : local.getAudioTracks()).length); },
+    setup: function (peer, remote) {
+      peer.screenId = null;
+      peer.tile = tile(remote, peer.name, false);
+      if (local) local.getTracks().forEach(function (t) { peer.pc.addTrack(t, local); });
+      // Said before the tracks (frames on the socket keep their order): the other side then
+      // shows them as a screen tile rather than over the camera.
+      if (screen) { mesh.send(remote, { screen: screen.id }); screen.getTracks().forEach(function (t) { peer.pc.addTrack(t, screen); }); }
+    },
+    onTrack: showTrack,
+    onClose: function (peer, remote) { dropTile(remote); dropTile(remote + "-screen"); },
+    onData: function (peer, data, msg) {
+      if (!("screen" in data)) return false;
+      peer.screenId = data.screen;
+      if (!data.screen) dropTile(msg.from + "-screen");
+      return true;
+    }
+  });
+  var peers = mesh.peers; // connection id -> {pc, polite, makingOffer, ignoreOffer, tile, user, name}
+  var sendSignal = mesh.send;
 
   // --- tiles -----------------------------------------------------------------------------------
   function usingJanus() { return Boolean(config && config.engine === "janus"); }
@@ -75,129 +91,40 @@
     grid.setAttribute("data-count", grid.children.length);
   }
   function watchSpeaking(stream, el) {
-    if (!window.AudioContext || !stream.getAudioTracks().length) return;
-    try {
-      var ctx = new AudioContext(), analyser = ctx.createAnalyser(), data = new Uint8Array(256);
-      ctx.createMediaStreamSource(stream).connect(analyser);
-      setInterval(function () {
-        analyser.getByteFrequencyData(data);
-        var sum = 0; for (var i = 0; i < data.length; i++) sum += data[i];
-        el.classList.toggle("speaking", sum / data.length > 12);
-      }, 250);
-    } catch (e) { /* no audio analysis: no speaking ring */ }
+    if (el._stopSpeaking) el._stopSpeaking();
+    el._stopSpeaking = ClasshubMesh.watchSpeaking(stream, el);
   }
 
-  function mediaFailure(peer) {
-    if (statusEl) statusEl.setAttribute("data-media-failed", peer.name);
-    return "Your audio and video cannot reach " + peer.name + ": " +
-      (peer.relayRefused ? "the call's relay server refused the connection (ask your administrator to check the TURN settings)."
-                         : "the network between you blocks it. Leave and join again, or try another network.");
-  }
-
-  // --- peers (perfect negotiation) -------------------------------------------------------------
-  // ``initiating``: this page calls (from the roster), rather than answering an offer.
-  function peerFor(remote, user, name, initiating) {
-    if (peers[remote]) return peers[remote];
-    var pc = new RTCPeerConnection({ iceServers: config.iceServers,
-                                     iceTransportPolicy: config.iceTransportPolicy || "all" });
-    var peer = { pc: pc, polite: connectionId < remote, makingOffer: false, ignoreOffer: false,
-                 user: user, name: name || "Someone", screenId: null, tile: tile(remote, name || "Someone", false) };
-    peers[remote] = peer;
-    if (local) local.getTracks().forEach(function (t) { pc.addTrack(t, local); });
-    // Said before the tracks (frames on the socket keep their order): the other side then
-    // shows them as a screen tile rather than over the camera.
-    if (screen) { sendSignal(remote, { screen: screen.id }); screen.getTracks().forEach(function (t) { pc.addTrack(t, screen); }); }
-    // A page without a camera or microphone that calls needs m-lines to receive on; one that
-    // answers receives on the offer's own (extra transceivers there would start a second,
-    // colliding negotiation before the first is done: the connection never came up).
-    if (initiating && (!local || !local.getVideoTracks().length)) pc.addTransceiver("video", { direction: "recvonly" });
-    if (initiating && (!local || !local.getAudioTracks().length)) pc.addTransceiver("audio", { direction: "recvonly" });
-    pc.ontrack = function (evt) {
-      var incoming = evt.streams[0];
-      // The screen: the stream the "screen" signal named, or (should that signal have been
-      // refused by the relay's rate limit) a second stream while the camera's is still live.
-      var camera = peer.tile.querySelector("video").srcObject;
-      var second = camera && incoming && camera.id !== incoming.id &&
-                   camera.getTracks().some(function (t) { return t.readyState === "live"; });
-      if (incoming && (incoming.id === peer.screenId || second)) {
-        var shared = screenTile(remote, remote, peer.name).querySelector("video");
-        if (shared.srcObject !== incoming) {
-          shared.srcObject = incoming;
-          incoming.onremovetrack = function () { if (!incoming.getTracks().length) dropTile(remote + "-screen"); };
-        }
-        return;
+  // --- what arrives from a peer ------------------------------------------------------------
+  function showTrack(peer, evt, remote) {
+    var incoming = evt.streams[0];
+    // The screen: the stream the "screen" signal named, or (should that signal have been
+    // refused by the relay's rate limit) a second stream while the camera's is still live.
+    var camera = peer.tile.querySelector("video").srcObject;
+    var second = camera && incoming && camera.id !== incoming.id &&
+                 camera.getTracks().some(function (t) { return t.readyState === "live"; });
+    if (incoming && (incoming.id === peer.screenId || second)) {
+      var shared = screenTile(remote, remote, peer.name).querySelector("video");
+      if (shared.srcObject !== incoming) {
+        shared.srcObject = incoming;
+        incoming.onremovetrack = function () { if (!incoming.getTracks().length) dropTile(remote + "-screen"); };
       }
-      var video = peer.tile.querySelector("video");
-      if (video.srcObject !== evt.streams[0]) {
-        video.srcObject = evt.streams[0];
-        watchSpeaking(evt.streams[0], peer.tile);
-      }
-    };
-    pc.onicecandidate = function (evt) { sendSignal(remote, { candidate: evt.candidate ? evt.candidate.toJSON() : null }); };
-    pc.onnegotiationneeded = function () {
-      peer.makingOffer = true;
-      pc.setLocalDescription().then(function () {
-        sendSignal(remote, { description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
-      }).catch(function () {}).then(function () { peer.makingOffer = false; });
-    };
-    // A relay (TURN) server that refuses this page's credentials: with "relay" there is no
-    // other way for media, so say it at once rather than leave a black tile; otherwise the
-    // direct path may still work, and only a failed connection is reported.
-    pc.onicecandidateerror = function (evt) {
-      if (!/^turns?:/.test(evt.url || "")) return;
-      peer.relayRefused = evt.errorCode === 401 || evt.errorCode === 403 || peer.relayRefused;
-      if (peer.relayRefused && config.iceTransportPolicy === "relay") say(mediaFailure(peer));
-    };
-    pc.onconnectionstatechange = function () {
-      if (pc.connectionState === "failed") { say(mediaFailure(peer)); pc.restartIce(); }
-      else if (pc.connectionState === "connected" && statusEl.getAttribute("data-media-failed") === peer.name) {
-        statusEl.removeAttribute("data-media-failed");
-        say("You are in the call.");
-      }
-    };
-    return peer;
+      return;
+    }
+    var video = peer.tile.querySelector("video");
+    if (video.srcObject !== evt.streams[0]) {
+      video.srcObject = evt.streams[0];
+      watchSpeaking(evt.streams[0], peer.tile);
+    }
   }
-  function closePeer(remote) {
-    var peer = peers[remote];
-    if (!peer) return;
-    peer.pc.close();
-    delete peers[remote];
-    dropTile(remote);
-    dropTile(remote + "-screen");
-  }
+  function closePeer(remote) { mesh.closePeer(remote); }
   function onSignal(msg) {
     if (!joined || !config) { if (joining) earlySignals.push(msg); return; }
-    // The server relays only from connections in the call; the roster may lag the first offer.
     var known = (lastState && lastState.connections || []).filter(function (c) { return c.connection === msg.from; })[0];
-    var peer = peerFor(msg.from, msg.from_user, known && known.name, false);
-    var pc = peer.pc, data = msg.data;
-    if (known) peer.name = known.name;
-    if ("screen" in data) {
-      peer.screenId = data.screen;
-      if (!data.screen) dropTile(msg.from + "-screen");
-    } else if (data.description) {
-      var collision = data.description.type === "offer" && (peer.makingOffer || pc.signalingState !== "stable");
-      peer.ignoreOffer = !peer.polite && collision;
-      if (peer.ignoreOffer) return;
-      pc.setRemoteDescription(data.description).then(function () {
-        if (data.description.type !== "offer") return;
-        return pc.setLocalDescription().then(function () {
-          sendSignal(msg.from, { description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
-        });
-      }).catch(function () {});
-    } else if ("candidate" in data) {
-      // A candidate for an offer this side ignored (perfect negotiation) fails harmlessly.
-      pc.addIceCandidate(data.candidate || undefined).catch(function (e) { if (!peer.ignoreOffer) console.warn("ICE candidate not used: " + e.message); });
-    }
+    mesh.signal(msg, known);
   }
 
   // --- the roster ----------------------------------------------------------------------------
-  function wanted(state, c) {
-    if (c.connection === connectionId) return false;
-    if (state.topology !== "star") return true;
-    var me = state.participants.filter(function (p) { return p.user === myUser; })[0];
-    return (me && me.role === "INSTRUCTOR") || c.role === "INSTRUCTOR";
-  }
   function applyRoster() {
     var el = $("room-state");
     if (!el || !el.getAttribute("data-state")) return;
@@ -205,7 +132,6 @@
     try { state = JSON.parse(el.getAttribute("data-state")); } catch (e) { return; }
     lastState = state;
     if (!joined) return;
-    var keep = {};
     if (usingJanus()) {
       // Janus routes the media; the roster still decides: a page no longer in it is dropped.
       var present = {};
@@ -214,14 +140,7 @@
         if (!present[t.getAttribute("data-connection")]) t.remove();
       });
       grid.setAttribute("data-count", grid.children.length);
-    } else state.connections.forEach(function (c) {
-      if (!wanted(state, c)) return;
-      keep[c.connection] = true;
-      // The newer side starts: connecting to everyone already there is the joiner's job.
-      if (!peers[c.connection] && c.connection > connectionId) { /* they will call us */ }
-      else if (!peers[c.connection]) peerFor(c.connection, c.user, c.name, true);
-    });
-    if (!usingJanus()) Object.keys(peers).forEach(function (remote) { if (!keep[remote]) closePeer(remote); });
+    } else mesh.sync(state);
     state.participants.forEach(function (p) {
       state.connections.filter(function (c) { return c.user === p.user; }).forEach(function (c) {
         var t = grid.querySelector('.video-tile:not(.screen)[data-connection="' + c.connection + '"]');
@@ -250,22 +169,7 @@
     if (!fromServer) post(root.getAttribute("data-media-url"), kind === "audio" ? { audio_off: !on } : { video_off: !on });
   }
   function getMedia(receiveOnly) {
-    if (receiveOnly || !navigator.mediaDevices) return Promise.resolve(null);
-    var pub = config.publish;
-    var want = { audio: pub.indexOf("audio") >= 0, video: pub.indexOf("video") >= 0 };
-    if (!want.audio && !want.video) return Promise.resolve(null);
-    return navigator.mediaDevices.getUserMedia(want).catch(function (err) {
-      // Try with what there is (a camera refused or missing still leaves the microphone).
-      return navigator.mediaDevices.getUserMedia({ audio: want.audio }).then(function (s) {
-        say("Your camera is " + (err.name === "NotAllowedError" ? "blocked" : "not available") + ": you are in the call with your microphone only.");
-        return s;
-      }).catch(function (err2) {
-        say(err2.name === "NotAllowedError"
-          ? "Camera and microphone are blocked for this site: you can see and hear the others. Allow them in your browser's site settings and join again to be seen."
-          : "No camera or microphone found: you are in the call receiving only.");
-        return null;
-      });
-    });
+    return ClasshubMesh.getMedia(config.publish, receiveOnly, say);
   }
   function fillDevices() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
@@ -408,13 +312,11 @@
   }
   var leaving = Promise.resolve();
   function leave() {
-    if (connectionId && joined && navigator.sendBeacon) {
+    if (connectionId && joined) {
       // A Join pressed right after waits for this: the server must close this stay before it
       // opens the next one.
-      leaving = fetch(root.getAttribute("data-leave-url"), {
-        method: "POST", keepalive: true, credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-        body: JSON.stringify({ connection: connectionId }) }).catch(function () {});
+      leaving = ClasshubMesh.leaveBeacon(root.getAttribute("data-leave-url"), connectionId)
+        .catch(function () {});
     }
     stop("You left the call.");
     // Leaving is not the end: Join comes back (a new stay on this page; attendance counts it
@@ -436,6 +338,7 @@
       connectionId = msg.connection;
     } else if (msg.type === "signal") onSignal(msg);
     else if (msg.type === "room-ended") { stop("The call has ended."); var end = $("room-end"); if (end) end.hidden = true; $("room-join") && ($("room-join").hidden = true); }
+    else if (msg.type === "room-replaced") { stop("You are in this call from another page now (one page per instructor in a control center's call)."); if ($("room-join")) { $("room-join").hidden = false; $("room-join").disabled = false; } }
     else if (msg.type === "room-removed") { stop("You were removed from this call and cannot join it again."); $("room-join") && ($("room-join").hidden = true); }
     else if (msg.type === "signal-refused") { /* the server said why; nothing to retry */ }
   });
@@ -457,13 +360,7 @@
     if (usingJanus() && window.RoomJanus) {
       return RoomJanus.stats().then(function (byFeed) { return Object.keys(byFeed).map(function (k) { return byFeed[k]; }); });
     }
-    return Promise.all(Object.keys(peers).map(function (k) {
-      return peers[k].pc.getStats().then(function (report) {
-        var bytes = 0;
-        report.forEach(function (s) { if (s.type === "inbound-rtp" && s.kind === "video") bytes += s.bytesReceived; });
-        return bytes;
-      });
-    }));
+    return mesh.stats();
   }
   // The label of each track this page sends ("audio"/"video"/"screen" -> labels): what a
   // device switch or a screen share changed, on either engine.
