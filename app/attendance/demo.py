@@ -72,7 +72,7 @@ def seed_attendance_demo(users: dict) -> int:
         Course.center_id == teacher.center_id, Course.name == "GCSE Mathematics"))
     session = scheduling.schedule_session(teacher, SessionInput(
         title=CLINIC_TITLE, description="Bring the homework you are stuck on.",
-        type="GROUP_MEETING", course_id=course_id, date=first_day, start_time=time(15), timezone="Europe/London",
+        type="TUTORING", course_id=course_id, date=first_day, start_time=time(15), timezone="Europe/London",
         duration_minutes=45, frequency="WEEKLY", weekdays=[weekday], ends="count", count=12,
         participant_ids=[users[e].id for e in CLINIC_STUDENTS]), allow_conflicts=True,
         allow_past=True)

@@ -227,16 +227,19 @@ def open_segments(run: Run) -> list[Segment]:
 
 
 def is_star_run(run: Run) -> bool:
-    """A run of a session with a Tutor Control Center: its learners connect to the instructors
-    only, whatever their number, so that the tutor's Teach/Observe decides who hears them and
-    the students never hear each other (app/control_center; the page routes the audio)."""
+    """A run of a tutoring session (each student on their own work, in the Tutor Control
+    Center): its learners connect to the instructors only, whatever their number, so that the
+    tutor's Teach/Observe decides who hears them and the students never hear each other
+    (app/control_center; the page routes the audio). Other small sessions (a class, a group
+    meeting) stay a mesh: their students talk to each other."""
     if run.session_id is None:
         return False
     from app.control_center import services as control_center
-    from app.scheduling.models import VideoSession
+    from app.scheduling.models import SessionType, VideoSession
 
     session = db.session.get(VideoSession, run.session_id)
-    return session is not None and control_center.has_control_center(session)
+    return session is not None and session.type == SessionType.TUTORING \
+        and control_center.has_control_center(session)
 
 
 def topology(run: Run, roles: dict[int, LiveRole], star: bool | None = None) -> str | None:

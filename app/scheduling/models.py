@@ -18,12 +18,15 @@ class SessionType(str, enum.Enum):
     CLASS = "CLASS"
     ONE_ON_ONE = "ONE_ON_ONE"
     GROUP_MEETING = "GROUP_MEETING"
+    # One tutor, one to five students each on their own work (the Tutor Control Center): its
+    # call is a star, so students hear only the tutor, and only while the tutor teaches them.
+    TUTORING = "TUTORING"
     INSTANT = "INSTANT"
 
     @property
     def label(self) -> str:
         return {"CLASS": "Class", "ONE_ON_ONE": "One-on-one", "GROUP_MEETING": "Group meeting",
-                "INSTANT": "Instant call"}[self.value]
+                "TUTORING": "Tutoring", "INSTANT": "Instant call"}[self.value]
 
 
 class SessionStatus(str, enum.Enum):

@@ -300,6 +300,9 @@ def validate_input(teacher: User, data: SessionInput, *, require_future: bool = 
             errors["participant_ids"] = participant_error
         elif data.type == SessionType.ONE_ON_ONE.value and len(participants) != 1:
             errors["participant_ids"] = "A one-on-one has exactly one student."
+        elif data.type == SessionType.TUTORING.value and not 1 <= len(participants) <= 5:
+            errors["participant_ids"] = ("A tutoring session has one to five students (one "
+                                         "tutor watches them all at once).")
     if errors:
         raise ValidationError(errors)
 

@@ -8,6 +8,7 @@ import pytest
 from app.accounts.models import Role
 from app.db_types import utcnow
 from app.live import session_runs
+from app.scheduling.models import SessionType
 from tests.conftest import commit
 from tests.live.test_sessions_live import make_session
 
@@ -17,7 +18,8 @@ class Lesson:
         self.center, self.teacher, self.learners = center, teacher, list(learners)
         start = (utcnow() - timedelta(minutes=5)).replace(microsecond=0)
         self.session = make_session(center, teacher, self.learners, start=start, minutes=60,
-                                    co_teachers=co_teachers, title="Tutoring")
+                                    co_teachers=co_teachers, title="Tutoring",
+                                    type=SessionType.TUTORING)
         self.at = start
         self.run = None
         if live:

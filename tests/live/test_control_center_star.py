@@ -42,6 +42,16 @@ def test_a_tutor_with_five_students_fits_and_other_small_calls_stay_a_mesh(lesso
     assert answers == [200] * 6
     assert roster_of(room_id)["topology"] == "star"
 
+    # A class of three with a control center, not a tutoring session: its students talk to
+    # each other, a mesh.
+    trio = [make.user(school.center, Role.STUDENT, name=f"Trio {n}") for n in range(3)]
+    class_session = make_session(school.center, school.teacher, trio, start=now_plus(-5),
+                                 title="Small class")
+    class_run, _ = session_runs.start_session_run(school.teacher, class_session)
+    db.session.commit()
+    assert not services.is_star_run(class_run)
+    assert services.topology(class_run, {u.id: LiveRole.LEARNER for u in trio}) == "mesh"
+
     # Six learners: no control center, so the usual rule: a mesh up to the limit.
     learners = [make.user(school.center, Role.STUDENT, name=f"Pupil {n}") for n in range(6)]
     session = make_session(school.center, school.teacher, learners, start=now_plus(-5))

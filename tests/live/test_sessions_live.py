@@ -27,12 +27,13 @@ UTC = timezone.utc
 
 
 def make_session(center, teacher, learners=(), *, start, minutes=60, tz="UTC", weekly=False,
-                 co_teachers=(), observers=(), title="Algebra lesson") -> VideoSession:
+                 co_teachers=(), observers=(), title="Algebra lesson",
+                 type=SessionType.CLASS) -> VideoSession:
     """A session row starting at ``start`` (an aware instant, kept as wall-clock time in
     ``tz``), with its SESSION thread: written directly, since the service refuses a start in
     the past and these tests need occurrences already under way."""
     session = VideoSession(center_id=center.id, teacher_id=teacher.id, title=title,
-                           description="", type=SessionType.CLASS, timezone=tz,
+                           description="", type=type, timezone=tz,
                            start_local=start.astimezone(ZoneInfo(tz)).replace(tzinfo=None),
                            duration_minutes=minutes,
                            frequency=Frequency.WEEKLY if weekly else Frequency.NONE, interval=1,

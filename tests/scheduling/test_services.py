@@ -329,3 +329,20 @@ def test_whole_group_adds_its_students(school, make):
         services.schedule_session(other_teacher, weekly_input([], group_id=foreign_group.id,
                                                               frequency="NONE"))
     assert "participant_ids" in caught.value.errors
+
+
+def test_a_tutoring_session_has_one_to_five_students(school, make):
+    """Tutoring (the Tutor Control Center's star call) is one tutor watching each student at
+    once: six are refused with a clear message, the form's choices offer it."""
+    from app.accounts.models import Role
+    from app.accounts.services import ValidationError
+    from app.scheduling.forms import TYPE_CHOICES
+
+    assert ("TUTORING", "Tutoring") in TYPE_CHOICES
+    six = [make.user(school.center, Role.STUDENT, name=f"Tutee {n}") for n in range(6)]
+    make.course(school.center, "Tutoring group", teachers=[school.teacher], students=six)
+    with pytest.raises(ValidationError) as refused:
+        services.schedule_session(school.teacher, weekly_input(six, type="TUTORING"))
+    assert "one to five students" in refused.value.errors["participant_ids"]
+    session = services.schedule_session(school.teacher, weekly_input(six[:5], type="TUTORING"))
+    assert session.type.label == "Tutoring"
