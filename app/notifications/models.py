@@ -51,7 +51,7 @@ class NotificationType(str, enum.Enum):
             "INVITATION_REQUEST": "Requests for a new invitation",
             "CATCH_UP_ASSIGNED": "Catch-up work after a missed session",
             "CATCH_UP_UPDATED": "Catch-up work set or changed by a teacher",
-            "LESSON_REPORT": "Lesson reports from your tutors",
+            "LESSON_REPORT": "Lesson reports your tutors send you",
         }[self.value]
 
     @property
