@@ -427,3 +427,42 @@ def test_attendance_and_catch_ups(demo, new_page, viewport, size):
     lucas.get_by_role("button", name="Mark done").click()
     expect(lucas.locator("#catch-up-status").get_by_text("Done", exact=True)).to_be_visible()
     assert_no_console_errors(lucas)
+
+
+@pytest.mark.parametrize("viewport,size", [(DESKTOP, "desktop"), (PHONE, "phone")])
+def test_control_center(demo, new_page, viewport, size):
+    """The "Things to try" bullet about the Tutoring session's control center, up to where a
+    live lesson begins (the lesson itself is tests/browser/test_control_center.py and, with
+    media, tests/calls/test_control_center_call.py)."""
+    [bullet] = [b for b in things_to_try() if "**Control center**" in b]
+    page = new_page(viewport=viewport)
+    log_in(page, "teacher@example.com")
+    # "open it from the calendar and press Control center"
+    follow(page, "Calendar")
+    switch_view(page, "Agenda")
+    page.locator("#calendar a", has_text="homework clinic").first.click()
+    expect(page.locator(".session-head")).to_contain_text("Tutoring")
+    page.get_by_role("link", name="Control center", exact=True).click()
+    expect(page.get_by_role("heading", name="Control center", level=1)).to_be_visible()
+    # "Each student has a panel with their plan (subject, "Year 10 → Maths at Year 9", goal),
+    # their work with progress, and Teach / Observe; three of the next lesson's plans are ready"
+    panels = page.locator(".cc-panel")
+    expect(panels).to_have_count(5)
+    sam = panels.filter(has_text="Sam Student")
+    assert "Year 10 → Maths at Year 9" in bullet
+    expect(sam).to_contain_text("Year 10 → Maths at Year 9")
+    expect(sam).to_contain_text("Worksheet 3.5")
+    for name in ("Teach", "Observe"):
+        assert f"**{name}**" in bullet
+        expect(sam.get_by_role("button", name=name, exact=True)).to_be_visible()
+    expect(panels.filter(has_text="No subject set yet")).to_have_count(2)
+    # "the others can be made there (Plan, Assign work, or Copy last session's plan)"
+    kenji = panels.filter(has_text="Kenji Tanaka")
+    for name in ("Plan", "Assign work"):
+        assert f"**{name}**" in bullet
+        expect(kenji.locator("summary", has_text=name)).to_be_visible()
+    kenji.locator("summary", has_text="Plan").click()
+    assert "**Copy last session's plan**" in bullet
+    expect(kenji.get_by_role("button", name="Copy last session's plan")).to_be_visible()
+    screenshot(page, f"tour-control-center-{size}")
+    assert_no_console_errors(page)
