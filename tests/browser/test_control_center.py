@@ -126,6 +126,7 @@ def test_help_progress_timers_and_the_report_live(lesson_for, school, new_page, 
     expect(sara_page.locator(f"#cc-student-box #cc-my-item-{item.id} progress")) \
         .to_have_attribute("value", "75")
     expect(sara_page.locator(f"#cc-my-item-{item.id}")).to_have_count(1)
+    screenshot(tutor, "control-center-row-pushed")
 
     # A timer for everyone: it counts down on every page, then says so.
     tutor.get_by_label("Minutes").fill("0.1")
