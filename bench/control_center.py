@@ -11,13 +11,16 @@ bench/realtime.py runs them):
   tutor's cookie subscribed as the control center page is (``user:<tutor>`` and ``cc:<run>``);
   each student posts ``progress`` to ``/control-center/items/<id>`` as the student box in the
   room does (htmx, CSRF header), the next POST as soon as the previous answers. Every POST
-  publishes ``cc.changed`` on ``cc:<run>``; the tutor's socket gets that student's panel.
+  publishes ``cc.changed`` on ``cc:<run>``; the tutor's socket gets that student's item row
+  (the whole panel when the item's status changed; events waiting together in the hub are
+  rendered once).
 - The peer (``bench.peers.socketio_server:app``): one Socket.IO client joined to the session's
   room; each student POSTs to ``/rooms/<room>/progress/<student>`` (update a row, commit,
   ``emit`` to the room), as a developer would write the same feature with Flask-SocketIO.
 
 Counted at the tutor's socket: the panel updates that really arrived (Classhub's frames may
-join several parts into one websocket frame: each ``cc-panel`` part counts), over the posting
+join several parts into one websocket frame: each ``cc-panel`` part counts, and each work item
+row pushed on its own when only its progress moved), over the posting
 window plus the time the last one took to arrive. Latency is commit→frame: each update shows a
 student's progress value; it is matched to the latest POST of that student and value that
 committed before it arrived (values cycle 1..99 per student, so a match is never ambiguous).
@@ -50,6 +53,8 @@ PACED_INTERVAL = 0.5
 SUBSCRIBED = '<template data-realtime="subscribed"></template>'
 
 _PANEL = re.compile(r'id="cc-panel-(\d+)"')
+# A work item's row pushed on its own (only its progress moved), outside any panel.
+_ROW = re.compile(r'<li [^>]*data-student-id="(\d+)" hx-swap-oob="true"')
 _PROGRESS = re.compile(r'<progress class="cc-progress" max="100" value="(\d+)"')
 
 
@@ -147,8 +152,9 @@ class Arrivals:
 
 
 def classhub_updates(text: str) -> list[tuple[int, int]]:
-    """Each panel part in a frame: (student, the progress its item shows)."""
-    marks = list(_PANEL.finditer(text))
+    """Each panel part, or item row pushed on its own, in a frame: (student, the progress its
+    item shows)."""
+    marks = sorted([*_PANEL.finditer(text), *_ROW.finditer(text)], key=lambda m: m.start())
     found = []
     for n, mark in enumerate(marks):
         end = marks[n + 1].start() if n + 1 < len(marks) else len(text)

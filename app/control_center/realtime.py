@@ -17,7 +17,7 @@ from app.control_center.call import call_context
 from app.control_center.services import Capabilities
 from app.extensions import db
 from app.live.models import Room, Run
-from app.realtime.events import (Renderer, register_catch_up, register_renderer,
+from app.realtime.events import (Event, Renderer, register_catch_up, register_renderer,
                                  register_topic)
 from app.scheduling.models import VideoSession
 
@@ -47,25 +47,67 @@ def _occurrence(event) -> datetime | None:
 
 
 def _prepare_changed(event, viewers, cache) -> None:
-    session = db.session.get(VideoSession, event.data.get("session_id"))
     occurrence = _occurrence(event)
-    cache["board"] = None
-    if session is None or occurrence is None or not services.has_control_center(session):
+    cache["board"], cache["rows"] = None, []
+    if occurrence is None:
         return
-    # The panels that changed, and always the queue: a panel's help badge and the queue
-    # move together. Timers for all touch every panel.
+    # Whole panels only for the students whose panel changed beyond their work's progress; the
+    # queue and the timers only when flagged (a panel's help badge and the queue move together:
+    # the event says both). Rows alone cost one query: no session, no board.
     wanted = set(event.data.get("student_ids") or ())
-    cache["board"] = services.load_board(session, occurrence, TUTOR_CAPABILITIES,
-                                         student_ids=wanted)
+    if wanted or event.data.get("queue") or event.data.get("timers"):
+        session = db.session.get(VideoSession, event.data.get("session_id"))
+        if session is None or not services.has_control_center(session):
+            return
+        cache["board"] = services.load_board(session, occurrence, TUTOR_CAPABILITIES,
+                                             student_ids=wanted)
+    cache["rows"] = [item for item in services.panel_items(event.data.get("session_id"),
+                                                           occurrence,
+                                                           event.data.get("item_ids") or ())
+                     if item.plan.student_id not in wanted]  # already in its whole panel
 
 
 def _render_changed(event, viewer, cache):
-    board = cache["board"]
-    if board is None:
+    board, parts = cache["board"], []
+    if board is not None:
+        wanted = set(event.data.get("student_ids") or ())
+        parts.append(render_board_parts(board, student_ids=wanted,
+                                        queue=bool(event.data.get("queue")),
+                                        timers=bool(event.data.get("timers")), viewer=viewer))
+    parts += [render_template("control_center/_panel_item.html", item=item, oob=True,
+                              row_oob=True, target=f"#cc-panel-{item.plan.student_id}")
+              for item in cache["rows"]]
+    return "".join(parts) or None
+
+
+def _merge_changed(earlier, later):
+    """Two ``cc.changed`` (or ``cc.planned``) events of one topic waiting together become one:
+    rendered after both commits, it shows the latest state of everything either named (the
+    union of panels and rows, the queue or timers if either changed them)."""
+    first, last = earlier.data, later.data
+    if (first.get("session_id"), first.get("occurrence")) != \
+            (last.get("session_id"), last.get("occurrence")):
         return None
-    return render_board_parts(board, student_ids=set(event.data.get("student_ids") or ()),
-                              queue=bool(event.data.get("queue")),
-                              timers=bool(event.data.get("timers")), viewer=viewer)
+
+    def union(key):
+        return sorted(set(first.get(key) or ()) | set(last.get(key) or ()))
+
+    return Event(later.topic, later.name,
+                 {**last, "student_ids": union("student_ids"), "item_ids": union("item_ids"),
+                  "queue": bool(first.get("queue") or last.get("queue")),
+                  "timers": bool(first.get("timers") or last.get("timers"))})
+
+
+def _merge_student(earlier, later):
+    """Students' boxes of one occurrence waiting together: one event for all of them (each box
+    is rendered from the database as it stands, so the latest wins)."""
+    first, last = earlier.data, later.data
+    if (first.get("session_id"), first.get("occurrence")) != \
+            (last.get("session_id"), last.get("occurrence")):
+        return None
+    return Event(later.topic, later.name,
+                 {**last, "user_ids": sorted(set(first.get("user_ids") or ())
+                                             | set(last.get("user_ids") or ()))})
 
 
 def _zone(event, viewer, cache):
@@ -181,12 +223,15 @@ def catch_up_plans(conn, user, session_id: int, since) -> None:
 def register() -> None:
     register_topic("cc", services.can_follow, catch_up_board, still_allowed=services.followers)
     register_catch_up("room", catch_up_student_box)
-    register_renderer("cc.changed", Renderer(_render_changed, _zone, prepare=_prepare_changed))
-    register_renderer("cc.student", Renderer(_render_student, prepare=_prepare_student))
+    register_renderer("cc.changed", Renderer(_render_changed, _zone, prepare=_prepare_changed,
+                                             coalesce=_merge_changed))
+    register_renderer("cc.student", Renderer(_render_student, prepare=_prepare_student,
+                                             coalesce=_merge_student))
     register_topic("ccplan", services.can_follow_plans, catch_up_plans,
                    still_allowed=services.plan_followers)
     register_renderer("cc.planned", Renderer(_render_changed, _zone, prepare=_prepare_changed,
-                                             only_for=_shows_occurrence))
+                                             only_for=_shows_occurrence,
+                                             coalesce=_merge_changed))
     # The whole page: its call strip carries the viewer's own roster and id (one render each).
     register_renderer("cc.started", Renderer(_render_page, _viewer, prepare=_prepare_page,
                                              only_for=_shows_occurrence))

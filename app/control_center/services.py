@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from flask import render_template
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from app.accounts.models import Role, User
 from app.accounts.services import PermissionDenied, ValidationError, record_audit
@@ -505,6 +505,7 @@ def update_work_item(actor, item: WorkItem, *, status: str | None = None,
     if errors:
         raise ValidationError(errors)
     now = utcnow()
+    status_before = item.status
     if new_progress is not None:
         item.progress = new_progress
         if new_status is None and new_progress == 100:
@@ -526,8 +527,25 @@ def update_work_item(actor, item: WorkItem, *, status: str | None = None,
             item.done_at = None
         item.status = new_status
     db.session.flush()
-    changed(session, plan.occurrence_start, [plan.student_id])
+    # Progress alone moves one row of the panel; a new status moves the "current work" clock
+    # and maybe another item (one DOING at a time): then the whole panel.
+    changed(session, plan.occurrence_start, [plan.student_id],
+            item_ids=[item.id] if item.status == status_before else ())
     return item
+
+
+def panel_items(session_id: int, occurrence_start: datetime, item_ids) -> list[WorkItem]:
+    """These work items with their plans, only those of this session's occurrence (one
+    query): the rows a push re-renders when only their progress moved. By id: the hub's
+    delivery has just checked the session's followers, and needs nothing else of it."""
+    ids = sorted({int(i) for i in item_ids})
+    if not ids:
+        return []
+    return list(db.session.scalars(
+        select(WorkItem).join(WorkItem.plan)
+        .where(one_of(WorkItem.id, ids), StudentPlan.session_id == session_id,
+               StudentPlan.occurrence_start == occurrence_start)
+        .options(contains_eager(WorkItem.plan)).order_by(WorkItem.id)))
 
 
 # --- help requests -------------------------------------------------------------------------------
@@ -979,23 +997,28 @@ def _instructor_ids(session: VideoSession) -> set[int]:
 
 
 def changed(session: VideoSession, occurrence_start: datetime, student_ids, *,
-            queue: bool = False, timers: bool = False, tell_student: bool = True) -> None:
+            item_ids=(), queue: bool = False, timers: bool = False,
+            tell_student: bool = True) -> None:
     """After commit: the instructors' pages of the live run re-render these students' panels
     (and the queue, the timers) from ``cc:<run>``; the students' own boxes from their
-    ``user:`` topic. Ids only: each page renders what its viewer may see."""
+    ``user:`` topic. With ``item_ids``, only those work items' rows changed in the students'
+    panels (their progress), and the pages get just the rows. Ids only: each page renders what
+    its viewer may see."""
     student_ids = sorted(set(student_ids))
+    item_ids = sorted(set(item_ids))
+    panels = [] if item_ids else student_ids
     run = run_of(session, occurrence_start)
-    data = dict(session_id=session.id, occurrence=occurrence_start.isoformat())
+    data = dict(session_id=session.id, occurrence=occurrence_start.isoformat(),
+                student_ids=panels, item_ids=item_ids, queue=queue, timers=timers)
     if run is not None:
-        publish(f"cc:{run.id}", "cc.changed", **data, student_ids=student_ids, queue=queue,
-                timers=timers)
+        publish(f"cc:{run.id}", "cc.changed", **data)
     else:
         # Planning: no run yet, so the pages open on this occurrence listen on the session's
         # planning topic (each gets only its own occurrence's changes: realtime.py).
-        publish(f"ccplan:{session.id}", "cc.planned", **data, student_ids=student_ids,
-                queue=queue, timers=timers)
+        publish(f"ccplan:{session.id}", "cc.planned", **data)
     if tell_student:
-        publish_to_users("user", student_ids, "cc.student", **data)
+        publish_to_users("user", student_ids, "cc.student", session_id=session.id,
+                         occurrence=occurrence_start.isoformat())
 
 
 def on_session_went_live(run: Run, session: VideoSession | None = None, **_) -> None:

@@ -231,9 +231,12 @@ def _answer_for(session, at, student_id):
 @login_required
 def update_item(item_id):
     item = get_scoped_or_404(WorkItem, item_id)
+    # Held for the whole request: the checks below find the session in the identity map
+    # (which keeps only what something refers to) instead of loading it again each time.
+    plan, session = services.work_item_context(item)
     if not services.can_update_item(current_user, item):
         abort(404)
-    plan, session = services.work_item_context(item)
+    status_before = item.status
     try:
         services.update_work_item(current_user, item, status=request.form.get("status"),
                                   progress=request.form.get("progress"))
@@ -244,6 +247,12 @@ def update_item(item_id):
         box = services.student_box(current_user, session, plan.occurrence_start)
         return render_template("control_center/_student_box.html", box=box, oob=False,
                                viewer=current_user, errors=error.errors, form={}), 422
+    if item.status == status_before and request.headers.get("HX-Request") \
+            and current_user.id == plan.student_id:
+        # The student moved their progress: nothing else in their box changed, so the answer is
+        # the item's row alone, swapped in place of the box's row.
+        html = render_template("control_center/_student_item.html", item=item, oob=False)
+        return html, 200, {"HX-Retarget": f"#cc-my-item-{item.id}", "HX-Reswap": "outerHTML"}
     return _answer_for(session, plan.occurrence_start, plan.student_id)
 
 

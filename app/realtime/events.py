@@ -105,6 +105,11 @@ class Renderer:
     # by the events that change them (see register_cache_invalidator), instead of reading them
     # again: for events sent many times a second (call signalling). Others read them fresh.
     trusts_confirmed_access: bool = False
+    # (earlier, later) -> Event | None: two events of this name and topic waiting in the hub
+    # together as one (or None: keep both). Only for events whose render reads the state as it
+    # stands, so the one render after both commits shows everything both would have (latest
+    # wins, nothing lost): a burst of changes to one thing costs one render, not one each.
+    coalesce: Callable | None = None
 
 
 # topic prefix -> still_allowed(users, key) -> set of user ids: access checked again on every
@@ -190,6 +195,30 @@ def register_disconnect_handler(handle: Callable) -> None:
 
 def disconnect_handlers() -> list[Callable]:
     return list(_disconnect_handlers)
+
+
+def coalesced(events: list[Event]) -> tuple[list[Event], list[Event]]:
+    """Events taken from Redis together, with those whose renderer coalesces merged into the
+    place of the latest of their name and topic (never earlier: its render must follow every
+    commit it stands for), and the events merged away."""
+    out: list[Event | None] = []
+    merged_away: list[Event] = []
+    latest: dict[tuple[str, str], int] = {}  # (topic, name) -> its place in out
+    for event in events:
+        renderer = _renderers.get(event.name)
+        if renderer is None or renderer.coalesce is None:
+            out.append(event)
+            continue
+        key = (event.topic, event.name)
+        place = latest.get(key)
+        if place is not None:
+            merged = renderer.coalesce(out[place], event)
+            if merged is not None:
+                merged_away.append(out[place])
+                out[place], event = None, merged
+        latest[key] = len(out)
+        out.append(event)
+    return [event for event in out if event is not None], merged_away
 
 
 def register_renderer(event_name: str, renderer: Renderer) -> None:

@@ -42,7 +42,7 @@ from sqlalchemy import select
 from app.bulk import one_of
 from app.db_types import utcnow
 from app.realtime.events import (CatchUp, Event, allowed_viewers, can_subscribe, catch_up_for,
-                                 channel_for, invalidate_caches, renderer_for)
+                                 channel_for, coalesced, invalidate_caches, renderer_for)
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,12 @@ VIEWER_TTL = 300  # seconds a viewer's name, role and zone are reused without re
 # htmx ws extension swaps every top-level element of a message on its own), up to this size:
 # a burst of events costs a socket one write, not one per event.
 JOIN_LIMIT = 64 * 1024
-# Events taken from Redis and dispatched before the sockets write (senders_held): a few
-# commits' worth, so a steady stream never holds the writes back for long.
-BATCH_LIMIT = 8
+# Events taken from Redis at once and dispatched before the sockets write (senders_held): a
+# few commits' worth. Events waiting together that a renderer coalesces are rendered once
+# (events.coalesced): when the hub falls behind a burst, it catches up by rendering less, not
+# by queueing. Small fan-outs are written after each event, so the writes of a steady stream
+# are never held for the whole batch.
+BATCH_LIMIT = 32
 HOLD_FROM = 100  # sockets an event must reach for its writes to wait for the batch's end
 
 
@@ -351,9 +354,12 @@ class Hub:
                     while len(batch) < BATCH_LIMIT and \
                             (more := pubsub.get_message(timeout=0)) is not None:
                         batch.append(more)
-                    with senders_held() as held:
+                    with senders_held():
+                        events: list[Event] = []
                         for message in batch:
                             if message.get("type") == "subscribe":
+                                self.dispatch_batch(events)  # what came before, first
+                                events = []
                                 self._ready.set()
                                 backoff = 0.5
                                 if subscribed_before:
@@ -363,13 +369,10 @@ class Hub:
                             if message.get("type") != "message":
                                 continue
                             try:
-                                self.dispatch(Event.from_json(message["data"]))
+                                events.append(Event.from_json(message["data"]))
                             except Exception:
-                                log.exception("realtime event could not be delivered")
-                            if len(held) < HOLD_FROM:
-                                # A small fan-out goes out at once: joining its few writes
-                                # is not worth making its frames wait for the next event.
-                                held.release()
+                                log.exception("realtime event could not be read")
+                        self.dispatch_batch(events)
             except redis.RedisError:
                 lost_at = lost_at or utcnow()
                 log.warning("realtime hub lost Redis; retrying in %.1fs", backoff)
@@ -498,6 +501,23 @@ class Hub:
                     .join(Center, Center.id == User.center_id).where(one_of(User.id, stale))):
                 found[row[0]] = self._viewers[row[0]] = Viewer(*row)
         return found
+
+    def dispatch_batch(self, events: list[Event]) -> None:
+        """Events taken from Redis together, in order, those a renderer coalesces rendered
+        once (the events merged away still drop what they make stale)."""
+        events, merged_away = coalesced(events)
+        for event in merged_away:
+            self.forget_confirmed(event)
+        for event in events:
+            try:
+                self.dispatch(event)
+            except Exception:
+                log.exception("realtime event could not be delivered")
+            held = getattr(_held, "targets", None)
+            if held is not None and len(held) < HOLD_FROM:
+                # A small fan-out goes out at once: joining its few writes is not worth making
+                # its frames wait for the next event.
+                held.release()
 
     def dispatch(self, event: Event) -> None:
         self.forget_confirmed(event)  # even when nobody here listens to its topic

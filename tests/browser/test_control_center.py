@@ -115,6 +115,18 @@ def test_help_progress_timers_and_the_report_live(lesson_for, school, new_page, 
         "button", name=re.compile("^Save")).click()
     expect(tutor.locator(f"#cc-item-{item.id} progress")).to_have_attribute("value", "60")
     expect(tutor.locator(f"#cc-item-{item.id}")).to_have_attribute("data-status", "DOING")
+    # Progress alone: the tutor's page swaps the item's row in place inside the panel, and
+    # Sara's answer is her row, in place inside her box.
+    sara_page.locator(f"#cc-my-progress-{item.id}").fill("75")
+    sara_page.locator(f"#cc-my-item-{item.id}").get_by_role(
+        "button", name=re.compile("^Save")).click()
+    expect(tutor.locator(f"#cc-panel-{sara.id} #cc-item-{item.id} progress")) \
+        .to_have_attribute("value", "75")
+    expect(tutor.locator(f"#cc-item-{item.id}")).to_have_count(1)
+    expect(sara_page.locator(f"#cc-student-box #cc-my-item-{item.id} progress")) \
+        .to_have_attribute("value", "75")
+    expect(sara_page.locator(f"#cc-my-item-{item.id}")).to_have_count(1)
+    screenshot(tutor, "control-center-row-pushed")
 
     # A timer for everyone: it counts down on every page, then says so.
     tutor.get_by_label("Minutes").fill("0.1")
@@ -137,7 +149,7 @@ def test_help_progress_timers_and_the_report_live(lesson_for, school, new_page, 
     expect(tutor.get_by_role("heading", name="Lesson reports")).to_be_visible()
     report = tutor.locator(".cc-report", has_text="Sara Student")
     body = report.get_by_label("Report for Sara Student")
-    expect(body).to_contain_text("Worksheet 1: working on it (60%)")
+    expect(body).to_contain_text("Worksheet 1: working on it (75%)")
     body.fill(body.input_value() + "\nWell done today.")
     screenshot(tutor, "control-center-reports")
     report.get_by_role("button", name="Send to Sara Student").click()
