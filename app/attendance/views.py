@@ -102,13 +102,6 @@ def _sheet(session_id=None, original=None, run_id=None) -> services.Sheet:
     return sheet
 
 
-def _person(user_id) -> int:
-    person = parse_id(user_id)
-    if person is None:
-        abort(404)
-    return person
-
-
 # --- pages ---------------------------------------------------------------------------------------
 
 def _render_sheet(sheet: services.Sheet, status: int = 200, bulk_error: str | None = None,
@@ -176,18 +169,21 @@ def _sheet_for_post(kwargs) -> services.Sheet:
     return sheet
 
 
-def _on_sheet_or_404(sheet, person):
-    if person not in services.roster_ids(sheet):
+def _sheet_and_person_for_post(where, user_id) -> tuple[services.Sheet, int]:
+    """The sheet a change is made on and the person it is for; someone not on its roster is
+    a 404."""
+    sheet = _sheet_for_post(where)
+    person = parse_id(user_id)
+    if person is None or person not in services.roster_ids(sheet):
         abort(404)
+    return sheet, person
 
 
 @bp.route(SESSION_SHEET + "/people/<user_id>/cycle", methods=["POST"])
 @bp.route(RUN_SHEET + "/people/<user_id>/cycle", methods=["POST"])
 @login_required
 def cycle(user_id, **where):
-    sheet = _sheet_for_post(where)
-    person = _person(user_id)
-    _on_sheet_or_404(sheet, person)
+    sheet, person = _sheet_and_person_for_post(where, user_id)
     services.cycle_status(current_user, sheet, person)
     return _row(sheet, person)
 
@@ -196,9 +192,7 @@ def cycle(user_id, **where):
 @bp.route(RUN_SHEET + "/people/<user_id>/clear", methods=["POST"])
 @login_required
 def clear(user_id, **where):
-    sheet = _sheet_for_post(where)
-    person = _person(user_id)
-    _on_sheet_or_404(sheet, person)
+    sheet, person = _sheet_and_person_for_post(where, user_id)
     services.set_statuses(current_user, sheet, [person], None)
     return _row(sheet, person)
 
@@ -207,9 +201,7 @@ def clear(user_id, **where):
 @bp.route(RUN_SHEET + "/people/<user_id>/note", methods=["POST"])
 @login_required
 def note(user_id, **where):
-    sheet = _sheet_for_post(where)
-    person = _person(user_id)
-    _on_sheet_or_404(sheet, person)
+    sheet, person = _sheet_and_person_for_post(where, user_id)
     typed = request.form.get("note", "")
     try:
         services.set_note(current_user, sheet, person, typed)
