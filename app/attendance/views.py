@@ -7,8 +7,6 @@ anyone else on the sheet gets their own record only. Every change answers with t
 (``_sheet_row.html``) that the websocket pushes too."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -20,7 +18,6 @@ from app.attendance import services
 from app.attendance.rules import AttendanceStatus
 from app.chat import services as chat
 from app.chat.models import Message, Thread
-from app.db_types import utcnow
 from app.errors import render_error
 from app.extensions import db
 from app.live import services as live
@@ -68,18 +65,8 @@ def _session_or_404(session_id) -> VideoSession:
 
 
 def _occurrence_or_404(session: VideoSession, raw: str):
-    """The occurrence named by its original local start (naive ISO 8601, in the series' zone);
-    junk, cancelled and non-occurrences are 404."""
-    if not raw or len(raw) > 32:
-        abort(404)
-    try:
-        original = datetime.fromisoformat(raw)
-    except ValueError:
-        abort(404)
-    horizon = max(session.start_local, utcnow().replace(tzinfo=None)) + timedelta(days=3660)
-    if original.tzinfo is not None or not session.start_local <= original <= horizon:
-        abort(404)
-    occurrence = scheduling.find_occurrence(session, original)
+    """The occurrence the URL names; junk, cancelled and non-occurrences are 404."""
+    occurrence = scheduling.occurrence_by_key(session, raw)
     if occurrence is None or occurrence.cancelled:
         abort(404)
     return occurrence
