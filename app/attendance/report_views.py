@@ -59,9 +59,24 @@ def _stream(plan: reports.ExportPlan, fmt: str, date_range: reports.DateRange) -
         "Cache-Control": "no-store"})
 
 
-def _bad_range(errors):
-    return Response("The dates are not right: " + " ".join(errors.values()), status=422,
-                    content_type="text/plain; charset=utf-8")
+def _export(viewer, fmt: str, plan_for) -> Response:
+    """A report as a file for the asked range (``plan_for(date_range)`` says what goes in it);
+    a wrong range is a 422 in plain words."""
+    date_range, errors = _range(viewer)
+    if errors:
+        return Response("The dates are not right: " + " ".join(errors.values()), status=422,
+                        content_type="text/plain; charset=utf-8")
+    return _stream(plan_for(date_range), fmt, date_range)
+
+
+def _grid_page(viewer, template: str, grid_for, here: str, here_args: dict, **subject):
+    """A grid report page for the asked range (``grid_for(date_range)`` builds the grid); a
+    wrong range is a 422 that shows the form as typed, without a grid."""
+    date_range, errors = _range(viewer)
+    grid = None if errors else grid_for(date_range)
+    return render_page(template, "attendance/_report_grid.html", 422 if errors else 200,
+                       grid=grid, errors=errors, typed=_typed(), here=here, here_args=here_args,
+                       export=here + "_export", **subject)
 
 
 # --- a session series ------------------------------------------------------------------------------
@@ -71,13 +86,10 @@ def _bad_range(errors):
 def series(session_id):
     viewer = _viewer()
     session = _session_or_404(session_id, viewer)
-    date_range, errors = _range(viewer)
-    grid = None if errors else reports.series_grid(viewer, session, date_range, page_arg())
-    return render_page("attendance/report_series.html", "attendance/_report_grid.html",
-                       422 if errors else 200, session=session, grid=grid, errors=errors,
-                       typed=_typed(), here="attendance_reports.series",
-                       here_args={"session_id": session.id},
-                       export="attendance_reports.series_export")
+    return _grid_page(viewer, "attendance/report_series.html",
+                      lambda date_range: reports.series_grid(viewer, session, date_range,
+                                                             page_arg()),
+                      "attendance_reports.series", {"session_id": session.id}, session=session)
 
 
 @bp.route("/sessions/<session_id>/attendance.<any(csv, json):fmt>")
@@ -85,10 +97,8 @@ def series(session_id):
 def series_export(session_id, fmt):
     viewer = _viewer()
     session = _session_or_404(session_id, viewer)
-    date_range, errors = _range(viewer)
-    if errors:
-        return _bad_range(errors)
-    return _stream(reports.series_export(viewer, session, date_range), fmt, date_range)
+    return _export(viewer, fmt,
+                   lambda date_range: reports.series_export(viewer, session, date_range))
 
 
 # --- a course -----------------------------------------------------------------------------------
@@ -98,13 +108,10 @@ def series_export(session_id, fmt):
 def course(course_id):
     viewer = _viewer()
     course = _course_or_404(course_id, viewer)
-    date_range, errors = _range(viewer)
-    grid = None if errors else reports.course_grid(viewer, course, date_range, page_arg())
-    return render_page("attendance/report_course.html", "attendance/_report_grid.html",
-                       422 if errors else 200, course=course, grid=grid, errors=errors,
-                       typed=_typed(), here="attendance_reports.course",
-                       here_args={"course_id": course.id},
-                       export="attendance_reports.course_export")
+    return _grid_page(viewer, "attendance/report_course.html",
+                      lambda date_range: reports.course_grid(viewer, course, date_range,
+                                                             page_arg()),
+                      "attendance_reports.course", {"course_id": course.id}, course=course)
 
 
 @bp.route("/courses/<course_id>/attendance.<any(csv, json):fmt>")
@@ -112,10 +119,8 @@ def course(course_id):
 def course_export(course_id, fmt):
     viewer = _viewer()
     course = _course_or_404(course_id, viewer)
-    date_range, errors = _range(viewer)
-    if errors:
-        return _bad_range(errors)
-    return _stream(reports.course_export(viewer, course, date_range), fmt, date_range)
+    return _export(viewer, fmt,
+                   lambda date_range: reports.course_export(viewer, course, date_range))
 
 
 # --- a person's history ----------------------------------------------------------------------------
@@ -142,10 +147,8 @@ def my_history():
 @login_required
 def my_history_export(fmt):
     viewer = _viewer()
-    date_range, errors = _range(viewer)
-    if errors:
-        return _bad_range(errors)
-    return _stream(reports.history_export(viewer, viewer, date_range), fmt, date_range)
+    return _export(viewer, fmt,
+                   lambda date_range: reports.history_export(viewer, viewer, date_range))
 
 
 @bp.route("/people/<person_id>/attendance")
@@ -161,10 +164,8 @@ def person_history(person_id):
 def person_history_export(person_id, fmt):
     viewer = _viewer()
     person = _person_or_404(person_id, viewer)
-    date_range, errors = _range(viewer)
-    if errors:
-        return _bad_range(errors)
-    return _stream(reports.history_export(viewer, person, date_range), fmt, date_range)
+    return _export(viewer, fmt,
+                   lambda date_range: reports.history_export(viewer, person, date_range))
 
 
 def report_url(endpoint: str, args: dict, date_range: reports.DateRange, **extra) -> str:

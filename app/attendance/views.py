@@ -7,8 +7,6 @@ anyone else on the sheet gets their own record only. Every change answers with t
 (``_sheet_row.html``) that the websocket pushes too."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -20,7 +18,6 @@ from app.attendance import services
 from app.attendance.rules import AttendanceStatus
 from app.chat import services as chat
 from app.chat.models import Message, Thread
-from app.db_types import utcnow
 from app.errors import render_error
 from app.extensions import db
 from app.live import services as live
@@ -68,18 +65,8 @@ def _session_or_404(session_id) -> VideoSession:
 
 
 def _occurrence_or_404(session: VideoSession, raw: str):
-    """The occurrence named by its original local start (naive ISO 8601, in the series' zone);
-    junk, cancelled and non-occurrences are 404."""
-    if not raw or len(raw) > 32:
-        abort(404)
-    try:
-        original = datetime.fromisoformat(raw)
-    except ValueError:
-        abort(404)
-    horizon = max(session.start_local, utcnow().replace(tzinfo=None)) + timedelta(days=3660)
-    if original.tzinfo is not None or not session.start_local <= original <= horizon:
-        abort(404)
-    occurrence = scheduling.find_occurrence(session, original)
+    """The occurrence the URL names; junk, cancelled and non-occurrences are 404."""
+    occurrence = scheduling.occurrence_by_key(session, raw)
     if occurrence is None or occurrence.cancelled:
         abort(404)
     return occurrence
@@ -100,13 +87,6 @@ def _sheet(session_id=None, original=None, run_id=None) -> services.Sheet:
             current_user, run.room):
         abort(404)
     return sheet
-
-
-def _person(user_id) -> int:
-    person = parse_id(user_id)
-    if person is None:
-        abort(404)
-    return person
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -176,18 +156,21 @@ def _sheet_for_post(kwargs) -> services.Sheet:
     return sheet
 
 
-def _on_sheet_or_404(sheet, person):
-    if person not in services.roster_ids(sheet):
+def _sheet_and_person_for_post(where, user_id) -> tuple[services.Sheet, int]:
+    """The sheet a change is made on and the person it is for; someone not on its roster is
+    a 404."""
+    sheet = _sheet_for_post(where)
+    person = parse_id(user_id)
+    if person is None or person not in services.roster_ids(sheet):
         abort(404)
+    return sheet, person
 
 
 @bp.route(SESSION_SHEET + "/people/<user_id>/cycle", methods=["POST"])
 @bp.route(RUN_SHEET + "/people/<user_id>/cycle", methods=["POST"])
 @login_required
 def cycle(user_id, **where):
-    sheet = _sheet_for_post(where)
-    person = _person(user_id)
-    _on_sheet_or_404(sheet, person)
+    sheet, person = _sheet_and_person_for_post(where, user_id)
     services.cycle_status(current_user, sheet, person)
     return _row(sheet, person)
 
@@ -196,9 +179,7 @@ def cycle(user_id, **where):
 @bp.route(RUN_SHEET + "/people/<user_id>/clear", methods=["POST"])
 @login_required
 def clear(user_id, **where):
-    sheet = _sheet_for_post(where)
-    person = _person(user_id)
-    _on_sheet_or_404(sheet, person)
+    sheet, person = _sheet_and_person_for_post(where, user_id)
     services.set_statuses(current_user, sheet, [person], None)
     return _row(sheet, person)
 
@@ -207,9 +188,7 @@ def clear(user_id, **where):
 @bp.route(RUN_SHEET + "/people/<user_id>/note", methods=["POST"])
 @login_required
 def note(user_id, **where):
-    sheet = _sheet_for_post(where)
-    person = _person(user_id)
-    _on_sheet_or_404(sheet, person)
+    sheet, person = _sheet_and_person_for_post(where, user_id)
     typed = request.form.get("note", "")
     try:
         services.set_note(current_user, sheet, person, typed)

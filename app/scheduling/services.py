@@ -166,6 +166,24 @@ def find_occurrence(session: VideoSession, original_start_local: datetime) -> Oc
     return None
 
 
+def occurrence_by_key(session: VideoSession, raw: str | None) -> Occurrence | None:
+    """The occurrence a URL names by its original local start (naive ISO 8601, in the series'
+    zone); None for junk and for a time that is not one of the series' starts."""
+    if not raw or len(raw) > 32:
+        return None
+    try:
+        original = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    # Naive wall-clock time only, and near the series: a far-off year is not an occurrence and
+    # would only make the recurrence expansion walk (or overflow) for nothing.
+    horizon = max(session.start_local, utcnow().replace(tzinfo=None)) + timedelta(
+        days=366 * (MAX_SERIES_YEARS + SCHEDULING_WINDOW_YEARS))
+    if original.tzinfo is not None or not session.start_local <= original <= horizon:
+        return None
+    return find_occurrence(session, original)
+
+
 def occurrence_reason(occ: Occurrence) -> str:
     """What participants were told about this occurrence's change ("" if nothing): the reason
     the whole series was cancelled, else the one given when this occurrence was moved, given a

@@ -41,10 +41,6 @@ AGENDA_DAYS = 30
 MONTH_VISIBLE = 3  # sessions a month cell lists before "+N more"
 WEEK_FIRST_HOUR, WEEK_LAST_HOUR = 7, 21  # the week grid's span, widened to fit any session
 MAX_LANES = 4  # side-by-side columns for overlapping sessions in a week-day
-# How far from today a calendar may be opened (services.scheduling_window, the one bound for
-# every scheduling date): beyond that a date is a typo, and expanding endless series to it would
-# cost time for nothing.
-MAX_YEARS_AWAY = services.SCHEDULING_WINDOW_YEARS
 # The sessions' occurrences a session page lists.
 NEXT_OCCURRENCES = 8
 # The events the calendar (and calendar.js) listen to after the dialog saved something.
@@ -313,20 +309,7 @@ def _managed_session(session_id) -> VideoSession:
 
 
 def _occurrence_or_404(session: VideoSession, raw: str) -> Occurrence:
-    """The occurrence named by its original local start; junk and non-occurrences are 404."""
-    if not raw or len(raw) > 32:
-        abort(404)
-    try:
-        original = datetime.fromisoformat(raw)
-    except ValueError:
-        abort(404)
-    # Naive wall-clock time only, and near the series: a far-off year is not an occurrence and
-    # would only make the recurrence expansion walk (or overflow) for nothing.
-    horizon = max(session.start_local, utcnow().replace(tzinfo=None)) + timedelta(
-        days=366 * (services.MAX_SERIES_YEARS + MAX_YEARS_AWAY))
-    if original.tzinfo is not None or not session.start_local <= original <= horizon:
-        abort(404)
-    occurrence = services.find_occurrence(session, original)
+    occurrence = services.occurrence_by_key(session, raw)
     if occurrence is None:
         abort(404)
     return occurrence

@@ -185,13 +185,11 @@
     $("cc-call-join").disabled = true;
     joining = true; earlySignals = [];
     say("Joining…");
-    leaving.then(function () { return post(root.getAttribute("data-join-url")); }).then(function (r) {
-      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
-    }).then(function (answer) {
-      if (!answer.ok) { joining = false; say(answer.body.error || "You could not join this call."); $("cc-call-join").disabled = false; return; }
-      config = answer.body;
-      if (config.roster && $("room-state")) $("room-state").setAttribute("data-state", JSON.stringify(config.roster));
-      return ClasshubMesh.getMedia(config.publish, false, say).then(function (stream) {
+    ClasshubMesh.join({
+      after: leaving, post: post, url: root.getAttribute("data-join-url"), say: say,
+      failed: function () { joining = false; $("cc-call-join").disabled = false; },
+      media: function (answer) { config = answer; return ClasshubMesh.getMedia(config.publish, false, say); },
+      joined: function (stream) {
         local = stream; micOn = true;
         joined = true; joining = false;
         var self = $("cc-call-self");
@@ -202,13 +200,12 @@
         $("cc-call-camera").hidden = !(stream && stream.getVideoTracks().length);
         if (statusEl.textContent === "Joining…") say("You are in the call. Students hear you only while their panel is on Teach.");
         root.setAttribute("data-joined", "true");
-        heartbeatTimer = setInterval(function () {
-          post(root.getAttribute("data-heartbeat-url")).then(function (r) { if (r.status === 409) stop("You are no longer in this call."); });
-        }, 20000);
+        heartbeatTimer = ClasshubMesh.heartbeat(post, root.getAttribute("data-heartbeat-url"),
+          function () { stop("You are no longer in this call."); });
         applyRoster();
         earlySignals.splice(0).forEach(onSignal);
-      });
-    }).catch(function () { joining = false; say("The call could not be joined (network problem). Try again."); $("cc-call-join").disabled = false; });
+      }
+    });
   }
   function stop(text) {
     say(text);

@@ -42,6 +42,29 @@
     });
   }
 
+  // Joining, the same on every call page: once the last Leave has reached the server (``after``),
+  // ask to join with the page's ``post``. A refusal or a network failure is said and ``failed``
+  // runs (the page offers Join again). Else the answer's roster goes to the page's #room-state,
+  // ``media(config)`` gets what this person publishes (the page keeps the config), then
+  // ``joined(stream)`` shows the page in the call and ``heartbeat(stop)`` keeps the stay open.
+  function join(options) {
+    return options.after.then(function () { return options.post(options.url); }).then(function (r) {
+      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+    }).then(function (answer) {
+      if (!answer.ok) { options.say(answer.body.error || "You could not join this call."); options.failed(); return; }
+      var config = answer.body, state = document.getElementById("room-state");
+      if (config.roster && state) state.setAttribute("data-state", JSON.stringify(config.roster));
+      return options.media(config).then(options.joined);
+    }).catch(function () { options.say("The call could not be joined (network problem). Try again."); options.failed(); });
+  }
+  // Every 20 s the page says it is still in the call; a 409 (the server closed the stay) calls
+  // ``gone``. Returns the timer, for clearInterval on leaving.
+  function heartbeat(post, url, gone) {
+    return setInterval(function () {
+      post(url).then(function (r) { if (r.status === 409) gone(); });
+    }, 20000);
+  }
+
   // The speaking ring: ``el`` gets the class "speaking" while the stream's audio is loud.
   // Returns a function that stops watching (a tile whose stream changed or went).
   function watchSpeaking(stream, el) {
@@ -185,5 +208,6 @@
   }
 
   window.ClasshubMesh = { create: create, post: post, leaveBeacon: leaveBeacon, getMedia: getMedia,
-                          watchSpeaking: watchSpeaking, wanted: wanted };
+                          join: join, heartbeat: heartbeat, watchSpeaking: watchSpeaking,
+                          wanted: wanted };
 })();

@@ -246,13 +246,11 @@
     $("room-join").disabled = true;
     joining = true; earlySignals = [];
     say("Joining…");
-    leaving.then(function () { return post(root.getAttribute("data-join-url")); }).then(function (r) {
-      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
-    }).then(function (answer) {
-      if (!answer.ok) { joining = false; say(answer.body.error || "You could not join this call."); $("room-join").disabled = false; return; }
-      config = answer.body;
-      if (config.roster && $("room-state")) $("room-state").setAttribute("data-state", JSON.stringify(config.roster));
-      return getMedia($("room-receive-only") && $("room-receive-only").checked).then(function (stream) {
+    ClasshubMesh.join({
+      after: leaving, post: post, url: root.getAttribute("data-join-url"), say: say,
+      failed: function () { joining = false; $("room-join").disabled = false; },
+      media: function (answer) { config = answer; return getMedia($("room-receive-only") && $("room-receive-only").checked); },
+      joined: function (stream) {
         local = stream;
         joined = true; joining = false;
         var mine = tile(connectionId, "You", true);
@@ -267,13 +265,12 @@
         $("room-screen").hidden = !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia && config.publish.indexOf("screen") >= 0);
         if (!statusEl.textContent || statusEl.textContent === "Joining…") say(stream ? "You are in the call." : "You are in the call, receiving only.");
         root.setAttribute("data-joined", "true");
-        heartbeatTimer = setInterval(function () {
-          post(root.getAttribute("data-heartbeat-url")).then(function (r) { if (r.status === 409) stop("You are no longer in this call."); });
-        }, 20000);
+        heartbeatTimer = ClasshubMesh.heartbeat(post, root.getAttribute("data-heartbeat-url"),
+          function () { stop("You are no longer in this call."); });
         applyRoster();
         earlySignals.splice(0).forEach(onSignal);
-      });
-    }).catch(function () { joining = false; say("The call could not be joined (network problem). Try again."); $("room-join").disabled = false; });
+      }
+    });
   }
   function startJanus(stream) {
     if (!window.RoomJanus) { say("This call needs its media script, which did not load: reload the page."); return; }

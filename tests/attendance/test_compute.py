@@ -241,8 +241,9 @@ def test_an_instant_call_records_presence_and_no_absence(chat_world):
     assert catch_ups(run) == {}
 
 
-@pytest.fixture
-def chat_world(school):
+def group_thread(school) -> Thread:
+    """A group chat of the school's teacher (its owner) and its two students, added (not
+    committed)."""
     from app.chat.models import MemberRole, ThreadKind, ThreadMember
 
     teacher, (s1, s2) = school.teacher, school.students
@@ -253,8 +254,14 @@ def chat_world(school):
         thread.members.append(ThreadMember(center_id=school.center.id, user_id=user.id,
                                            role=role, last_read_message_id=0))
     db.session.add(thread)
+    return thread
+
+
+@pytest.fixture
+def chat_world(school):
+    thread = group_thread(school)
     db.session.commit()
-    return thread, teacher, s1, s2
+    return thread, school.teacher, *school.students
 
 
 def _statements_to_end(make, count_queries, n: int) -> int:

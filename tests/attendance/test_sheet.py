@@ -23,6 +23,7 @@ from app.live import session_runs
 from app.live.models import LiveRole, Run, RunParticipant, Segment
 from app.notifications.models import Notification, NotificationType
 from app.scheduling import services as scheduling
+from tests.attendance.test_compute import group_thread
 from tests.conftest import commit
 from tests.live.test_sessions_live import make_session
 
@@ -67,15 +68,23 @@ def attend(run, user, from_at, to_at):
     db.session.flush()
 
 
+def session_for_three(school, make, start):
+    """A one-hour session of the school's teacher at ``start`` for its two students and a third,
+    Nora Nocome, all added the day before (so none of them joined late to the series)."""
+    s1, s2 = school.students
+    s3 = make.user(school.center, Role.STUDENT, name="Nora Nocome")
+    session = make_session(school.center, school.teacher, [s1, s2, s3], start=start)
+    for p in session.participants:
+        p.created_at = start - timedelta(days=1)
+    return session, s3
+
+
 @pytest.fixture
 def lesson(school, make):
     """A one-hour lesson two hours ago for three learners (added the day before), no run."""
     teacher, (s1, s2) = school.teacher, school.students
-    s3 = make.user(school.center, Role.STUDENT, name="Nora Nocome")
     start = (utcnow() - timedelta(hours=2)).replace(microsecond=0, second=0)
-    session = make_session(school.center, teacher, [s1, s2, s3], start=start)
-    for p in session.participants:
-        p.created_at = start - timedelta(days=1)
+    session, s3 = session_for_three(school, make, start)
     db.session.commit()
     return type("Lesson", (), dict(session=session, start=start, teacher=teacher, s1=s1, s2=s2,
                                    s3=s3, occ=occurrence_of(session, start)))
@@ -296,16 +305,8 @@ def test_other_centers_outsiders_junk_and_missing_csrf(lesson, as_user, make, sc
 
 
 def test_an_instant_calls_sheet_and_the_call_messages_link(school, as_user):
-    from app.chat.models import MemberRole, Thread, ThreadKind, ThreadMember
-
     teacher, (s1, s2) = school.teacher, school.students
-    thread = Thread(center_id=school.center.id, kind=ThreadKind.GROUP, name="Group",
-                    description="", created_by_id=teacher.id)
-    for user, role in ((teacher, MemberRole.OWNER), (s1, MemberRole.MEMBER),
-                       (s2, MemberRole.MEMBER)):
-        thread.members.append(ThreadMember(center_id=school.center.id, user_id=user.id,
-                                           role=role, last_read_message_id=0))
-    db.session.add(thread)
+    thread = group_thread(school)
     commit()
     run, _ = live.start_call(teacher, thread)
     attend(run, s1, run.started_at, run.started_at + timedelta(minutes=5))

@@ -9,7 +9,6 @@ from datetime import timedelta
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from app.accounts.models import Role
 from app.attendance import services
 from app.attendance.models import CatchUp
 from app.attendance.rules import AttendanceStatus as S
@@ -18,21 +17,17 @@ from app.extensions import db
 from app.live import services as live
 from app.live import session_runs
 from app.live.models import Run
-from tests.attendance.test_sheet import go_live, occurrence_of, sheet_path
+from tests.attendance.test_sheet import go_live, occurrence_of, session_for_three, sheet_path
 from tests.browser.conftest import DESKTOP, PHONE, assert_no_console_errors, screenshot
 from tests.browser.test_notifications import log_in, wait_connected
 from tests.conftest import commit
-from tests.live.test_sessions_live import make_session
 
 
 def _lesson(school, make, live_run: bool):
-    teacher, (s1, s2) = school.teacher, school.students
-    s3 = make.user(school.center, Role.STUDENT, name="Nora Nocome")
+    s1, s2 = school.students
     start = (utcnow() - timedelta(minutes=20)).replace(microsecond=0, second=0)
-    session = make_session(school.center, teacher, [s1, s2, s3], start=start)
-    for p in session.participants:
-        p.created_at = start - timedelta(days=1)
-    run = go_live(session, start, teacher) if live_run else None
+    session, s3 = session_for_three(school, make, start)
+    run = go_live(session, start, school.teacher) if live_run else None
     commit()
     return session, start, run, (s1, s2, s3)
 

@@ -184,3 +184,21 @@ def test_a_series_occurrence_in_the_gap_is_listed_at_its_real_time_with_a_note(c
     assert "01:30 does not exist that day in Europe/London (the clocks go forward)" in page
     occurrences = services.next_occurrences(session, 3)
     assert [o.dst_shifted for o in occurrences] == [False, True, False]
+
+
+def test_an_occurrence_is_found_by_its_key_and_junk_or_far_keys_name_none(school):
+    """The key the session and attendance pages name an occurrence by (its original local
+    start): a real start finds it; junk, a zone, a time off the series and a year past the
+    horizon find nothing (and never walk the recurrence that far)."""
+    start = datetime.combine(winter_monday(1), time(16))
+    session = make_session(school.teacher, school.students, start, weekly_on="MO")
+    for weeks in (0, 1, 5):
+        key = (start + timedelta(weeks=weeks)).isoformat()
+        assert services.occurrence_by_key(session, key).original_start_local == \
+            start + timedelta(weeks=weeks)
+    past_the_horizon = start + timedelta(weeks=52 * 14)
+    assert past_the_horizon.weekday() == start.weekday()
+    for key in (None, "", "junk", "2030-02-31T16:00:00", "9" * 33,
+                start.isoformat() + "+00:00", (start + timedelta(hours=1)).isoformat(),
+                (start - timedelta(weeks=1)).isoformat(), past_the_horizon.isoformat()):
+        assert services.occurrence_by_key(session, key) is None, key
