@@ -48,7 +48,8 @@ def test_teacher_schedules_moves_cancels_and_a_student_sees_it(demo, new_page):
     monday = target_week()
     wednesday = monday + timedelta(days=2)
     page = new_page(viewport=DESKTOP)
-    log_in(page, "teacher@example.com", "Tom")
+    log_in(page, "teacher@example.com", "Tom")  # a teacher lands on My Day
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
     expect(page.get_by_role("heading", name="Upcoming sessions")).to_be_visible()
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Calendar").click()
