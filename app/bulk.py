@@ -34,7 +34,8 @@ def insert_rows(table, rows: list[dict], returning=(), *, skip_duplicates_of=Non
 
     On PostgreSQL one INSERT … SELECT FROM unnest(one array per column) per CHUNK_ROWS rows: a
     handful of parameters however many rows, where a VALUES list has one per value (psycopg
-    parses such a statement anew each time, and that parsing cost more than the insert). On
+    parses such a statement anew each time, and that parsing cost more than the insert); a
+    column whose value is the same in every row is one plain parameter instead. On
     SQLite an executemany, which SQLAlchemy sends as one multi-row INSERT per 1,000 rows."""
     if not rows:
         return []
@@ -55,9 +56,16 @@ def insert_rows(table, rows: list[dict], returning=(), *, skip_duplicates_of=Non
 
     found = []
     for first in range(0, len(rows), CHUNK_ROWS):
-        given = _unnest(table, names, rows[first:first + CHUNK_ROWS])
+        chunk = rows[first:first + CHUNK_ROWS]
+        # A value every row shares (a notification's title for a whole class, its type, its
+        # time) is sent once, not as an array of copies: psycopg builds arrays element by
+        # element in Python, and for a message to a class that was most of the insert's cost.
+        varying = [name for name in names if any(row[name] != chunk[0][name] for row in chunk)]
+        given = _unnest(table, varying or names[:1], chunk)
         statement = postgresql_insert(table).from_select(
-            names, select(*(given.c[name] for name in names)))
+            names, select(*(given.c[name] if name in given.c else
+                             bindparam(f"same_{name}", chunk[0][name], type_=table.c[name].type)
+                             for name in names)))
         if skip_duplicates_of:
             statement = statement.on_conflict_do_nothing(index_elements=list(skip_duplicates_of))
         if returning:
