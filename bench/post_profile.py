@@ -85,7 +85,7 @@ def _show_statements(app, post, events, fan_out) -> None:
     seen: list[str] = []
 
     def note(conn, cursor, statement, parameters, context, executemany):
-        seen.append(" ".join(statement.split())[:160])
+        seen.append(" ".join(statement.split())[:int(os.environ.get("PROFILE_SQL_WIDTH", "160"))])
 
     sa_event.listen(engine, "before_cursor_execute", note)
     try:
