@@ -9,7 +9,7 @@ from sqlalchemy import and_, bindparam, func, literal_column, or_, select
 from sqlalchemy.orm import joinedload
 
 from app.accounts.tenancy import MAX_ID
-from app.bulk import one_of
+from app.bulk import one_of_parameter, reusable
 from app.chat import services
 from app.chat.models import Message, Thread, ThreadKind, ThreadMember
 from app.extensions import db
@@ -153,15 +153,19 @@ def catch_up_unread(conn, user, user_id: int, since: CatchUp) -> None:
     conn.send(_unread_badge_html(sum(by_kind.values()), by_kind.get(ThreadKind.SESSION, 0)))
 
 
+# Built once (bulk.reusable), as the hub's other statements on every message's way.
+_THREAD_MEMBERS_AMONG = reusable(lambda: (
+    select(ThreadMember.user_id, Thread.center_id)
+    .join(Thread, Thread.id == ThreadMember.thread_id)
+    .where(ThreadMember.thread_id == bindparam("thread_id"),
+           one_of_parameter(ThreadMember.user_id, "user_ids"))))
+
+
 def thread_viewers(users, thread_id: int) -> set[int]:
     """Which of ``users`` may see the thread now (can_view_thread for many, in one statement):
     a member removed while their socket is open stops receiving the thread at once."""
-    members = db.session.execute(
-        select(ThreadMember.user_id, Thread.center_id)
-        .join(Thread, Thread.id == ThreadMember.thread_id)
-        .where(ThreadMember.thread_id == thread_id,
-               one_of(ThreadMember.user_id, [u.id for u in users]))).all()
-    center_of = dict(members)
+    center_of = dict(db.session.execute(_THREAD_MEMBERS_AMONG(), {
+        "thread_id": thread_id, "user_ids": [u.id for u in users]}).all())
     return {u.id for u in users if u.is_active and center_of.get(u.id, -1) == u.center_id}
 
 
@@ -181,17 +185,21 @@ def render_message_frame(message: Message, viewer, previous: Message | None) -> 
                            previous=previous)
 
 
+_NEW_MESSAGE = reusable(lambda: (
+    select(Message, Thread).join(Thread, Thread.id == Message.thread_id)
+    .where(Message.thread_id == bindparam("thread_id"), Message.id <= bindparam("message_id"))
+    .options(joinedload(Message.sender), joinedload(Message.attachments))
+    .order_by(Message.id.desc()).limit(2)))
+
+
 def _load_new_message(event, cache: dict) -> None:
     """A new message, the one before it (drawn against it: day divider, grouping) and their
     thread in one statement instead of three: this is on every message's way to the open
     pages. The cache holds them for the event (the session's identity map alone would let them
     go)."""
     message_id = event.data["message_id"]
-    rows = db.session.execute(
-        select(Message, Thread).join(Thread, Thread.id == Message.thread_id)
-        .where(Message.thread_id == event.data["thread_id"], Message.id <= message_id)
-        .options(joinedload(Message.sender), joinedload(Message.attachments))
-        .order_by(Message.id.desc()).limit(2)).unique().all()
+    rows = db.session.execute(_NEW_MESSAGE(), {"thread_id": event.data["thread_id"],
+                                               "message_id": message_id}).unique().all()
     latest = [message for message, _ in rows]
     message = latest[0] if latest and latest[0].id == message_id else None
     cache[("message", message_id)] = message
@@ -241,26 +249,39 @@ class ListedMembership(NamedTuple):
     muted: bool
 
 
+def _unread_counts_query():
+    here = (ThreadMember.thread_id == bindparam("listed_thread")).label("here")
+    return (select(ThreadMember.user_id, Thread.kind, here, ThreadMember.muted,
+                   func.count(Message.id))
+            .join(Thread, Thread.id == ThreadMember.thread_id)
+            .outerjoin(Message, and_(Message.thread_id == ThreadMember.thread_id,
+                                     Message.id > ThreadMember.last_read_message_id,
+                                     or_(Message.sender_id.is_(None),
+                                         Message.sender_id != ThreadMember.user_id),
+                                     Message.deleted_at.is_(None)))
+            .where(one_of_parameter(ThreadMember.user_id, "user_ids"))
+            # "here" is grouped by its name: the same expression with its own parameter would
+            # be another expression to PostgreSQL.
+            .group_by(ThreadMember.user_id, Thread.kind, literal_column("here"),
+                      ThreadMember.muted))
+
+
+# Built once (bulk.reusable): it runs for every message, for every process with members on it.
+_UNREAD_COUNTS = reusable(_unread_counts_query)
+
+
 def _unread_counts(viewers, thread_id: int | None):
     """Everyone's unread messages per kind of thread (services.unread_by_kind for many people)
     and, with ``thread_id``, their membership of that thread and its own unread count, in one
     grouped statement: a row per person, kind and whether it is that thread (memberships with
     nothing unread included, counting 0)."""
-    here = (ThreadMember.thread_id == bindparam("listed_thread", thread_id or 0)).label("here")
-    return db.session.execute(
-        select(ThreadMember.user_id, Thread.kind, here, ThreadMember.muted,
-               func.count(Message.id))
-        .join(Thread, Thread.id == ThreadMember.thread_id)
-        .outerjoin(Message, and_(Message.thread_id == ThreadMember.thread_id,
-                                 Message.id > ThreadMember.last_read_message_id,
-                                 or_(Message.sender_id.is_(None),
-                                     Message.sender_id != ThreadMember.user_id),
-                                 Message.deleted_at.is_(None)))
-        .where(one_of(ThreadMember.user_id, [v.id for v in viewers]))
-        # "here" is grouped by its name: the same expression with its own parameter would be
-        # another expression to PostgreSQL.
-        .group_by(ThreadMember.user_id, Thread.kind, literal_column("here"),
-                  ThreadMember.muted))
+    return db.session.execute(_UNREAD_COUNTS(), {"user_ids": [v.id for v in viewers],
+                                                 "listed_thread": thread_id or 0})
+
+
+_THREAD_WITH_LAST_MESSAGE = reusable(lambda: (
+    select(Thread).where(Thread.id == bindparam("thread_id"))
+    .options(joinedload(Thread.last_message).joinedload(Message.sender))))
 
 
 def _prepare_thread_items(event, viewers, cache) -> None:
@@ -268,8 +289,7 @@ def _prepare_thread_items(event, viewers, cache) -> None:
     membership and unread count of this thread, in one statement (a class of 1,000 costs the
     same statements as one of 5)."""
     thread_id = event.data["thread_id"]
-    thread = db.session.scalar(select(Thread).where(Thread.id == thread_id).options(
-        joinedload(Thread.last_message).joinedload(Message.sender)))
+    thread = db.session.scalar(_THREAD_WITH_LAST_MESSAGE(), {"thread_id": thread_id})
     cache["thread"] = thread
     counts: dict[int, dict] = {}
     members, unread = {}, {}

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask import url_for
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from app.accounts.models import User
 from app.accounts.services import ValidationError
-from app.bulk import one_of
+from app.bulk import one_of, one_of_parameter, reusable
 from app.db_types import utcnow
 from app.extensions import db
 from app.jobs import enqueue_after_commit
@@ -205,19 +205,35 @@ class DeliveryChoice(NamedTuple):
     quiet: QuietWindow | None  # enabled quiet hours
 
 
-def _choices_query(user_ids, type_: NotificationType):
-    """Everyone's preference for ``type_``, whether they have an active device and their enabled
-    quiet hours, one row per person: the preference and quiet hours are unique per person (and
-    type), so the outer joins never multiply rows."""
+def _choices_query():
+    """Everyone's preference for the type ``:type``, whether they have an active device and their
+    enabled quiet hours, one row per person of ``:user_ids``: the preference and quiet hours
+    are unique per person (and type), so the outer joins never multiply rows."""
     has_device = select(PushSubscription.id).where(PushSubscription.user_id == User.id,
                                                    PushSubscription.active.is_(True)).exists()
     return (select(User.id, NotificationPreference.push, NotificationPreference.email,
                    has_device.label("has_device"), QuietHours.start, QuietHours.end)
-            .outerjoin(NotificationPreference, and_(NotificationPreference.user_id == User.id,
-                                                    NotificationPreference.type == type_))
+            .outerjoin(NotificationPreference,
+                       and_(NotificationPreference.user_id == User.id,
+                            NotificationPreference.type == bindparam(
+                                "type", type_=NotificationPreference.type.type)))
             .outerjoin(QuietHours, and_(QuietHours.user_id == User.id,
                                         QuietHours.enabled.is_(True)))
-            .where(one_of(User.id, user_ids)))
+            .where(one_of_parameter(User.id, "user_ids")))
+
+
+def _people_and_choices_query():
+    from app.accounts.models import Center
+
+    return (_choices_query()
+            .add_columns(User.center_id, User.timezone, Center.timezone.label("center_timezone"))
+            .join(Center, Center.id == User.center_id)
+            .where(User.is_active_flag.is_(True)))
+
+
+# Built once (bulk.reusable): notifying is on every chat message's way.
+_CHOICES = reusable(_choices_query)
+_PEOPLE_AND_CHOICES = reusable(_people_and_choices_query)
 
 
 def _choice(row) -> DeliveryChoice:
@@ -228,21 +244,17 @@ def _choice(row) -> DeliveryChoice:
 
 def delivery_choices(user_ids, type_: NotificationType) -> dict[int, DeliveryChoice]:
     """Each person's DeliveryChoice for ``type_``, in one statement."""
-    return {row.id: _choice(row) for row in db.session.execute(_choices_query(user_ids, type_))}
+    return {row.id: _choice(row) for row in db.session.execute(
+        _CHOICES(), {"user_ids": list(user_ids), "type": type_})}
 
 
 def people_and_choices(user_ids, type_: NotificationType
                        ) -> tuple[dict[int, Person], dict[int, DeliveryChoice]]:
     """The active people among ``user_ids`` (as Person) and their delivery choices, in one
     statement."""
-    from app.accounts.models import Center
-
     people, choices = {}, {}
-    for row in db.session.execute(
-            _choices_query(user_ids, type_)
-            .add_columns(User.center_id, User.timezone, Center.timezone.label("center_timezone"))
-            .join(Center, Center.id == User.center_id)
-            .where(User.is_active_flag.is_(True))):
+    for row in db.session.execute(_PEOPLE_AND_CHOICES(),
+                                  {"user_ids": list(user_ids), "type": type_}):
         people[row.id] = Person(row.id, row.center_id, True,
                                 ZoneInfo(row.timezone or row.center_timezone))
         choices[row.id] = _choice(row)
