@@ -9,7 +9,8 @@ socket that drops them), the way gunicorn's worker dispatches them. CPU time (``
 is taken for each part separately: the request, then each event's fan-out.
 
 ``--statements`` prints the SQL of one POST and of its events' fan-out; ``--profile`` adds a cProfile of each part, sorted by own time and by cumulative time.
-Figures only: nothing here asserts anything.
+Figures only: nothing here asserts anything. Events are taken from the Redis database's channel:
+run it where no test or other server publishes on that database meanwhile.
 """
 from __future__ import annotations
 
@@ -37,11 +38,12 @@ class _DroppingSocket:
 
 
 def _seed(app):
+    from werkzeug.security import generate_password_hash
+
     from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, User
     from app.chat import services
     from app.extensions import db
     from bench.common import email, slug
-    from werkzeug.security import generate_password_hash
 
     center = Center(name="Profile Academy", slug=slug("profile"), timezone="Europe/London")
     db.session.add(center)
@@ -104,6 +106,7 @@ def _show_statements(app, post, events, fan_out) -> None:
 def main(argv: list[str]) -> None:
     from werkzeug.test import EnvironBuilder
 
+    from app.accounts.models import User
     from app.extensions import db
     from app.gc_tuning import tune_for_server
     from app.realtime.events import Event, channel_for
@@ -118,9 +121,6 @@ def main(argv: list[str]) -> None:
         with app.app_context():
             teacher_id, student_ids, thread_id = _seed(app)
             cookie, csrf = chat_data.logged_in_with_csrf(app, teacher_id)
-            cookies = chat_data.session_cookies(app, student_ids)
-            from app.accounts.models import User
-
             session_ids = {u: db.session.get(User, u).get_id() for u in student_ids}
             db.session.remove()
         hub = Hub()
@@ -131,7 +131,6 @@ def main(argv: list[str]) -> None:
             hub.add(conn)
             for topic in (f"user:{user_id}", f"threads:{user_id}", f"thread:{thread_id}"):
                 hub.subscribe(conn, topic)
-        del cookies
         pubsub = get_redis(app).pubsub()
         pubsub.subscribe(channel_for(app))
         pubsub.get_message(timeout=5)

@@ -10,7 +10,6 @@ machine's clock, which the bench's clients share). The app itself is unchanged.
 """
 from __future__ import annotations
 
-import os
 import time
 
 from flask import g, has_request_context
@@ -25,53 +24,6 @@ COMMIT_HEADER = "X-Bench-Committed-At"
 _FLAG = "bench_message_flushed"
 
 app = create_app()
-
-if os.environ.get("BENCH_PROFILE") and "gunicorn" in os.path.basename(os.path.dirname(
-        os.path.abspath(__import__("sys").argv[0]))):
-    # BENCH_PROFILE=<file>: sample what the gunicorn worker's one thread runs (all its greenlets) every
-    # millisecond from a real OS thread, and write the functions seen, inclusive and own, when
-    # it exits: for finding where a bench's CPU goes (cProfile sees only the greenlet it was
-    # started in). Samples taken while the thread waits for I/O in gevent's loop are dropped.
-    import atexit
-    import collections
-    import sys
-
-    from gevent import monkey
-
-    _samples: collections.Counter = collections.Counter()
-    _own: collections.Counter = collections.Counter()
-    _main_id = monkey.get_original("_thread", "get_ident")()  # the OS thread's, not a greenlet's
-    _taken = [0]
-
-    def _sample_forever():
-        sleep = monkey.get_original("time", "sleep")
-        while True:
-            sleep(0.001)
-            frame = sys._current_frames().get(_main_id)
-            if frame is None or frame.f_code.co_name in ("run", "wait", "switch") \
-                    and "gevent" in frame.f_code.co_filename:
-                continue
-            _taken[0] += 1
-            seen = set()
-            _own[(frame.f_code.co_filename, frame.f_code.co_name)] += 1
-            while frame is not None:
-                key = (frame.f_code.co_filename, frame.f_code.co_firstlineno, frame.f_code.co_name)
-                if key not in seen:
-                    seen.add(key)
-                    _samples[key] += 1
-                frame = frame.f_back
-
-    def _write_profile():
-        with open(os.environ["BENCH_PROFILE"], "w") as out:
-            out.write(f"{_taken[0]} samples\n--- inclusive ---\n")
-            for (path, line, name), count in _samples.most_common(150):
-                out.write(f"{count:7d} {path}:{line} {name}\n")
-            out.write("--- own ---\n")
-            for (path, name), count in _own.most_common(60):
-                out.write(f"{count:7d} {path} {name}\n")
-
-    atexit.register(_write_profile)
-    monkey.get_original("_thread", "start_new_thread")(_sample_forever, ())
 
 
 @event.listens_for(Session, "after_flush")
