@@ -7,6 +7,8 @@ these instead, so their statement count does not grow with the number of people
 (DESIGN.md, "Query counts stay flat")."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlalchemy import bindparam, func, insert, select, update
 
 from app.extensions import db
@@ -34,7 +36,8 @@ def insert_rows(table, rows: list[dict], returning=(), *, skip_duplicates_of=Non
 
     On PostgreSQL one INSERT … SELECT FROM unnest(one array per column) per CHUNK_ROWS rows: a
     handful of parameters however many rows, where a VALUES list has one per value (psycopg
-    parses such a statement anew each time, and that parsing cost more than the insert). On
+    parses such a statement anew each time, and that parsing cost more than the insert); a
+    column whose value is the same in every row is one plain parameter instead. On
     SQLite an executemany, which SQLAlchemy sends as one multi-row INSERT per 1,000 rows."""
     if not rows:
         return []
@@ -51,20 +54,43 @@ def insert_rows(table, rows: list[dict], returning=(), *, skip_duplicates_of=Non
             return []
         return db.session.execute(statement.returning(*returning, sort_by_parameter_order=False),
                                   rows).all()
-    from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
     found = []
     for first in range(0, len(rows), CHUNK_ROWS):
-        given = _unnest(table, names, rows[first:first + CHUNK_ROWS])
-        statement = postgresql_insert(table).from_select(
-            names, select(*(given.c[name] for name in names)))
-        if skip_duplicates_of:
-            statement = statement.on_conflict_do_nothing(index_elements=list(skip_duplicates_of))
+        chunk = rows[first:first + CHUNK_ROWS]
+        # A value every row shares (a notification's title for a whole class, its type, its
+        # time) is sent once, not as an array of copies: psycopg builds arrays element by
+        # element in Python, and for a message to a class that was most of the insert's cost.
+        varying = tuple(name for name in names
+                        if any(row[name] != chunk[0][name] for row in chunk)) or (names[0],)
+        statement = _unnest_insert(table, tuple(names), varying, tuple(returning),
+                                   tuple(skip_duplicates_of or ()))
+        parameters = {f"given_{name}": [row[name] for row in chunk] for name in varying}
+        parameters.update((f"same_{name}", chunk[0][name]) for name in names
+                          if name not in varying)
         if returning:
-            found += db.session.execute(statement.returning(*returning)).all()
+            found += db.session.execute(statement, parameters).all()
         else:
-            db.session.execute(statement)
+            db.session.execute(statement, parameters)
     return found
+
+
+# Built once per shape and kept: building an INSERT … SELECT FROM unnest and computing its cache
+# key cost more than executing it (the values are parameters, not part of the statement).
+@lru_cache(maxsize=256)
+def _unnest_insert(table, names: tuple, varying: tuple, returning: tuple, skip: tuple):
+    """PostgreSQL: INSERT INTO ``table`` (``names``) SELECT FROM unnest(one array parameter
+    ``given_<name>`` per ``varying`` column), the other columns one ``same_<name>`` parameter."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+    given = func.unnest(*(bindparam(f"given_{name}", type_=ARRAY(table.c[name].type))
+                          for name in varying)).table_valued(*varying).render_derived(name="given")
+    statement = postgresql_insert(table).from_select(names, select(*(
+        given.c[name] if name in varying else
+        bindparam(f"same_{name}", type_=table.c[name].type) for name in names)))
+    if skip:
+        statement = statement.on_conflict_do_nothing(index_elements=list(skip))
+    return statement.returning(*returning) if returning else statement
 
 
 def update_rows(table, rows: list[dict], key: str = "id") -> None:
@@ -105,3 +131,32 @@ def one_of(column, values):
     from sqlalchemy.dialects.postgresql import ARRAY
 
     return column == any_(bindparam(None, values, type_=ARRAY(column.type), unique=True))
+
+
+def one_of_parameter(column, name: str):
+    """``one_of`` for a statement built once and executed many times: the values are given at
+    execution as the parameter ``name`` (a list), not when the statement is built. Build such
+    a statement per dialect (``reusable``)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return column.in_(bindparam(name, expanding=True))
+    from sqlalchemy import any_
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    return column == any_(bindparam(name, type_=ARRAY(column.type)))
+
+
+def reusable(build):
+    """``build()`` once per database dialect, its statement kept and reused: for statements on
+    the hottest paths (every chat message), where building a statement and computing its cache
+    key cost more than executing it. ``build`` takes no arguments; what varies is a parameter
+    (``one_of_parameter``, ``bindparam``) given at execution."""
+    built: dict[str, object] = {}
+
+    def statement():
+        dialect = db.session.get_bind().dialect.name
+        found = built.get(dialect)
+        if found is None:
+            found = built[dialect] = build()
+        return found
+
+    return statement

@@ -2,12 +2,14 @@
 and how each event is rendered (the same partials the HTTP views render)."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from flask import render_template
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import and_, bindparam, func, literal_column, or_, select
+from sqlalchemy.orm import joinedload
 
 from app.accounts.tenancy import MAX_ID
-from app.bulk import one_of
+from app.bulk import one_of_parameter, reusable
 from app.chat import services
 from app.chat.models import Message, Thread, ThreadKind, ThreadMember
 from app.extensions import db
@@ -151,16 +153,20 @@ def catch_up_unread(conn, user, user_id: int, since: CatchUp) -> None:
     conn.send(_unread_badge_html(sum(by_kind.values()), by_kind.get(ThreadKind.SESSION, 0)))
 
 
+# Built once (bulk.reusable), as the hub's other statements on every message's way.
+_THREAD_MEMBERS_AMONG = reusable(lambda: (
+    select(ThreadMember.user_id, Thread.center_id)
+    .join(Thread, Thread.id == ThreadMember.thread_id)
+    .where(ThreadMember.thread_id == bindparam("thread_id"),
+           one_of_parameter(ThreadMember.user_id, "user_ids"))))
+
+
 def thread_viewers(users, thread_id: int) -> set[int]:
-    """Which of ``users`` may see the thread now (can_view_thread for many, in one query): a
-    member removed while their socket is open stops receiving the thread at once."""
-    thread = db.session.get(Thread, thread_id)
-    if thread is None:
-        return set()
-    members = set(db.session.scalars(select(ThreadMember.user_id).where(
-        ThreadMember.thread_id == thread_id, one_of(ThreadMember.user_id, [u.id for u in users]))))
-    return {u.id for u in users
-            if u.id in members and u.is_active and u.center_id == thread.center_id}
+    """Which of ``users`` may see the thread now (can_view_thread for many, in one statement):
+    a member removed while their socket is open stops receiving the thread at once."""
+    center_of = dict(db.session.execute(_THREAD_MEMBERS_AMONG(), {
+        "thread_id": thread_id, "user_ids": [u.id for u in users]}).all())
+    return {u.id for u in users if u.is_active and center_of.get(u.id, -1) == u.center_id}
 
 
 def _load_message(event, cache: dict) -> Message | None:
@@ -179,18 +185,26 @@ def render_message_frame(message: Message, viewer, previous: Message | None) -> 
                            previous=previous)
 
 
+_NEW_MESSAGE = reusable(lambda: (
+    select(Message, Thread).join(Thread, Thread.id == Message.thread_id)
+    .where(Message.thread_id == bindparam("thread_id"), Message.id <= bindparam("message_id"))
+    .options(joinedload(Message.sender), joinedload(Message.attachments))
+    .order_by(Message.id.desc()).limit(2)))
+
+
 def _load_new_message(event, cache: dict) -> None:
-    """A new message and the one before it (drawn against it: day divider, grouping) in one
-    statement instead of two: this is on every message's way to the open pages."""
+    """A new message, the one before it (drawn against it: day divider, grouping) and their
+    thread in one statement instead of three: this is on every message's way to the open
+    pages. The cache holds them for the event (the session's identity map alone would let them
+    go)."""
     message_id = event.data["message_id"]
-    latest = list(db.session.scalars(
-        select(Message).where(Message.thread_id == event.data["thread_id"],
-                              Message.id <= message_id)
-        .options(joinedload(Message.sender), joinedload(Message.attachments))
-        .order_by(Message.id.desc()).limit(2)).unique())
+    rows = db.session.execute(_NEW_MESSAGE(), {"thread_id": event.data["thread_id"],
+                                               "message_id": message_id}).unique().all()
+    latest = [message for message, _ in rows]
     message = latest[0] if latest and latest[0].id == message_id else None
     cache[("message", message_id)] = message
     cache["previous"] = latest[1] if message is not None and len(latest) > 1 else None
+    cache["thread"] = rows[0][1] if rows else None
 
 
 def _prepare_message(event, viewers, cache) -> None:
@@ -200,7 +214,7 @@ def _prepare_message(event, viewers, cache) -> None:
     if message is not None and event.name == "message.created":
         # The sender has read their own message: "Seen by" starts again, in the same frame
         # (one frame per recipient, not one for the message and one for the read receipt).
-        thread = db.session.get(Thread, message.thread_id)
+        thread = cache["thread"]
         cache["seen_by"] = render_template("chat/_seen_by.html", thread=thread,
                                            seen=services.seen_by(thread), oob=True)
 
@@ -229,27 +243,64 @@ def _message_view_key(event, viewer, cache):
 
 # --- per-user batches: one event for everyone concerned, one grouped query per process ----------
 
+class ListedMembership(NamedTuple):
+    """What a row of the thread list shows of someone's membership (ThreadSummary.member)."""
+
+    muted: bool
+
+
+def _unread_counts_query():
+    here = (ThreadMember.thread_id == bindparam("listed_thread")).label("here")
+    return (select(ThreadMember.user_id, Thread.kind, here, ThreadMember.muted,
+                   func.count(Message.id))
+            .join(Thread, Thread.id == ThreadMember.thread_id)
+            .outerjoin(Message, and_(Message.thread_id == ThreadMember.thread_id,
+                                     Message.id > ThreadMember.last_read_message_id,
+                                     or_(Message.sender_id.is_(None),
+                                         Message.sender_id != ThreadMember.user_id),
+                                     Message.deleted_at.is_(None)))
+            .where(one_of_parameter(ThreadMember.user_id, "user_ids"))
+            # "here" is grouped by its name: the same expression with its own parameter would
+            # be another expression to PostgreSQL.
+            .group_by(ThreadMember.user_id, Thread.kind, literal_column("here"),
+                      ThreadMember.muted))
+
+
+# Built once (bulk.reusable): it runs for every message, for every process with members on it.
+_UNREAD_COUNTS = reusable(_unread_counts_query)
+
+
+def _unread_counts(viewers, thread_id: int | None):
+    """Everyone's unread messages per kind of thread (services.unread_by_kind for many people)
+    and, with ``thread_id``, their membership of that thread and its own unread count, in one
+    grouped statement: a row per person, kind and whether it is that thread (memberships with
+    nothing unread included, counting 0)."""
+    return db.session.execute(_UNREAD_COUNTS(), {"user_ids": [v.id for v in viewers],
+                                                 "listed_thread": thread_id or 0})
+
+
+_THREAD_WITH_LAST_MESSAGE = reusable(lambda: (
+    select(Thread).where(Thread.id == bindparam("thread_id"))
+    .options(joinedload(Thread.last_message).joinedload(Message.sender))))
+
+
 def _prepare_thread_items(event, viewers, cache) -> None:
-    """The thread and its last message once, every viewer's membership row and unread count of
-    it in one statement each (a class of 1,000 costs the same statements as one of 5)."""
+    """The thread and its last message once; every viewer's unread counts per kind, and their
+    membership and unread count of this thread, in one statement (a class of 1,000 costs the
+    same statements as one of 5)."""
     thread_id = event.data["thread_id"]
-    thread = db.session.scalar(select(Thread).where(Thread.id == thread_id).options(
-        selectinload(Thread.last_message).joinedload(Message.sender)))
+    thread = db.session.scalar(_THREAD_WITH_LAST_MESSAGE(), {"thread_id": thread_id})
     cache["thread"] = thread
-    if thread is None:
-        return
-    ids = [v.id for v in viewers]
-    cache["members"] = {m.user_id: m for m in db.session.scalars(select(ThreadMember).where(
-        ThreadMember.thread_id == thread_id, one_of(ThreadMember.user_id, ids)))}
-    cache["unread"] = dict(db.session.execute(
-        select(ThreadMember.user_id, func.count(Message.id))
-        .join(Message, and_(Message.thread_id == ThreadMember.thread_id,
-                            Message.id > ThreadMember.last_read_message_id))
-        .where(ThreadMember.thread_id == thread_id, one_of(ThreadMember.user_id, ids),
-               or_(Message.sender_id.is_(None), Message.sender_id != ThreadMember.user_id),
-               Message.deleted_at.is_(None))
-        .group_by(ThreadMember.user_id)).all())
-    if thread.kind == ThreadKind.DIRECT:  # named after the other person, for each of the two
+    counts: dict[int, dict] = {}
+    members, unread = {}, {}
+    for user_id, kind, here, muted, count in _unread_counts(viewers, thread_id):
+        by_kind = counts.setdefault(user_id, {})
+        by_kind[kind] = by_kind.get(kind, 0) + count
+        if here:
+            members[user_id], unread[user_id] = ListedMembership(bool(muted)), count
+    cache["unread_by_user"], cache["members"], cache["unread"] = counts, members, unread
+    if thread is not None and thread.kind == ThreadKind.DIRECT:
+        # Named after the other person, for each of the two.
         cache["direct"] = {m.user_id: m.user for m in db.session.scalars(
             select(ThreadMember).where(ThreadMember.thread_id == thread_id)
             .options(joinedload(ThreadMember.user)))}
@@ -293,19 +344,11 @@ def _unread_badge_html(total: int, sessions: int) -> str:
 
 
 def _prepare_unread(event, viewers, cache) -> None:
-    """Everyone's unread messages per kind of thread, in one statement (services.unread_by_kind
-    for many people)."""
+    """Everyone's unread messages per kind of thread, in one statement."""
     counts: dict[int, dict] = {}
-    for user_id, kind, count in db.session.execute(
-            select(ThreadMember.user_id, Thread.kind, func.count(Message.id))
-            .join(Message, and_(Message.thread_id == ThreadMember.thread_id,
-                                Message.id > ThreadMember.last_read_message_id))
-            .join(Thread, Thread.id == ThreadMember.thread_id)
-            .where(one_of(ThreadMember.user_id, [v.id for v in viewers]),
-                   or_(Message.sender_id.is_(None), Message.sender_id != ThreadMember.user_id),
-                   Message.deleted_at.is_(None))
-            .group_by(ThreadMember.user_id, Thread.kind)):
-        counts.setdefault(user_id, {})[kind] = count
+    for user_id, kind, _here, _muted, count in _unread_counts(viewers, None):
+        by_kind = counts.setdefault(user_id, {})
+        by_kind[kind] = by_kind.get(kind, 0) + count
     cache["unread_by_user"] = counts
 
 
@@ -324,9 +367,10 @@ def _shows_thread_list(event, conn) -> bool:
 
 
 def _prepare_thread_change(event, viewers, cache) -> None:
-    _prepare_unread(event, viewers, cache)
     if event.name == "thread.updated":
         _prepare_thread_items(event, viewers, cache)
+    else:
+        _prepare_unread(event, viewers, cache)
 
 
 def _thread_change_key(event, viewer, cache):

@@ -9,15 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask import url_for
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from app.accounts.models import User
 from app.accounts.services import ValidationError
-from app.bulk import one_of
+from app.bulk import one_of, one_of_parameter, reusable
 from app.db_types import utcnow
 from app.extensions import db
 from app.jobs import enqueue_after_commit
@@ -91,7 +92,7 @@ def set_quiet_hours(user: User, enabled: bool, start: time | None, end: time | N
     db.session.add(row)
 
 
-def quiet_until(quiet: QuietHours | None, user: User, now: datetime) -> datetime | None:
+def quiet_until(quiet: QuietHours | QuietWindow | None, user, now: datetime) -> datetime | None:
     """When the user's quiet hours (in their own zone) end, if ``now`` falls inside them."""
     if quiet is None or not quiet.enabled:
         return None
@@ -137,12 +138,23 @@ def record(recipients, type_: NotificationType, title: str, body: str = "", link
     return record_each(type_, [Notice(user, title, body, link, tag) for user in unique])
 
 
+def record_for(user_ids, type_: NotificationType, title: str, body: str = "", link: str = "/",
+               *, tag: str = "") -> list[Recorded]:
+    """record() for people known by their ids (a chat message's members): they are read as
+    columns in the same statement as their delivery choices (``people_and_choices``), never
+    loaded as ORM users. The inactive are left out; the rest are told in the order of their
+    ids."""
+    people, choices = people_and_choices(user_ids, type_)
+    notices = [Notice(people[user_id], title, body, link, tag) for user_id in sorted(people)]
+    return _notify(type_, notices, load_all=False, choices=choices)[0]
+
+
 def notify_each(type_: NotificationType, notices) -> list[Notification]:
     """notify() with each person's own wording, in one pass however many notices there are:
-    one query each for preferences, devices and quiet hours (each with one array parameter for
-    the people: bulk.one_of; psycopg parsed a statement with a placeholder per person anew
-    every time), then per NOTIFY_BATCH notices one INSERT … RETURNING and one SELECT of the
-    new rows. One person may get several notices (a
+    one query for everyone's delivery choices (``people_and_choices``: preference, devices and
+    quiet hours, with one array parameter for the people: bulk.one_of; psycopg parsed a
+    statement with a placeholder per person anew every time), then per NOTIFY_BATCH notices one
+    INSERT … RETURNING and one SELECT of the new rows. One person may get several notices (a
     teacher with two sessions starting at once). Returns the rows in the notices' order
     (inactive people are left out)."""
     recorded, loaded = _notify(type_, notices, load_all=True)
@@ -167,29 +179,109 @@ def record_each(type_: NotificationType, notices) -> list[Recorded]:
     return _notify(type_, notices, load_all=False)[0]
 
 
-def _notify(type_: NotificationType, notices, *, load_all: bool
+class Person(NamedTuple):
+    """What notifying someone needs to know of them (Notice.user), read as columns."""
+
+    id: int
+    center_id: int
+    is_active: bool
+    tz: ZoneInfo
+
+
+class QuietWindow(NamedTuple):
+    """Someone's enabled quiet hours, as quiet_until reads them."""
+
+    start: time
+    end: time
+    enabled: bool = True
+
+
+class DeliveryChoice(NamedTuple):
+    """How one person wants one type of notification delivered, beyond the in-app row."""
+
+    push: bool  # their preference (push on when they never chose)
+    email: bool  # their preference (email off when they never chose)
+    has_device: bool  # an active push subscription
+    quiet: QuietWindow | None  # enabled quiet hours
+
+
+def _choices_query():
+    """Everyone's preference for the type ``:type``, whether they have an active device and their
+    enabled quiet hours, one row per person of ``:user_ids``: the preference and quiet hours
+    are unique per person (and type), so the outer joins never multiply rows."""
+    has_device = select(PushSubscription.id).where(PushSubscription.user_id == User.id,
+                                                   PushSubscription.active.is_(True)).exists()
+    return (select(User.id, NotificationPreference.push, NotificationPreference.email,
+                   has_device.label("has_device"), QuietHours.start, QuietHours.end)
+            .outerjoin(NotificationPreference,
+                       and_(NotificationPreference.user_id == User.id,
+                            NotificationPreference.type == bindparam(
+                                "type", type_=NotificationPreference.type.type)))
+            .outerjoin(QuietHours, and_(QuietHours.user_id == User.id,
+                                        QuietHours.enabled.is_(True)))
+            .where(one_of_parameter(User.id, "user_ids")))
+
+
+def _people_and_choices_query():
+    from app.accounts.models import Center
+
+    return (_choices_query()
+            .add_columns(User.center_id, User.timezone, Center.timezone.label("center_timezone"))
+            .join(Center, Center.id == User.center_id)
+            .where(User.is_active_flag.is_(True)))
+
+
+# Built once (bulk.reusable): notifying is on every chat message's way.
+_CHOICES = reusable(_choices_query)
+_PEOPLE_AND_CHOICES = reusable(_people_and_choices_query)
+
+
+def _choice(row) -> DeliveryChoice:
+    return DeliveryChoice(True if row.push is None else bool(row.push), bool(row.email),
+                          bool(row.has_device),
+                          QuietWindow(row.start, row.end) if row.start is not None else None)
+
+
+def delivery_choices(user_ids, type_: NotificationType) -> dict[int, DeliveryChoice]:
+    """Each person's DeliveryChoice for ``type_``, in one statement."""
+    return {row.id: _choice(row) for row in db.session.execute(
+        _CHOICES(), {"user_ids": list(user_ids), "type": type_})}
+
+
+def people_and_choices(user_ids, type_: NotificationType
+                       ) -> tuple[dict[int, Person], dict[int, DeliveryChoice]]:
+    """The active people among ``user_ids`` (as Person) and their delivery choices, in one
+    statement."""
+    people, choices = {}, {}
+    for row in db.session.execute(_PEOPLE_AND_CHOICES(),
+                                  {"user_ids": list(user_ids), "type": type_}):
+        people[row.id] = Person(row.id, row.center_id, True,
+                                ZoneInfo(row.timezone or row.center_timezone))
+        choices[row.id] = _choice(row)
+    return people, choices
+
+
+def _notify(type_: NotificationType, notices, *, load_all: bool,
+            choices: dict[int, DeliveryChoice] | None = None
             ) -> tuple[list[Recorded], dict[int, Notification]]:
     """notify_each's and record_each's work; ``load_all``: also load every new row as an ORM
-    object (one SELECT per NOTIFY_BATCH), else only the ones an email is rendered from."""
+    object (one SELECT per NOTIFY_BATCH), else only the ones an email is rendered from.
+    ``choices``: the people's delivery choices when the caller read them already."""
     notices = [n for n in notices if n.user is not None and n.user.is_active]
     if not notices:
         return [], {}
     priority = Priority.HIGH if type_ in HIGH_PRIORITY else Priority.NORMAL
-    ids = list({n.user.id for n in notices})
-    prefs = preferences_for(ids)
-    with_devices = set(db.session.scalars(
-        select(PushSubscription.user_id).where(one_of(PushSubscription.user_id, ids),
-                                               PushSubscription.active.is_(True))))
-    quiet = {q.user_id: q for q in db.session.scalars(
-        select(QuietHours).where(one_of(QuietHours.user_id, ids), QuietHours.enabled.is_(True)))}
+    if choices is None:
+        choices = delivery_choices({n.user.id for n in notices}, type_)
     now = utcnow()
     rows, pushes = [], []
     for notice in notices:
         user, due, held_until = notice.user, None, None
-        wants = user.id in with_devices and wants_push(prefs, user.id, type_)
+        choice = choices.get(user.id)
+        wants = choice is not None and choice.has_device and choice.push
         if wants:
             held_until = None if priority == Priority.HIGH else \
-                quiet_until(quiet.get(user.id), user, now)
+                quiet_until(choice.quiet, user, now)
             due = held_until or now
         # push_due_at is written with the row: the push stays owed until a worker takes it,
         # even if Redis is down when this transaction commits.
@@ -214,7 +306,8 @@ def _notify(type_: NotificationType, notices, *, load_all: bool
         for first in range(0, len(new_ids), NOTIFY_BATCH):
             loaded.update((n.id, n) for n in db.session.scalars(select(Notification).where(
                 one_of(Notification.id, new_ids[first:first + NOTIFY_BATCH]))))
-    emailed = [n.id for n in created if wants_email(prefs, n.user_id, type_)]
+    emailed = [n.id for n in created
+               if (choice := choices.get(n.user_id)) is not None and choice.email]
     if emailed:
         from app.mail.services import queue_notification_emails
 

@@ -39,7 +39,7 @@ from contextlib import contextmanager
 import redis
 from sqlalchemy import select
 
-from app.bulk import one_of
+from app.bulk import one_of_parameter, reusable
 from app.db_types import utcnow
 from app.realtime.events import (CatchUp, Event, allowed_viewers, can_subscribe, catch_up_for,
                                  channel_for, coalesced, invalidate_caches, renderer_for)
@@ -170,6 +170,27 @@ class Viewer:
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_version}"
+
+
+def _sessions_query():
+    from app.accounts.models import User
+
+    return select(User.id, User.session_version, User.is_active_flag, User.timezone).where(
+        one_of_parameter(User.id, "user_ids"))
+
+
+def _viewers_query():
+    from app.accounts.models import Center, User
+
+    return (select(User.id, User.center_id, User.role, User.name, User.timezone, Center.timezone,
+                   User.session_version, User.is_active_flag)
+            .join(Center, Center.id == User.center_id)
+            .where(one_of_parameter(User.id, "user_ids")))
+
+
+# Built once (bulk.reusable): every event with a listener here runs the first.
+_SESSIONS = reusable(_sessions_query)
+_VIEWERS = reusable(_viewers_query)
 
 
 class Connection:
@@ -470,7 +491,6 @@ class Hub:
         """The viewers for ``user_ids``, their session version and state read now (one
         statement); name, role and zone reused from earlier events while fresh. With
         ``reuse_confirmed``, a viewer whose state is confirmed (Viewer) costs no statement."""
-        from app.accounts.models import Center, User
         from app.extensions import db
 
         found: dict[int, Viewer] = {}
@@ -484,9 +504,7 @@ class Hub:
             return found
         now = time.monotonic()
         stale = []
-        for user_id, version, active, zone in db.session.execute(
-                select(User.id, User.session_version, User.is_active_flag, User.timezone)
-                .where(one_of(User.id, ids))):
+        for user_id, version, active, zone in db.session.execute(_SESSIONS(), {"user_ids": ids}):
             viewer = self._viewers.get(user_id)
             if viewer is None or viewer.timezone != zone or now - viewer.loaded_at > VIEWER_TTL:
                 stale.append(user_id)
@@ -495,10 +513,7 @@ class Hub:
             viewer.confirmed = True
             found[user_id] = viewer
         if stale:
-            for row in db.session.execute(
-                    select(User.id, User.center_id, User.role, User.name, User.timezone,
-                           Center.timezone, User.session_version, User.is_active_flag)
-                    .join(Center, Center.id == User.center_id).where(one_of(User.id, stale))):
+            for row in db.session.execute(_VIEWERS(), {"user_ids": stale}):
                 found[row[0]] = self._viewers[row[0]] = Viewer(*row)
         return found
 

@@ -8,6 +8,7 @@ and takes what reached Redis from the app's channel and hands each event to a hu
 their frames queued for the test to read (the same Connection and dispatch gunicorn runs)."""
 from __future__ import annotations
 
+import re
 import threading
 
 from app.accounts.models import Role
@@ -122,10 +123,13 @@ def test_one_message_costs_the_same_events_and_statements_for_5_or_50_connected(
         # Rendered once per distinct output: everyone here sees the same message frame.
         assert len({conn._outbox[0] for conn in connections}) == 1
     assert costs[5] == costs[50], costs
-    # The new message reaches the open pages in at most 7 statements (viewers, the thread and
-    # who may see it, the message with the one before it, "Seen by"...): was 8 when the
-    # previous message was a query of its own.
-    assert costs[50][1][0] <= 7, costs
+    # The new message reaches the open pages in 5 statements (the viewers' sessions, and their
+    # names and zones, new to this hub; who of them may see the thread; the message with the
+    # one before it and their thread; "Seen by"): was 8 when the previous message was a query
+    # of its own, 7 while the thread was read twice and apart from its members. The badges
+    # and list rows in 3 (the viewers' sessions; the thread with its last message; everyone's
+    # unread counts per kind with their membership and unread count of this thread): was 6.
+    assert costs[50][1][:2] == [5, 3], costs
 
 
 def test_senders_started_during_a_batch_start_when_it_ends():
@@ -154,3 +158,58 @@ def test_senders_started_during_a_batch_start_when_it_ends():
         for thread in set(threading.enumerate()) - before:
             thread.join(timeout=5)
         assert released.is_set()
+
+
+def _row(frames, thread_id: int) -> str:
+    rows = [f for f in frames if f'id="thread-item-{thread_id}"' in f and "data-version" in f]
+    assert len(rows) == 1, frames
+    return rows[0]
+
+
+def test_the_pushed_rows_and_badges_are_what_each_members_page_shows(app, make):
+    """thread.updated is prepared for all the connected members in one grouped statement: each
+    still gets their own row (unread count, muted, a direct thread named after the other
+    person) and badge, the same the HTTP list and header compute for them alone."""
+    center = make.center()
+    teacher = make.user(center, Role.TEACHER, name="Terry Teacher")
+    muting, busy, quiet = (make.user(center, name=name) for name in ("Mo", "Bea", "Quinn"))
+    make.course(center, teachers=[teacher], students=[muting, busy, quiet])
+    group = services.create_group(teacher, "Group", "", [muting.id, busy.id, quiet.id])
+    other_group = services.create_group(teacher, "Other", "", [busy.id])
+    direct = services.get_or_create_direct(teacher, busy)
+    services.set_muted(muting, group, True)
+    services.post_message(teacher, other_group, "unread elsewhere")
+    services.post_message(teacher, group, "read by Quinn")
+    commit()
+    services.mark_read(quiet, group, group.last_message_id)
+    commit()
+    hub = _hub(app)
+    people = (muting, busy, quiet)
+    connections = {p.id: _connect(hub, p, f"user:{p.id}", f"threads:{p.id}") for p in people}
+
+    for thread in (group, direct):
+        for conn in connections.values():
+            conn._outbox.clear()
+        events = _published(app, lambda: services.post_message(teacher, thread, "news"))
+        for event in events:
+            listener = threading.Thread(target=hub.dispatch, args=(event,))
+            listener.start()
+            listener.join()
+        db.session.expire_all()
+        for person in people:
+            frames = list(connections[person.id]._outbox)
+            if thread is direct and person is not busy:
+                assert not any(f'id="thread-item-{thread.id}"' in f for f in frames)
+                continue
+            [summary] = services.thread_summaries(person, thread_ids=[thread.id])
+            row = _row(frames, thread.id)
+            assert f'data-version="{summary.version}"' in row
+            [classes] = re.findall(rf'<li id="thread-item-{thread.id}" class="([^"]*)"', row)
+            assert ("muted" in classes.split()) == summary.member.muted
+            assert (f'aria-label="{summary.unread} unread"' in row) == bool(summary.unread)
+            badge = next(f for f in frames if 'id="chat-unread-badge"' in f)
+            assert f'aria-label="{services.unread_total(person)} unread"' in badge
+        if thread is direct:
+            assert "Terry Teacher" in _row(connections[busy.id]._outbox, direct.id)
+    # The members' counts differ (what one grouped statement must keep apart).
+    assert services.unread_total(busy) > services.unread_total(quiet) > 0
