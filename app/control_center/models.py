@@ -29,13 +29,13 @@ class PlanMode(_Labelled):
 
 
 class WorkStatus(_Labelled):
-    TODO = "TODO"
+    TO_DO = "TO_DO"
     DOING = "DOING"
     DONE = "DONE"
 
     @property
     def label(self) -> str:
-        return {"TODO": "To do", "DOING": "Working on it", "DONE": "Done"}[self.value]
+        return {"TO_DO": "To do", "DOING": "Working on it", "DONE": "Done"}[self.value]
 
 
 class HelpPriority(_Labelled):
@@ -132,7 +132,7 @@ class WorkItem(db.Model):
     attachment_size: Mapped[int] = mapped_column(Integer, default=0)
     position: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[WorkStatus] = mapped_column(_enum(WorkStatus, "cc_work_status"),
-                                               default=WorkStatus.TODO)
+                                               default=WorkStatus.TO_DO)
     progress: Mapped[int] = mapped_column(Integer, default=0)  # 0-100
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

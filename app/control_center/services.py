@@ -365,7 +365,7 @@ def copy_last_plan(actor: User, session: VideoSession, occurrence_start: datetim
              attachment_key=item.attachment_key, attachment_filename=item.attachment_filename,
              attachment_content_type=item.attachment_content_type,
              attachment_size=item.attachment_size,
-             position=start + n, status=WorkStatus.TODO, progress=0, created_at=now,
+             position=start + n, status=WorkStatus.TO_DO, progress=0, created_at=now,
              started_at=None, done_at=None, updated_at=now)
         for n, item in enumerate(carried[:ITEMS_MAX - start])])
     db.session.flush()
@@ -443,7 +443,7 @@ def add_work_item(actor: User, session: VideoSession, occurrence_start: datetime
         raise ValidationError({"title": f"A student has at most {ITEMS_MAX} work items."})
     item = WorkItem(center_id=session.center_id, plan_id=plan.id, title=title, link=link,
                     position=(max((i.position for i in plan.items), default=-1) + 1),
-                    status=WorkStatus.TODO, progress=0, attachment_filename="",
+                    status=WorkStatus.TO_DO, progress=0, attachment_filename="",
                     attachment_content_type="", attachment_size=0)
     if checked is not None:
         # Stored last, once nothing can refuse the item: the store removes the file again if
@@ -510,13 +510,13 @@ def update_work_item(actor, item: WorkItem, *, status: str | None = None,
         item.progress = new_progress
         if new_status is None and new_progress == 100:
             new_status = WorkStatus.DONE
-        elif new_status is None and item.status == WorkStatus.TODO and new_progress > 0:
+        elif new_status is None and item.status == WorkStatus.TO_DO and new_progress > 0:
             new_status = WorkStatus.DOING
     if new_status is not None and new_status != item.status:
         if new_status == WorkStatus.DOING:
             for other in plan.items:
                 if other.id != item.id and other.status == WorkStatus.DOING:
-                    other.status = WorkStatus.TODO
+                    other.status = WorkStatus.TO_DO
             item.started_at = now
             item.done_at = None
         elif new_status == WorkStatus.DONE:

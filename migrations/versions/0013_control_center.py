@@ -97,7 +97,7 @@ def upgrade():
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('link', sa.String(length=500), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
-    sa.Column('status', sa.Enum('TODO', 'DOING', 'DONE', name='cc_work_status', native_enum=False, length=20), nullable=False),
+    sa.Column('status', sa.Enum('TO_DO', 'DOING', 'DONE', name='cc_work_status', native_enum=False, length=20), nullable=False),
     sa.Column('progress', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),

@@ -369,7 +369,7 @@ def test_copy_last_plan_carries_levels_goal_and_unfinished_work(lesson_for, scho
     db.session.expire_all()
     plan = db.session.get(StudentPlan, plan.id)
     assert plan.level_text == "Grade 8 → Maths at Grade 5" and plan.goal == "Fractions fluently"
-    assert [(i.title, i.status, i.progress) for i in plan.items] == [("Half way", WorkStatus.TODO,
+    assert [(i.title, i.status, i.progress) for i in plan.items] == [("Half way", WorkStatus.TO_DO,
                                                                       0)]
     with pytest.raises(ValidationError):
         services.copy_last_plan(school.teacher, lesson.session, earlier, sara.id)
