@@ -83,6 +83,20 @@ def _panel_answer(session, at, student_id, errors=None, form=None, status=200):
     return html + render_board_parts(board, student_ids=set(), viewer=current_user), status
 
 
+def _panel_action(session_id, act, form=None):
+    """A tutor's change to one student's panel: ``act(session, occurrence, student_id)`` (a
+    service call), answered with the panel; a refusal is the panel with its errors and what
+    was typed (422)."""
+    session = _tutor_session_or_404(session_id)
+    at = _occurrence_or_404(session)
+    student_id = _student_id()
+    try:
+        act(session, at, student_id or -1)
+    except ValidationError as error:
+        return _panel_answer(session, at, student_id, error.errors, form, 422)
+    return _panel_answer(session, at, student_id)
+
+
 # --- the tutor's page -------------------------------------------------------------------------------
 
 @bp.route("/sessions/<session_id>/control-center")
@@ -97,29 +111,17 @@ def page(session_id):
 @bp.route("/sessions/<session_id>/control-center/plans", methods=["POST"])
 @login_required
 def save_plan(session_id):
-    session = _tutor_session_or_404(session_id)
-    at = _occurrence_or_404(session)
-    student_id = _student_id()
     form = {k: request.form.get(k, "") for k in ("subject", "current_level", "working_level",
                                                   "goal")}
-    try:
-        services.save_plan(current_user, session, at, student_id or -1, **form)
-    except ValidationError as error:
-        return _panel_answer(session, at, student_id, error.errors, form, 422)
-    return _panel_answer(session, at, student_id)
+    return _panel_action(session_id, lambda session, at, student_id: services.save_plan(
+        current_user, session, at, student_id, **form), form)
 
 
 @bp.route("/sessions/<session_id>/control-center/plans/copy", methods=["POST"])
 @login_required
 def copy_plan(session_id):
-    session = _tutor_session_or_404(session_id)
-    at = _occurrence_or_404(session)
-    student_id = _student_id()
-    try:
-        services.copy_last_plan(current_user, session, at, student_id or -1)
-    except ValidationError as error:
-        return _panel_answer(session, at, student_id, error.errors, None, 422)
-    return _panel_answer(session, at, student_id)
+    return _panel_action(session_id, lambda session, at, student_id: services.copy_last_plan(
+        current_user, session, at, student_id))
 
 
 @bp.route("/sessions/<session_id>/control-center/mode", methods=["POST"])
@@ -142,31 +144,18 @@ def set_mode(session_id):
 @bp.route("/sessions/<session_id>/control-center/items", methods=["POST"])
 @login_required
 def add_item(session_id):
-    session = _tutor_session_or_404(session_id)
-    at = _occurrence_or_404(session)
-    student_id = _student_id()
     form = {k: request.form.get(k, "") for k in ("title", "link")}
-    try:
-        services.add_work_item(current_user, session, at, student_id or -1, **form,
-                               upload=request.files.get("attachment"))
-    except ValidationError as error:
-        return _panel_answer(session, at, student_id, error.errors, form, 422)
-    return _panel_answer(session, at, student_id)
+    return _panel_action(session_id, lambda session, at, student_id: services.add_work_item(
+        current_user, session, at, student_id, **form,
+        upload=request.files.get("attachment")), form)
 
 
 @bp.route("/sessions/<session_id>/control-center/notes", methods=["POST"])
 @login_required
 def add_note(session_id):
-    session = _tutor_session_or_404(session_id)
-    at = _occurrence_or_404(session)
-    student_id = _student_id()
     form = {k: request.form.get(k, "") for k in ("body", "visibility")}
-    try:
-        services.add_note(current_user, session, at, student_id or -1, form["body"],
-                          form["visibility"])
-    except ValidationError as error:
-        return _panel_answer(session, at, student_id, error.errors, form, 422)
-    return _panel_answer(session, at, student_id)
+    return _panel_action(session_id, lambda session, at, student_id: services.add_note(
+        current_user, session, at, student_id, form["body"], form["visibility"]), form)
 
 
 @bp.route("/sessions/<session_id>/control-center/timers", methods=["POST"])
