@@ -4,13 +4,15 @@
 
   var phone = window.matchMedia("(max-width: 760px)");
 
-  // The main menu is a <details>: open on desktop, a closed drop-down on phones. A boosted
-  // navigation swaps in a fresh element, so each new one is set once (data-synced), and all of
-  // them again when the window crosses the breakpoint.
+  // The main menu is a <details>: open on desktop, a closed drop-down on phones. It arrives
+  // closed; a boosted navigation swaps in a fresh one, so each new one is opened once on a
+  // desktop (data-synced), and all of them are set again when the window crosses the
+  // breakpoint. The first setting never closes it: a tap that came before this script ran (a
+  // fast finger, a busy phone) opened it on purpose.
   function syncMenu(force) {
     var menu = document.getElementById("site-menu");
     if (!menu || (menu.dataset.synced && !force)) return;
-    menu.open = !phone.matches;
+    if (force || !phone.matches) menu.open = !phone.matches;
     menu.dataset.synced = "1";
   }
   document.addEventListener("DOMContentLoaded", function () { syncMenu(false); });

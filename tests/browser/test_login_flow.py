@@ -1,5 +1,7 @@
 """A person logs in as the demo teacher, lands on My Day, opens the dashboard and sees their
 enrolled students, logs out: on a desktop and on a phone-sized screen."""
+import time
+
 import pytest
 from playwright.sync_api import expect
 
@@ -70,3 +72,19 @@ def test_wrong_password_shows_error_and_keeps_email(demo, new_page):
     expect(page.get_by_label("Email")).to_have_value("teacher@example.com")
     screenshot(page, "login-error")
     assert_no_console_errors(page)
+
+
+def test_a_tap_on_the_menu_before_the_scripts_ran_is_kept(demo, new_page):
+    """The menu starts closed and is opened on desktops, kept closed on phones, by app.js once
+    the page has loaded. A tap that came first (a fast finger, or a busy machine where the
+    deferred scripts run late) must not be undone by that."""
+    page = new_page(viewport=PHONE)
+    _log_in(page, "teacher@example.com")
+    # app.js arrives two seconds late, so the tap lands before the page has set its menu.
+    page.route("**/static/js/app.js*", lambda route: (time.sleep(2), route.continue_()))
+    page.goto("/students", wait_until="commit")
+    page.get_by_label("Menu").click()
+    page.wait_for_load_state("load")
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Calendar").click()
+    expect(page.get_by_role("navigation", name="Main")).to_be_hidden()  # a new page: closed again
