@@ -140,7 +140,8 @@ def main(argv: list[str]) -> None:
         def post(number: int):
             environ = EnvironBuilder(
                 path=f"/chat/threads/{thread_id}/messages", method="POST",
-                base_url=app.config["BASE_URL"], data={"body": f"Message {number}"},
+                base_url=app.config["BASE_URL"], data={"body": f"Message {number}",
+                                                      "client_key": f"profile-key-{number:06d}"},
                 headers={"Cookie": f"{cookie_name}={cookie}", "X-CSRFToken": csrf,
                          "HX-Request": "true", "HX-Target": "composer",
                          "HX-Current-URL": f"{app.config['BASE_URL']}/chat/threads/{thread_id}"},

@@ -372,10 +372,6 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
     if client_key is not None and not _CLIENT_KEY.fullmatch(client_key):
         raise ValidationError({"body": "This message could not be sent (its draft key is "
                                        "malformed). Reload the page and send it again."})
-    if client_key:
-        already = sent_with_key(user, thread, client_key)
-        if already is not None:
-            return already
     body = (body or "").strip()
     uploads = [u for u in uploads if u and u.filename]
     errors = {}
@@ -409,13 +405,15 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
                 center_id=thread.center_id, filename=item.filename,
                 content_type=item.content_type, size=len(item.data), storage_key=key))
         try:
-            # A savepoint: the request's other work survives a duplicate key (below).
+            # A key sent again (a retry) is found by its unique index, not looked up first:
+            # posting is the commonest write and a retry is rare. A savepoint: the request's
+            # other work survives the duplicate key (below).
             with savepoint():
                 db.session.add(message)
                 db.session.flush()
         except IntegrityError:
-            # The same key arrived twice at once (a retry while the first try was still
-            # running): the first one's row won; answer with it.
+            # The same key again (a retry after the first try committed, or while it was
+            # still running): the first one's row won; answer with it.
             for key in stored:
                 files.discard(key)
             stored = []
