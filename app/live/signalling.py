@@ -28,7 +28,11 @@ from app.realtime.events import Event, Renderer, publish_now, register_client_me
 
 log = logging.getLogger(__name__)
 
-MAX_SIGNAL_BYTES = 16 * 1024
+# Chromium writes ~4 KB of SDP per video m-line (its codec list) and ~1.5 KB per audio one:
+# a call with camera, microphone and a screen offers ~13 KB, and each m-line a page adds (a
+# receive-only page's, a re-share that found no spare) ~4 KB more. 16 KB refused the offer of
+# a call whose screen had been shared a second time.
+MAX_SIGNAL_BYTES = 48 * 1024  # under the socket's own 64 KB (SOCK_SERVER_OPTIONS)
 # Token bucket per connection: a page connecting to five peers sends a burst of ICE candidates
 # (tens per peer) and then almost nothing.
 BURST = 200
@@ -98,11 +102,12 @@ def _valid_data(data) -> bool:
 
 def handle_signal(conn, message: dict, size: int) -> None:
     room, to = message.get("room"), message.get("to")
-    if size > MAX_SIGNAL_BYTES:
-        conn.send(refusal(f"signalling message too large ({size} bytes; at most "
-                          f"{MAX_SIGNAL_BYTES})", None, None))
-        return
     topic = f"room:{room}" if isinstance(room, int) and not isinstance(room, bool) else None
+    if size > MAX_SIGNAL_BYTES:
+        # Named by its room when it has one: the page shows refusals for its own room only.
+        conn.send(refusal(f"signalling message too large ({size} bytes; at most "
+                          f"{MAX_SIGNAL_BYTES})", room if topic else None, None))
+        return
     if topic is None or topic_key(topic) is None:
         conn.send(refusal("no such room"))
         return

@@ -132,7 +132,7 @@
         peer.makingOffer = true;
         pc.setLocalDescription().then(function () {
           sendSignal(remote, { description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
-        }).catch(function () {}).then(function () { peer.makingOffer = false; });
+        }).catch(function (e) { console.warn("offer not made: " + e.message); }).then(function () { peer.makingOffer = false; });
       };
       // A relay (TURN) server that refuses this page's credentials: with "relay" there is no
       // other way for media, so say it at once rather than leave a black tile; otherwise the
@@ -174,7 +174,7 @@
           return pc.setLocalDescription().then(function () {
             sendSignal(msg.from, { description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
           });
-        }).catch(function () {});
+        }).catch(function (e) { console.warn("description not applied: " + e.message); });
       } else if ("candidate" in data) {
         // A candidate for an offer this side ignored (perfect negotiation) fails harmlessly.
         pc.addIceCandidate(data.candidate || undefined).catch(function (e) { if (!peer.ignoreOffer) console.warn("ICE candidate not used: " + e.message); });

@@ -107,7 +107,13 @@
       var shared = screenTile(remote, remote, peer.name).querySelector("video");
       if (shared.srcObject !== incoming) {
         shared.srcObject = incoming;
-        incoming.onremovetrack = function () { if (!incoming.getTracks().length) dropTile(remote + "-screen"); };
+        // Only while the tile still shows this stream: a share stopped and started again
+        // quickly is negotiated in one offer, and the old stream's tracks may go after the
+        // new stream's tile came (same key).
+        incoming.onremovetrack = function () {
+          var tile = document.getElementById("tile-" + remote + "-screen");
+          if (!incoming.getTracks().length && tile && tile.querySelector("video").srcObject === incoming) dropTile(remote + "-screen");
+        };
       }
       return;
     }
@@ -210,13 +216,31 @@
     $("room-screen").textContent = sharing ? "Stop sharing" : "Share screen";
     $("room-screen").setAttribute("aria-pressed", String(sharing));
   }
+  // A share after the first sends on the m-line an earlier share left (its transceiver, now
+  // receive-only): every new m-line adds ~4 KB to each offer, and a call whose screen was
+  // shared again and again would outgrow what the relay carries.
+  function sendScreenTrack(pc, track, stream) {
+    var spare = pc.getTransceivers().filter(function (tr) {
+      return tr.spareForScreen && !tr.sender.track && tr.receiver.track.kind === track.kind && !tr.stopped;
+    })[0];
+    if (!spare) { pc.addTrack(track, stream); return; }
+    spare.spareForScreen = false;
+    spare.sender.setStreams(stream);
+    spare.sender.replaceTrack(track);
+    spare.direction = "sendrecv";
+  }
   function toggleScreen() {
     if (screen) {
       var stopped = screen;
       screen = null;
       if (usingJanus() && window.RoomJanus) RoomJanus.stopScreen().catch(function () {});
       else Object.keys(peers).forEach(function (k) {
-        peers[k].pc.getSenders().forEach(function (s) { if (s.track && stopped.getTracks().indexOf(s.track) >= 0) peers[k].pc.removeTrack(s); });
+        peers[k].pc.getTransceivers().forEach(function (tr) {
+          if (tr.sender.track && stopped.getTracks().indexOf(tr.sender.track) >= 0) {
+            peers[k].pc.removeTrack(tr.sender);
+            tr.spareForScreen = true; // the next share sends on it (below)
+          }
+        });
         sendSignal(k, { screen: null });
       });
       stopped.getTracks().forEach(function (t) { t.stop(); });
@@ -236,7 +260,7 @@
       }
       Object.keys(peers).forEach(function (k) {
         sendSignal(k, { screen: s.id });
-        s.getTracks().forEach(function (t) { peers[k].pc.addTrack(t, s); });
+        s.getTracks().forEach(function (t) { sendScreenTrack(peers[k].pc, t, s); });
       });
     }).catch(function () { say("Screen sharing was cancelled or is not allowed."); });
   }
@@ -337,7 +361,7 @@
     else if (msg.type === "room-ended") { stop("The call has ended."); var end = $("room-end"); if (end) end.hidden = true; $("room-join") && ($("room-join").hidden = true); }
     else if (msg.type === "room-replaced") { stop("You are in this call from another page now (one page per instructor in a control center's call)."); if ($("room-join")) { $("room-join").hidden = false; $("room-join").disabled = false; } }
     else if (msg.type === "room-removed") { stop("You were removed from this call and cannot join it again."); $("room-join") && ($("room-join").hidden = true); }
-    else if (msg.type === "signal-refused") { /* the server said why; nothing to retry */ }
+    else if (msg.type === "signal-refused") console.warn("signal refused: " + msg.reason);
   });
   document.addEventListener("htmx:wsAfterMessage", applyRoster);
   document.addEventListener("htmx:afterSwap", applyRoster);

@@ -17,6 +17,12 @@ SCREEN_PLAYING = """() => { const v = document.querySelector('.video-tile.screen
                             return Boolean(v && v.videoWidth > 0); }"""
 
 
+# What each page holds when a share does not show: its tiles (stream, size, tracks) and, on the
+# mesh, each peer connection's signalling state and transceivers.
+PCS = """() => Object.values(window.classhubRoom.peers).map(p => [p.pc.signalingState, p.screenId, p.pc.getTransceivers().map(t => [t.mid, t.direction, t.currentDirection, t.sender.track && t.sender.track.kind, t.receiver.track.kind + ':' + t.receiver.track.muted])])"""
+TILES = """() => Array.from(document.querySelectorAll('.video-tile')).map(t => [t.id, t.className, (v => v && v.srcObject ? [v.srcObject.id, v.videoWidth, v.srcObject.getTracks().map(x => x.kind + ':' + x.readyState + ':' + x.muted)] : null)(t.querySelector('video'))])"""
+
+
 def in_a_call(chat, new_page, server):
     from app.extensions import db
 
@@ -70,7 +76,32 @@ def test_share_a_screen_and_switch_the_microphone(chat, request, engine):
         raise AssertionError((student.console_messages[-12:], teacher.console_messages[-12:]))
     assert teacher.evaluate("() => window.classhubRoom.sending().screen") == []
     teacher.click("#room-screen")
-    student.wait_for_function(SCREEN_PLAYING, timeout=30_000)
+    try:
+        student.wait_for_function(SCREEN_PLAYING, timeout=30_000)
+    except Exception:
+        raise AssertionError((student.console_messages[-12:], teacher.console_messages[-12:]))
+
+    # A third share, at once, without waiting for the tile to go. Each share used to add an
+    # m-line (~4 KB of SDP): this one's offer outgrew the relay's limit and was refused, and
+    # the call's negotiation stopped for good. The new tile also stays when the old screen's
+    # tracks are removed after it came.
+    teacher.click("#room-screen")
+    teacher.wait_for_selector("#room-screen[aria-pressed=false]")
+    teacher.click("#room-screen")
+    teacher.wait_for_selector("#room-screen[aria-pressed=true]")
+    try:
+        student.wait_for_function(SCREEN_PLAYING, timeout=30_000)
+        student.wait_for_timeout(1500)  # the old screen's removal has been negotiated by now
+        student.wait_for_function(SCREEN_PLAYING, timeout=30_000)
+    except Exception:
+        raise AssertionError((student.evaluate(TILES), student.evaluate(PCS), teacher.evaluate(PCS),
+                              student.console_messages[-12:], teacher.console_messages[-12:]))
+    assert student.locator(".video-tile.screen").count() == 1
+    if engine == "mesh":
+        # Each share after the first sent on the m-line the first one left (camera, microphone,
+        # screen): offers stay the same size however often the screen is shared.
+        assert teacher.evaluate("() => Object.values(window.classhubRoom.peers)"
+                                ".map(p => p.pc.getTransceivers().length)") == [3]
 
     # Another microphone: the sender's track is replaced, and audio and video still flow.
     options = teacher.eval_on_selector_all("#room-mic-select option", "os => os.map(o => [o.value, o.textContent])")

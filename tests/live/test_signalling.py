@@ -76,12 +76,13 @@ def test_signals_reach_only_the_addressed_connection_across_servers(chat, live_s
                      {"room": room_id, "to": s1_conn, "data": {"screen": 5}},
                      {"room": room_id, "to": s1_conn, "data": {"screen": "s" * 101}},
                      {"room": room_id, "to": s1_conn,
-                      "data": {"description": {"type": "offer", "sdp": "a" * 40_000}}}):
+                      "data": {"description": {"type": "offer", "sdp": "a" * 50_000}}}):
             t_sock.frames.clear()
             t_sock.send(type="signal", **junk)
             refused = json.loads(t_sock.wait_for(_json("signal-refused")))
             assert refused["reason"]
         assert "too large" in refused["reason"]
+        assert refused["room"] == room_id  # the page shows the refusals of its own room
         t_sock.send(type="signal", room=room_id, to=s1_conn, data=OFFER)
         s1_sock.frames.clear()
         s1_sock.wait_for(_json("signal"))
