@@ -4,7 +4,8 @@ from datetime import datetime
 
 import enum
 
-from sqlalchemy import (Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint)
+from sqlalchemy import (Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+                        text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User, _enum
@@ -94,7 +95,10 @@ class Message(db.Model):
                       # One row per composed message: a retried POST (the browser resending
                       # after a worker died mid-request) carries the same key and finds it.
                       Index("uq_messages_thread_sender_client_key", "thread_id", "sender_id",
-                            "client_key", unique=True))
+                            "client_key", unique=True),
+                      Index("ix_messages_notices_due_at", "notices_due_at",
+                            sqlite_where=text("notices_due_at IS NOT NULL"),
+                            postgresql_where=text("notices_due_at IS NOT NULL")))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     center_id: Mapped[int] = mapped_column(ForeignKey("centers.id"), index=True)
@@ -110,6 +114,10 @@ class Message(db.Model):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Made by the composer for each message it sends, kept across retries (None: system rows).
     client_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The members' notifications for this message are owed: set when it is posted, cleared by
+    # the job that writes them, in that job's transaction (notifications.messages). None: told,
+    # or a message nobody is told of (system rows, calls).
+    notices_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     sender: Mapped[User | None] = relationship()
     attachments: Mapped[list["Attachment"]] = relationship(back_populates="message",

@@ -390,9 +390,13 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
             errors["files"] = str(exc)
     if errors:
         raise ValidationError(errors)
+    now = utcnow()
     message = Message(center_id=thread.center_id, thread_id=thread.id, sender_id=user.id,
                       kind=MessageKind.TEXT, body=body, body_html=render_message_html(body),
-                      client_key=client_key or None,
+                      client_key=client_key or None, created_at=now,
+                      # Its members are told by a job after the commit (message_posted's
+                      # receiver queues it; app/notifications/messages.py): owed until then.
+                      notices_due_at=now,
                       # Loaded (empty) from the start: the answer and the fan-out render the
                       # message's attachments, which would otherwise be a query after the flush.
                       attachments=[])

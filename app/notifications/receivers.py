@@ -2,7 +2,7 @@
 (notify() without loading the new rows back: no receiver uses them).
 
 One receiver per domain event. Each makes one pass over the event's people: them in one query
-(``users_by_id``; a new chat message's members as columns instead, with record_for), one
+(``users_by_id``; a new chat message's members are told by a job: notifications/messages.py), one
 record() for all of them (one query for everyone's preference, devices and quiet hours, one
 INSERT of the rows), and one wording per time zone where the wording names a time (``when``),
 not one per person."""
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from app.accounts.services import users_by_id
 from app.chat import signals as chat_signals
-from app.chat.formatting import preview_text
 from app.live import signals as live
+from app.notifications.messages import queue_notices
 from app.notifications.models import NotificationType
-from app.notifications.services import (Notice, mark_thread_read, record, record_each,
-                                         record_for)
+from app.notifications.services import Notice, mark_thread_read, record, record_each
 from app.scheduling import signals as scheduling
 from app.timezones import when
 
@@ -29,20 +28,9 @@ def _people(user_ids, actor=None) -> list:
 
 @chat_signals.message_posted.connect
 def _new_message(thread, sender=None, message=None, user_ids=frozenset(), **_):
-    muted = {m.user_id for m in thread.members if m.muted}
-    recipients = set(user_ids) - muted - {sender.id}
-    if not recipients:
-        return
-    # Whoever is reading the thread when the push job runs gets no push (push.deliver checks
-    # presence then: no Redis call inside this transaction, which holds SQLite's write lock).
-    body = preview_text(message.body, 140) or "Sent an attachment"
-    # A direct thread is called after the other person, the sender to each recipient; every
-    # other kind has one name for all its members: one title, one record() for everyone.
-    title = sender.name if thread.kind.value == "DIRECT" else f"{sender.name} in {thread.name}"
-    # The members are read as columns with their delivery choices (one statement): posting is
-    # the commonest write, and loading them as ORM users cost more than the rest of notifying.
-    record_for(recipients, NotificationType.NEW_MESSAGE, title, body,
-               f"/chat/threads/{thread.id}?at={message.id}", tag=f"thread-{thread.id}")
+    # The members are told by a job (app/notifications/messages.py): the message was stored
+    # owing their notices, and the job writes them once this request has committed.
+    queue_notices(message.id, message.center_id)
 
 
 @chat_signals.thread_read.connect

@@ -1,5 +1,5 @@
 """RQ jobs of the notifications domain. They take ids and are safe to run twice."""
-from app.notifications import push, reminders
+from app.notifications import messages, push, reminders
 
 
 def send_push(notification_id: int) -> dict:
@@ -14,3 +14,11 @@ def sweep_pushes() -> dict:
     from app.notifications.services import requeue_owed_pushes
 
     return requeue_owed_pushes()
+
+
+def tell_message_members(message_id: int) -> dict:
+    return messages.tell_members(message_id)
+
+
+def sweep_message_notices() -> dict:
+    return messages.requeue_owed_notices()

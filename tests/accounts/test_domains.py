@@ -7,7 +7,7 @@ from app import jobs
 from app.invites.invitations import expire_invitations
 from app.live.tasks import sweep_live_runs, sweep_session_runs
 from app.mail.tasks import sweep_outbox
-from app.notifications.tasks import sweep_pushes, sweep_reminders
+from app.notifications.tasks import sweep_message_notices, sweep_pushes, sweep_reminders
 
 
 class Recorder:
@@ -23,6 +23,7 @@ def test_cron_gets_the_jobs_the_domains_declared(app):
     jobs.register_cron(recorder, app)
     assert sorted(recorder.registered, key=lambda r: r[0].__qualname__) == sorted(
         [(sweep_reminders, "high", 60), (sweep_pushes, "high", 60),
+         (sweep_message_notices, "high", 60),
          (sweep_outbox, "low", 300), (expire_invitations, "low", 300),
          (sweep_live_runs, "default", 30), (sweep_session_runs, "default", 60)],
         key=lambda r: r[0].__qualname__)

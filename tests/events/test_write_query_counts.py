@@ -21,7 +21,10 @@ from tests.events.conftest import next_monday, weekly_for
 
 SCHEDULE_BOUND = 40  # statements to schedule a session, whatever the number of participants
 CHANGE_BOUND = 40  # to move, cancel or restore one occurrence, or edit or cancel the series
-POST_BOUND = 25  # to post a chat message, whatever the number of members
+POST_BOUND = 8  # to post a chat message, whatever the number of members (4 when written)
+# The job a POST queues to tell the message's members (notifications, pushes, emails): 7 when
+# written.
+TELL_BOUND = 10
 
 
 def fresh(model, id_):
@@ -99,6 +102,19 @@ def _post(school, count_queries):
     return counter.count
 
 
+def _tell_members(school, count_queries):
+    """The job a message's POST queues: its members' notifications, pushes and emails."""
+    from app.notifications.messages import tell_members
+
+    teacher, thread = fresh(User, school.teacher_id), db.session.get(Thread, school.thread_id)
+    message_id = chat.post_message(teacher, thread, "Homework: page 12, exercises 1 to 5.").id
+    commit()
+    with count_queries() as counter:
+        told = tell_members(message_id)
+    assert told["told"] == len(school.student_ids) - len(school.student_ids) // 5  # not muted
+    return counter.count
+
+
 @pytest.mark.parametrize("what, measure, sizes, bound", [
     ("schedule", _schedule, (5, 50), SCHEDULE_BOUND),
     ("move", _change("move"), (5, 50), CHANGE_BOUND),
@@ -109,6 +125,7 @@ def _post(school, count_queries):
     ("split", _change("split"), (5, 50), CHANGE_BOUND),
     ("add participants", _add_participants, (5, 50), CHANGE_BOUND),
     ("post", _post, (5, 200), POST_BOUND),
+    ("tell a message's members", _tell_members, (5, 200), TELL_BOUND),
 ])
 def test_write_costs_the_same_for_few_and_many(build_school, count_queries, what, measure,
                                                sizes, bound):

@@ -29,11 +29,13 @@ def group(school):
     return chat.create_group(school.teacher, "Exam prep", "", [s.id for s in school.students])
 
 
-def test_chat_messages_are_counted_by_the_chats_badge_not_the_bell(school, as_user, group):
+def test_chat_messages_are_counted_by_the_chats_badge_not_the_bell(school, as_user, group,
+                                                                    run_worker):
     s1 = school.students[0]
     browser = as_user(s1)
     for n in range(3):
         chat.post_message(school.teacher, group, f"Question {n}")
+    run_worker()  # the members are told by a job
     page = browser.get("/").get_data(as_text=True)
     assert header_badge(page) == 4  # "… created the group" and the three questions
     # "Added to the group" is on the bell; the three messages are not a second time.
@@ -44,12 +46,13 @@ def test_chat_messages_are_counted_by_the_chats_badge_not_the_bell(school, as_us
     assert bell_count(browser.get("/").get_data(as_text=True)) == "2"
 
 
-def test_reading_the_thread_reads_its_notifications(school, as_user, group):
+def test_reading_the_thread_reads_its_notifications(school, as_user, group, run_worker):
     s1, s2 = school.students
     for n in range(3):
         chat.post_message(school.teacher, group, f"Question {n}")
     other = chat.get_or_create_direct(school.teacher, s1)
     chat.post_message(school.teacher, other, "Somewhere else")
+    run_worker()  # the members are told by a job
     browser = as_user(s1)
     last = db.session.get(type(group), group.id).last_message_id
     # Read part of the way: nothing about the thread is marked read yet.

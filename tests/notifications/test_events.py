@@ -39,6 +39,13 @@ def weekly(school, students, count=4, **changes) -> SessionInput:
     return SessionInput(**values)
 
 
+def only_after_the_job(user, run_worker) -> bool:
+    """A new message's members are told by a job after the POST's commit, not by the POST."""
+    assert notifications_of(user, T.NEW_MESSAGE) == []
+    run_worker()
+    return len(notifications_of(user, T.NEW_MESSAGE)) == 1
+
+
 def only(user, type_) -> Notification:
     found = notifications_of(user, type_)
     assert len(found) == 1, [(n.type, n.title) for n in notifications_of(user)]
@@ -186,10 +193,11 @@ def test_adding_a_member_tells_the_new_member_only(school, as_user):
     assert_opens(as_user, s2, notice, f"/chat/threads/{group.id}")
 
 
-def test_a_direct_message_tells_the_other_person(school, as_user):
+def test_a_direct_message_tells_the_other_person(school, as_user, run_worker):
     s1 = school.students[0]
     direct = chat.get_or_create_direct(school.teacher, s1)
     message = chat.post_message(school.teacher, direct, "Your essay was **great**")
+    assert only_after_the_job(s1, run_worker)
     notice = only(s1, T.NEW_MESSAGE)
     assert notice.title == "Terry Teacher"
     assert notice.body == "Your essay was great"
@@ -198,10 +206,11 @@ def test_a_direct_message_tells_the_other_person(school, as_user):
     assert_opens(as_user, s1, notice, f"/chat/threads/{direct.id}?at={message.id}")
 
 
-def test_a_group_message_tells_every_other_member(school, as_user):
+def test_a_group_message_tells_every_other_member(school, as_user, run_worker):
     s1, s2 = school.students
     group = chat.create_group(school.teacher, "Exam prep", "", [s1.id, s2.id])
     message = chat.post_message(s1, group, "Who has the answers to question 4?")
+    assert only_after_the_job(school.teacher, run_worker)
     for person in (school.teacher, s2):
         notice = only(person, T.NEW_MESSAGE)
         assert notice.title == "Sara Student in Exam prep"

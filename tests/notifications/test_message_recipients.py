@@ -10,7 +10,7 @@ from app.accounts.models import Role
 from app.chat import services as chat
 from app.extensions import db
 from app.mail.models import EmailOutbox
-from app.notifications import services
+from app.notifications import services, tasks
 from app.notifications.models import Notification, NotificationType
 from tests.conftest import commit
 from tests.notifications.conftest import queued_job_ids, scheduled
@@ -38,6 +38,15 @@ def test_each_member_is_told_as_they_chose(app, make, add_device):
     queued_before = set(queued_job_ids(app, "default"))  # the group's creation notices
 
     message = chat.post_message(teacher, group, "Test on Monday")
+    commit()
+    # The POST told nobody itself: it queued the job that tells the members (run here as the
+    # worker runs it: the job, then its one commit).
+    assert db.session.scalars(select(Notification).where(
+        Notification.type == NotificationType.NEW_MESSAGE)).all() == []
+    assert set(queued_job_ids(app, "default")) - queued_before == {
+        f"message-notices-{message.id}"}
+    queued_before.add(f"message-notices-{message.id}")
+    assert tasks.tell_message_members(message.id) == {"told": 5, "claimed": True}
     commit()
 
     told = {n.user_id: n for n in db.session.scalars(select(Notification).where(

@@ -88,17 +88,19 @@ def test_no_preference_rows_means_push_on_and_email_off(school):
 
 # --- who is told about a message ------------------------------------------------------------------
 
-def test_a_muted_thread_notifies_no_one_who_muted_it(school, group):
+def test_a_muted_thread_notifies_no_one_who_muted_it(school, group, run_worker):
     s1, s2 = school.students
     chat.set_muted(s1, group, True)
     message = chat.post_message(school.teacher, group, "Muted for one")
+    run_worker()  # the members are told by a job
     assert notifications_of(s1, NotificationType.NEW_MESSAGE) == []
     [notice] = notifications_of(s2, NotificationType.NEW_MESSAGE)
     assert notice.link == f"/chat/threads/{group.id}?at={message.id}"
 
 
-def test_the_sender_is_not_notified_of_their_own_message(school, group):
+def test_the_sender_is_not_notified_of_their_own_message(school, group, run_worker):
     chat.post_message(school.students[0], group, "My own words")
+    run_worker()  # the members are told by a job
     assert notifications_of(school.students[0], NotificationType.NEW_MESSAGE) == []
     assert len(notifications_of(school.teacher, NotificationType.NEW_MESSAGE)) == 1
     assert len(notifications_of(school.students[1], NotificationType.NEW_MESSAGE)) == 1

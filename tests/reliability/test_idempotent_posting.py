@@ -18,7 +18,9 @@ import requests
 from sqlalchemy import func, select
 
 from app.chat.models import Message
+from app.db_types import utcnow
 from app.extensions import db
+from app.notifications.messages import NOTICES_STALE_AFTER, requeue_owed_notices
 from app.notifications.models import Notification
 from tests.chat.conftest import HTMX, composer_text, message_ids
 from tests.conftest import PASSWORD, _TOKEN_RE
@@ -51,7 +53,8 @@ def direct(school):
     return get_or_create_direct(school.teacher, school.students[0])
 
 
-def test_the_same_key_twice_stores_one_message_and_answers_with_it(school, as_user, direct):
+def test_the_same_key_twice_stores_one_message_and_answers_with_it(school, as_user, direct,
+                                                                   run_worker):
     teacher = school.teacher
     browser = as_user(school.students[0])
     first = post(browser, direct, "See you at four", "k3y-0f-one-message")
@@ -62,6 +65,7 @@ def test_the_same_key_twice_stores_one_message_and_answers_with_it(school, as_us
     assert composer_text(again.get_data(as_text=True)) == ""
     db.session.expire_all()
     assert rows(direct, "See you at four") == 1
+    run_worker()  # the job that tells the members: queued once, by the first try
     assert notifications_about(teacher, direct) == 1
     # A plain form post (no JavaScript) resent by the browser: the same.
     assert post(browser, direct, "See you at four", "k3y-0f-one-message",
@@ -71,6 +75,7 @@ def test_the_same_key_twice_stores_one_message_and_answers_with_it(school, as_us
     # Another composed message (another key) is another message, even with the same text.
     assert post(browser, direct, "See you at four", "an0ther-message-key").status_code == 200
     assert rows(direct, "See you at four") == 2
+    run_worker()
     assert notifications_about(teacher, direct) == 2
 
 
@@ -114,7 +119,7 @@ def _token(html: str) -> str:
 
 
 def test_a_worker_killed_after_its_commit_and_a_retry_store_the_message_once(
-        app, app_config, database_url, test_dirs, own_redis, school, direct):
+        app, app_config, database_url, test_dirs, own_redis, school, direct, run_worker):
     db.session.commit()
     # A long Redis timeout keeps the worker held after its commit until the test kills it.
     server = LiveServer(database_url, own_redis.url, app_config["SECRET_KEY"],
@@ -171,6 +176,17 @@ def test_a_worker_killed_after_its_commit_and_a_retry_store_the_message_once(
         [stored] = db.session.scalars(select(Message).where(Message.client_key == key))
         assert f'id="message-{stored.id}"' in retried.text
         assert rows(direct, form["body"]) == 1
+        # The killed worker never queued the job that tells the members (its Redis pipeline
+        # runs after the commit) and the retry found the message stored: it still owes its
+        # notices, and the sweep queues that job once it is stale. Told once.
+        assert notifications_about(school.teacher, direct) == 0
+        assert stored.notices_due_at is not None
+        assert requeue_owed_notices(utcnow() + NOTICES_STALE_AFTER) == {
+            "queued": 1, "waiting": 0, "given_up": 0}
+        run_worker()
+        assert notifications_about(school.teacher, direct) == 1
+        assert requeue_owed_notices(utcnow() + NOTICES_STALE_AFTER)["queued"] == 0
+        run_worker()
         assert notifications_about(school.teacher, direct) == 1
     finally:
         server.stop()
