@@ -3,7 +3,7 @@ of a chunk shares goes as one parameter, not as an array of copies (psycopg buil
 element by element in Python: for a notification to a class that was most of the insert)."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 from sqlalchemy import event, select
 
@@ -65,11 +65,35 @@ def test_shared_and_varying_columns_are_written_as_given(make):
             row["push_due_at"], None)
     if db.engine.dialect.name == "postgresql":
         [(sql, parameters)] = statements
-        # Shared: one value each; varying (user, body, the one due push): one array each.
+        # Shared: one value each; varying (user, body, the one due push): one array each, as
+        # one array literal (one string for psycopg, not a list dumped element by element).
         assert parameters["same_title"] == "Same title" and "same_created_at" in parameters
-        assert parameters["given_user_id"] == [u.id for u in users]
-        assert parameters["given_push_due_at"] == [None, None, due, None]
+        assert parameters["given_user_id"] == "{" + ",".join(str(u.id) for u in users) + "}"
+        assert parameters["given_push_due_at"] == \
+            f'{{NULL,NULL,"{due.astimezone(timezone.utc).isoformat()}",NULL}}'
         assert "given_title" not in parameters and "same_user_id" not in parameters
+
+
+AWKWARD = ['say "hi"', "back\\slash \\\"", "{braces}, commas, and NULL", "", "NULL", " spaced ",
+           "ünïcødé ✓ 日本", "new\nline\ttab", "'single'"]
+
+
+def test_any_text_and_no_text_are_written_exactly(make):
+    """Quotes, backslashes, braces, commas, the word NULL, empty and spaced strings, and NULL
+    itself come back as they were given (the array literal's quoting)."""
+    center = make.center()
+    users = [make.user(center, name=f"Person {n}") for n in range(len(AWKWARD))]
+    table = Notification.__table__
+    rows = _rows(users)
+    for row, text in zip(rows, AWKWARD):
+        row["body"], row["tag"] = text, text[:100]
+    rows[0]["read_at"] = utcnow()  # one instant among NULLs
+    returned = insert_rows(table, rows, (table.c.id, table.c.user_id))
+    by_user = {n.user_id: n for n in _written([r.id for r in returned]).values()}
+    assert [by_user[u.id].body for u in users] == AWKWARD
+    assert [by_user[u.id].tag for u in users] == [t[:100] for t in AWKWARD]
+    assert by_user[users[0].id].read_at == rows[0]["read_at"]
+    assert all(by_user[u.id].read_at is None for u in users[1:])
 
 
 def test_rows_that_share_everything_are_each_written(make):
