@@ -31,6 +31,69 @@
     }
   }, true);
 
+  // A live update (an out-of-band swap: the socket's frames, a response's extra parts) that
+  // replaces a part of the page someone is working in keeps what they were doing there: the
+  // sections they opened (details, matched by position and summary), what they typed and
+  // have not sent (a field whose value differs from the one the page gave it, matched by its
+  // id, or its form's action and its name), and the focus. A tutor typing a note in a student's panel
+  // keeps it when the student's progress re-renders the panel; a section opened just before
+  // the page's catch-up frame arrived stays open. What answers the person's own request (its
+  // target and its out-of-band parts) is left as the server sent it.
+  function fieldKey(field) {
+    if (field.id) return "#" + field.id;
+    return (field.form ? field.form.getAttribute("action") || "" : "") + "|" + field.name;
+  }
+  function isDirty(field) {
+    if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+    if (field.tagName === "SELECT") {
+      return Array.prototype.some.call(field.options, function (o) { return o.selected !== o.defaultSelected; });
+    }
+    if (field.type === "file" || field.type === "hidden") return false;
+    return field.value !== field.defaultValue;
+  }
+  var pendingFocus = null, answering = false;
+  // The out-of-band parts of an answer to the person's own request are swapped in the same
+  // task as its htmx:beforeSwap (no swap delay is used here): that answer is what they asked
+  // for (a bulk action clears its selection). A socket's frame is a task of its own.
+  document.addEventListener("htmx:beforeSwap", function () {
+    answering = true;
+    setTimeout(function () { answering = false; }, 0);
+  });
+  document.addEventListener("htmx:oobBeforeSwap", function (evt) {
+    var old = evt.detail.target, fresh = evt.detail.fragment;
+    if (answering || !old || !fresh || !old.querySelectorAll || !fresh.querySelectorAll) return;
+    var before = old.querySelectorAll("details"), after = fresh.querySelectorAll("details");
+    Array.prototype.forEach.call(before, function (d, i) {
+      var twin = after[i], summary = d.querySelector("summary"), twinSummary = twin && twin.querySelector("summary");
+      if (d.open && twin && summary && twinSummary && summary.textContent === twinSummary.textContent) twin.setAttribute("open", "");
+    });
+    var typed = {};
+    old.querySelectorAll("input[name], textarea[name], select[name]").forEach(function (field) {
+      if (field.type !== "radio" && isDirty(field)) typed[fieldKey(field)] = field;
+    });
+    fresh.querySelectorAll("input[name], textarea[name], select[name]").forEach(function (field) {
+      var was = typed[fieldKey(field)];
+      if (!was || was.tagName !== field.tagName || was.type !== field.type) return;
+      if (field.type === "checkbox") field.checked = was.checked;
+      else if (field.tagName === "SELECT") field.value = was.value;
+      else field.value = was.value;
+    });
+    var focused = document.activeElement;
+    if (focused && focused.name && old.contains(focused)) {
+      pendingFocus = { key: fieldKey(focused), start: focused.selectionStart, end: focused.selectionEnd };
+    }
+  });
+  document.addEventListener("htmx:oobAfterSwap", function (evt) {
+    if (!pendingFocus || !evt.target || !evt.target.querySelectorAll) return;
+    var wanted = pendingFocus;
+    evt.target.querySelectorAll("input[name], textarea[name], select[name]").forEach(function (field) {
+      if (fieldKey(field) !== wanted.key || !pendingFocus) return;
+      pendingFocus = null;
+      field.focus();
+      try { if (wanted.start != null) field.setSelectionRange(wanted.start, wanted.end); } catch (e) { /* not a text field */ }
+    });
+  });
+
   // Messages swapped into the flash region (errors from HTMX requests) must be seen.
   document.addEventListener("htmx:afterSwap", function (evt) {
     if (evt.detail.target && evt.detail.target.id === "flashes") {

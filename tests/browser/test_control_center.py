@@ -297,3 +297,35 @@ def test_the_notes_history_on_a_students_person_page(lesson_for, school, new_pag
             assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         screenshot(page, f"person-notes-{name}")
         assert_no_console_errors(page)
+
+
+def test_a_live_update_keeps_what_the_tutor_opened_and_typed(lesson_for, school, new_page):
+    """A student's panel re-rendered live (another tutor's change, the page's catch-up frame)
+    while the tutor has its note open and half typed: the section stays open, the text and
+    the focus stay, and the change shows."""
+    lesson = lesson_for(2, live=False)
+    sara = lesson.learners[0]
+    page = new_page(viewport=DESKTOP_WIDE)
+    log_in(page, school.teacher)
+    page.goto(f"/sessions/{lesson.session.id}/control-center")
+    wait_connected(page)
+    panel = page.locator(f"#cc-panel-{sara.id}")
+    panel.locator("summary", has_text="Add a note").click()
+    note = panel.get_by_label("Note")
+    note.fill("Struggled with")
+    panel.get_by_label("Who sees it").select_option("SHARED")
+    note.focus()
+    services.save_plan(school.teacher, lesson.session, lesson.at, sara.id, subject="Geometry",
+                       current_level="Year 9", working_level="Year 7", goal="")
+    commit()
+    expect(panel.locator(".cc-level")).to_have_text("Year 9 → Geometry at Year 7")
+    expect(panel.locator("details", has_text="Add a note")).to_have_attribute("open", "")
+    expect(note).to_have_value("Struggled with")
+    expect(panel.get_by_label("Who sees it")).to_have_value("SHARED")
+    expect(note).to_be_focused()
+    page.keyboard.type(" fractions")
+    expect(note).to_have_value("Struggled with fractions")
+    # Sent: the panel the answer brings is the server's (the note saved, the field empty).
+    panel.get_by_role("button", name="Add note").click()
+    expect(panel.get_by_label("Note")).to_have_value("")
+    assert_no_console_errors(page)

@@ -153,12 +153,13 @@ def test_the_bell_counts_new_notifications_live(school, new_page):
     assert_no_console_errors(page)
 
 
-def test_the_bell_panel_lists_the_latest_and_opens_the_deep_link(school, new_page):
+def test_the_bell_panel_lists_the_latest_and_opens_the_deep_link(school, new_page, run_worker):
     from app.chat import services as chat
 
     student = school.students[0]
     direct = chat.get_or_create_direct(school.teacher, student)
     message = chat.post_message(school.teacher, direct, "Have a look at question 3")
+    run_worker()  # the job that tells the message's members
     moved = notify(student, NotificationType.SESSION_RESCHEDULED, title="Algebra was moved",
                    body="Mon 07 Dec → Tue 08 Dec", link="/calendar?view=agenda")
     page = new_page()
