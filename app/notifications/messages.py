@@ -60,16 +60,19 @@ def tell_members(message_id: int) -> dict:
     if not claimed:
         return {"told": 0, "claimed": False}
     found = db.session.execute(
-        select(Message.thread_id, Message.sender_id, Message.body, Message.deleted_at,
-               Thread.kind, Thread.name, User.name.label("sender_name"))
+        select(Message.thread_id, Message.center_id, Message.sender_id, Message.body,
+               Message.deleted_at, Thread.kind, Thread.name, User.name.label("sender_name"))
         .join(Thread, Thread.id == Message.thread_id)
         .outerjoin(User, User.id == Message.sender_id)
         .where(Message.id == message_id)).one_or_none()
     if found is None or found.deleted_at is not None:
         return {"told": 0, "claimed": True}  # deleted before anyone was told: nothing to say
+    # The thread's members of the message's own center only (a job is checked like a
+    # request: nobody of another center is ever told).
     recipients = {member.user_id for member in db.session.execute(
         select(ThreadMember.user_id, ThreadMember.muted, ThreadMember.last_read_message_id)
-        .where(ThreadMember.thread_id == found.thread_id))
+        .where(ThreadMember.thread_id == found.thread_id,
+               ThreadMember.center_id == found.center_id))
         if member.user_id != found.sender_id and not member.muted
         and member.last_read_message_id < message_id}
     if not recipients:

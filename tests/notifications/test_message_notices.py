@@ -118,8 +118,12 @@ def test_the_sweep_leaves_a_waiting_job_alone_and_gives_up_after_a_day(app, scho
 
 
 def test_who_has_read_it_already_or_muted_the_thread_is_not_told_nor_of_a_deleted_message(
-        school, group, run_worker):
+        school, group, run_worker, make):
     s1, s2 = school.students
+    # A member row of another center's person (never made by the app): never told.
+    stranger = make.user(make.center(name="Other Center"))
+    db.session.add(ThreadMember(center_id=stranger.center_id, thread_id=group.id,
+                                user_id=stranger.id))
     message_id = chat.post_message(school.teacher, group, "Test on Monday").id
     # s1 had the thread open: they read the message before the job ran.
     db.session.execute(update(ThreadMember).where(
