@@ -59,6 +59,18 @@ def enqueue_after_commit(func, *args, queue: str = "default", at: datetime | Non
     redis_after_commit(db.session(), app, enqueue)
 
 
+def without_a_waiting_job(items: list, job_id) -> list:
+    """The ``items`` whose job (``job_id(item)``) is not waiting in Redis (queued, scheduled,
+    started or deferred): what a sweep queues again; a job still waiting (a backlog) is left
+    alone. One round trip for all of them."""
+    from rq.job import JobStatus
+
+    jobs = Job.fetch_many([job_id(item) for item in items], connection=get_redis())
+    waiting = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
+    return [item for item, job in zip(items, jobs)
+            if job is None or job.get_status(refresh=False) not in waiting]
+
+
 def _describe(func, args) -> str:
     return f"{func.__module__.rsplit('.', 2)[-2]}.{func.__name__}({', '.join(map(repr, args))})"[:300]
 

@@ -24,7 +24,7 @@ from app.chat.formatting import preview_text
 from app.chat.models import Message, Thread, ThreadKind, ThreadMember
 from app.db_types import utcnow
 from app.extensions import db
-from app.jobs import enqueue_after_commit
+from app.jobs import enqueue_after_commit, without_a_waiting_job
 from app.notifications.models import NotificationType
 
 NOTICES_STALE_AFTER = timedelta(minutes=2)
@@ -92,10 +92,6 @@ def requeue_owed_notices(now: datetime | None = None) -> dict:
     """The sweep (every minute): queue again the messages whose notices job never reached a
     worker or died mid-way; a job still waiting in Redis is left alone; messages owing for
     longer than NOTICES_GIVE_UP_AFTER are given up."""
-    from rq.job import Job, JobStatus
-
-    from app.redis_conn import get_redis
-
     now = now or utcnow()
     given_up = db.session.execute(
         update(Message).where(Message.notices_due_at < now - NOTICES_GIVE_UP_AFTER)
@@ -106,11 +102,7 @@ def requeue_owed_notices(now: datetime | None = None) -> dict:
         .order_by(Message.notices_due_at).limit(NOTICES_SWEEP_BATCH)).all()
     if not owed:
         return {"queued": 0, "waiting": 0, "given_up": given_up}
-    jobs = Job.fetch_many([notices_job_id(row.id) for row in owed], connection=get_redis())
-    waiting_states = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED,
-                      JobStatus.DEFERRED}
-    again = [row for row, job in zip(owed, jobs)
-             if job is None or job.get_status(refresh=False) not in waiting_states]
+    again = without_a_waiting_job(owed, lambda row: notices_job_id(row.id))
     for row in again:
         queue_notices(row.id, row.center_id)
     return {"queued": len(again), "waiting": len(owed) - len(again), "given_up": given_up}

@@ -21,7 +21,7 @@ from app.accounts.services import ValidationError
 from app.bulk import one_of, one_of_parameter, reusable
 from app.db_types import utcnow
 from app.extensions import db
-from app.jobs import enqueue_after_commit
+from app.jobs import enqueue_after_commit, without_a_waiting_job
 from app.notifications import endpoints
 from app.notifications.models import (HIGH_PRIORITY, DeliveryStatus, Notification,
                                       NotificationPreference, NotificationType, Priority,
@@ -368,10 +368,6 @@ def requeue_owed_pushes(now: datetime | None = None) -> dict:
     """The push sweep (every minute): queue again the pushes whose job never reached a worker
     (Redis was down when their transaction committed, or the job was lost). A job still waiting
     in Redis is left alone; pushes too old to matter are given up."""
-    from rq.job import Job, JobStatus
-
-    from app.redis_conn import get_redis
-
     now = now or utcnow()
     given_up = db.session.execute(update(Notification).where(
         Notification.push_due_at.is_not(None),
@@ -385,11 +381,7 @@ def requeue_owed_pushes(now: datetime | None = None) -> dict:
     owed += _pushes_left_by_dead_jobs(now, exclude={n.id for n in owed})
     if not owed:
         return {"queued": 0, "waiting": 0, "given_up": given_up}
-    jobs = Job.fetch_many([push_job_id(n.id) for n in owed], connection=get_redis())
-    waiting_states = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED,
-                      JobStatus.DEFERRED}
-    again = [n for n, job in zip(owed, jobs)
-             if job is None or job.get_status(refresh=False) not in waiting_states]
+    again = without_a_waiting_job(owed, lambda n: push_job_id(n.id))
     for notification in again:
         queue_push(notification)
     return {"queued": len(again), "waiting": len(owed) - len(again), "given_up": given_up}
