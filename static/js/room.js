@@ -107,9 +107,9 @@
       var shared = screenTile(remote, remote, peer.name).querySelector("video");
       if (shared.srcObject !== incoming) {
         shared.srcObject = incoming;
-        // Only while the tile still shows this stream: a share stopped and started again
-        // quickly is negotiated in one offer, and the old stream's tracks may go after the
-        // new stream's tile came (same key).
+        // Only while the tile still shows this stream: a new share comes on the same m-line
+        // in a stream of its own, and the old stream may lose its track after the new one's
+        // tile came (same key).
         incoming.onremovetrack = function () {
           var tile = document.getElementById("tile-" + remote + "-screen");
           if (!incoming.getTracks().length && tile && tile.querySelector("video").srcObject === incoming) dropTile(remote + "-screen");
