@@ -24,11 +24,19 @@
   // refusal) would be submitted by the browser itself: a full page load, not an htmx request.
   // The submit event reaches the form after this capturing listener, so wiring the form up
   // here lets htmx's own handler take it. htmx.process leaves a form it has wired alone.
+  var HX_REQUEST = "[hx-post],[hx-get],[hx-put],[hx-patch],[hx-delete]";
   document.addEventListener("submit", function (evt) {
     var form = evt.target;
-    if (window.htmx && form.matches && form.matches("[hx-post],[hx-get],[hx-put],[hx-patch],[hx-delete]")) {
+    if (window.htmx && form.matches && form.matches(HX_REQUEST)) {
       htmx.process(form);
     }
+  }, true);
+  // The same for a link or button clicked in that window (the next occurrence's "Cancel" right
+  // after a move swapped the list in): the browser would follow its href, the full page
+  // instead of the dialog.
+  document.addEventListener("click", function (evt) {
+    var el = evt.target.closest && evt.target.closest("a, button");
+    if (window.htmx && el && el.matches(HX_REQUEST)) htmx.process(el);
   }, true);
 
   // A live update (an out-of-band swap: the socket's frames, a response's extra parts) that

@@ -144,3 +144,29 @@ def test_weekday_follows_the_date_restore_and_split_links(demo, new_page):
     expect(phone.get_by_role("link", name="Restore")).to_have_count(0)
     screenshot(phone, "session-reasons-phone")
     assert_no_console_errors(phone)
+
+
+def test_a_dialog_link_htmx_has_not_wired_yet_still_opens_its_dialog(demo, new_page):
+    """htmx wires what it swaps in when the swap settles (20 ms later, much more on a busy
+    machine). A click on a link swapped in before then (the next occurrence's Cancel right
+    after a move redrew the list) opens its dialog all the same, not its href's full page."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.scheduling.models import VideoSession
+
+    session_id = db.session.scalar(select(VideoSession.id).where(
+        VideoSession.title == "GCSE Mathematics: weekly class"))
+    page = new_page(viewport=DESKTOP)
+    log_in(page, "teacher@example.com", "Tom")
+    page.goto(f"/sessions/{session_id}")
+    link = page.get_by_role("link", name="Cancel this occurrence").first
+    # A copy of the link, as a swap leaves it until it settles: its attributes, none of the
+    # behaviour htmx gives the links it has processed.
+    link.evaluate("a => a.replaceWith(a.cloneNode(true))")
+    page.get_by_role("link", name="Cancel this occurrence").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Cancel occurrence")).to_be_visible()
+    assert re.search(rf"/sessions/{session_id}$", page.url), page.url
+    assert_no_console_errors(page)
