@@ -37,6 +37,14 @@ def _prepare(lesson, tutor):
     return titles
 
 
+def _open_control_center(new_page, tutor, lesson, viewport=DESKTOP_WIDE):
+    page = new_page(viewport=viewport)
+    log_in(page, tutor)
+    page.goto(f"/sessions/{lesson.session.id}/control-center")
+    wait_connected(page)
+    return page
+
+
 def _open_room(new_page, student, lesson, viewport=DESKTOP):
     page = new_page(viewport=viewport)
     log_in(page, student)
@@ -52,10 +60,7 @@ def test_help_progress_timers_and_the_report_live(lesson_for, school, new_page, 
     sara, ben, third = lesson.learners
     items = _prepare(lesson, school.teacher)
 
-    tutor = new_page(viewport=DESKTOP_WIDE)
-    log_in(tutor, school.teacher)
-    tutor.goto(f"/sessions/{lesson.session.id}/control-center")
-    wait_connected(tutor)
+    tutor = _open_control_center(new_page, school.teacher, lesson, DESKTOP_WIDE)
     expect(tutor.locator(".cc-panel")).to_have_count(3)
     expect(tutor.locator(f"#cc-panel-{sara.id} .cc-level")).to_have_text(
         "Grade 8 → Maths at Grade 5")
@@ -65,10 +70,7 @@ def test_help_progress_timers_and_the_report_live(lesson_for, school, new_page, 
 
     # A second tab of the tutor's follows what the first does (the same partials on cc:<run>),
     # and the student sees the new work in their own box.
-    second_tab = new_page(viewport=TABLET)
-    log_in(second_tab, school.teacher)
-    second_tab.goto(f"/sessions/{lesson.session.id}/control-center")
-    wait_connected(second_tab)
+    second_tab = _open_control_center(new_page, school.teacher, lesson, TABLET)
     panel = tutor.locator(f"#cc-panel-{third.id}")
     panel.locator("summary", has_text="Assign work").click()
     panel.get_by_label("Title").fill("Times tables")
@@ -181,10 +183,7 @@ def test_the_tutor_page_at_desktop_tablet_and_phone(lesson_for, school, new_page
     commit()
     boxes = {}
     for name, viewport in (("desktop", DESKTOP_WIDE), ("tablet", TABLET), ("phone", PHONE)):
-        page = new_page(viewport=viewport)
-        log_in(page, school.teacher)
-        page.goto(f"/sessions/{lesson.session.id}/control-center")
-        wait_connected(page)
+        page = _open_control_center(new_page, school.teacher, lesson, viewport)
         panels = page.locator(".cc-panel")
         expect(panels).to_have_count(5)
         boxes[name] = [panels.nth(i).bounding_box() for i in range(5)]
@@ -218,10 +217,7 @@ def test_a_planning_page_is_live_and_turns_live_when_the_session_starts(
     sara = lesson.learners[0]
     tabs = []
     for viewport in (DESKTOP_WIDE, PHONE):
-        tab = new_page(viewport=viewport)
-        log_in(tab, school.teacher)
-        tab.goto(f"/sessions/{lesson.session.id}/control-center")
-        wait_connected(tab)
+        tab = _open_control_center(new_page, school.teacher, lesson, viewport)
         expect(tab.locator("#cc-page .badge", has_text="Planning")).to_be_visible()
         tabs.append(tab)
     first, second = tabs
@@ -305,10 +301,7 @@ def test_a_live_update_keeps_what_the_tutor_opened_and_typed(lesson_for, school,
     the focus stay, and the change shows."""
     lesson = lesson_for(2, live=False)
     sara = lesson.learners[0]
-    page = new_page(viewport=DESKTOP_WIDE)
-    log_in(page, school.teacher)
-    page.goto(f"/sessions/{lesson.session.id}/control-center")
-    wait_connected(page)
+    page = _open_control_center(new_page, school.teacher, lesson, DESKTOP_WIDE)
     panel = page.locator(f"#cc-panel-{sara.id}")
     panel.locator("summary", has_text="Add a note").click()
     note = panel.get_by_label("Note")
