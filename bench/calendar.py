@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-from bench.common import bench_app, database_kind, email, scale, slug
+from bench.common import bench_app, course_with, database_kind, email, scale, slug
 
 SCALE_RUNS = 5
 SEED = 20261121
@@ -142,7 +142,7 @@ def seed_busy_teacher(rng: random.Random, month: date):
     100 weekly series (a third with a moved and a cancelled occurrence) and 200 one-time."""
     from werkzeug.security import generate_password_hash
 
-    from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, User
+    from app.accounts.models import Center, Role, User
     from app.extensions import db
 
     center = Center(name="Bench Academy", slug=slug("bench-academy"), timezone="Europe/London")
@@ -158,13 +158,7 @@ def seed_busy_teacher(rng: random.Random, month: date):
     db.session.add_all([teacher, *students])
     db.session.flush()
     for n, group in enumerate((students[:15], students[15:])):
-        course = Course(center_id=center.id, name=f"Course {n}")
-        db.session.add(course)
-        db.session.flush()
-        db.session.add(Enrollment(center_id=center.id, course_id=course.id, user_id=teacher.id,
-                                  role=CourseRole.TEACHER))
-        db.session.add_all([Enrollment(center_id=center.id, course_id=course.id, user_id=s.id,
-                                       role=CourseRole.STUDENT) for s in group])
+        course_with(center.id, f"Course {n}", teacher.id, [s.id for s in group])
     for n in range(300):
         weekly = n < 100
         schedule = random_schedule(rng, month - timedelta(days=14 if weekly else 0),

@@ -178,6 +178,22 @@ def slug(name: str) -> str:
     return f"{name}-{RUN_TAG}"
 
 
+def course_with(center_id: int, name: str, teacher_id: int, student_ids) -> "Course":
+    """A course with its teacher and students enrolled, flushed (what each bench seeds)."""
+    from app.accounts.models import Course, CourseRole, Enrollment
+    from app.extensions import db
+
+    course = Course(center_id=center_id, name=name)
+    db.session.add(course)
+    db.session.flush()
+    db.session.add(Enrollment(center_id=center_id, course_id=course.id, user_id=teacher_id,
+                              role=CourseRole.TEACHER))
+    db.session.add_all(Enrollment(center_id=center_id, course_id=course.id, user_id=student_id,
+                                  role=CourseRole.STUDENT) for student_id in student_ids)
+    db.session.flush()
+    return course
+
+
 # --- measuring ----------------------------------------------------------------------------------
 
 class StatementCounter:

@@ -52,7 +52,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.common import RUN_TAG, Row, cpu_seconds, database_kind, email, scale
+from bench.common import RUN_TAG, Row, course_with, cpu_seconds, database_kind, email, scale
 
 ROOT = Path(__file__).resolve().parent.parent
 INSIDE = "CLASSHUB_LIVE_BENCH_NAMESPACE"
@@ -260,7 +260,7 @@ def seed(app, sc: LiveScale) -> LiveData:
     teacher started (through live.services, as the Start call view does)."""
     from werkzeug.security import generate_password_hash
 
-    from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, User
+    from app.accounts.models import Center, Course, Role, User
     from app.chat import services as chat
     from app.extensions import db
     from app.live import services as live
@@ -278,15 +278,8 @@ def seed(app, sc: LiveScale) -> LiveData:
         return user
 
     def course_of(teacher: User, students: list[User], name: str) -> Course:
-        course = Course(center_id=center.id, name=name)
-        db.session.add(course)
-        db.session.flush()
-        db.session.add(Enrollment(center_id=center.id, course_id=course.id, user_id=teacher.id,
-                                  role=CourseRole.TEACHER))
-        db.session.add_all(Enrollment(center_id=center.id, course_id=course.id, user_id=s.id,
-                                      role=CourseRole.STUDENT) for s in students)
-        db.session.flush()
-        return course
+        db.session.flush()  # the people's ids
+        return course_with(center.id, name, teacher.id, [s.id for s in students])
 
     teacher = person("Tess Teacher", Role.TEACHER)
     students = [person(f"Student {n}", Role.STUDENT) for n in range(5)]

@@ -40,10 +40,10 @@ class _DroppingSocket:
 def _seed(app):
     from werkzeug.security import generate_password_hash
 
-    from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, User
+    from app.accounts.models import Center, Role, User
     from app.chat import services
     from app.extensions import db
-    from bench.common import email, slug
+    from bench.common import course_with, email, slug
 
     center = Center(name="Profile Academy", slug=slug("profile"), timezone="Europe/London")
     db.session.add(center)
@@ -54,14 +54,9 @@ def _seed(app):
     students = [User(center_id=center.id, role=Role.STUDENT, name=f"Student {n:02d}",
                      email=email(f"s{n}"), password_hash=password_hash)
                 for n in range(CLASS_SIZE - 1)]
-    course = Course(center_id=center.id, name="Class")
-    db.session.add_all([teacher, course, *students])
+    db.session.add_all([teacher, *students])
     db.session.flush()
-    db.session.add(Enrollment(center_id=center.id, course_id=course.id, user_id=teacher.id,
-                              role=CourseRole.TEACHER))
-    db.session.add_all(Enrollment(center_id=center.id, course_id=course.id, user_id=s.id,
-                                  role=CourseRole.STUDENT) for s in students)
-    db.session.flush()
+    course = course_with(center.id, "Class", teacher.id, [s.id for s in students])
     thread = services.ensure_class_thread(course)
     db.session.commit()
     return teacher.id, [s.id for s in students], thread.id

@@ -14,14 +14,15 @@ from __future__ import annotations
 from datetime import time as wall_time
 from datetime import timedelta
 
-from bench.common import Row, StatementCounter, bench_app, database_kind, email, slug
+from bench.common import (Row, StatementCounter, bench_app, course_with, database_kind, email,
+                          slug)
 
 SIZES = (5, 50)
 
 
 def seed():
     """A center, a teacher, 50 students, and a course (with its class thread) per size."""
-    from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, User
+    from app.accounts.models import Center, Role, User
     from app.chat import services as chat
     from app.extensions import db
 
@@ -38,14 +39,8 @@ def seed():
     db.session.flush()
     threads = {}
     for size in SIZES:
-        course = Course(center_id=center.id, name=f"Class of {size}")
-        db.session.add(course)
-        db.session.flush()
-        db.session.add(Enrollment(center_id=center.id, course_id=course.id, user_id=teacher.id,
-                                  role=CourseRole.TEACHER))
-        db.session.add_all(Enrollment(center_id=center.id, course_id=course.id, user_id=s.id,
-                                      role=CourseRole.STUDENT) for s in students[:size])
-        db.session.flush()
+        course = course_with(center.id, f"Class of {size}", teacher.id,
+                             [s.id for s in students[:size]])
         threads[size] = chat.ensure_class_thread(course).id
     db.session.commit()
     return teacher.id, [s.id for s in students], threads
