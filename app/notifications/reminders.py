@@ -35,7 +35,7 @@ from app.bulk import insert_rows, one_of, update_rows
 from app.db_types import utcnow
 from app.extensions import db
 from app.notifications.models import NotificationType, ReminderSent
-from app.notifications.services import Notice, record_each
+from app.notifications.services import Notice, Person, record_each
 from app.scheduling.models import (SessionOverride, SessionParticipant, SessionStatus,
                                    VideoSession)
 from app.scheduling.recurrence import Occurrence
@@ -146,20 +146,9 @@ def _claim(rows: list[tuple[int, datetime, int]]) -> list[tuple[int, int, dateti
         skip_duplicates_of=("session_id", "occurrence_start", "user_id"))]
 
 
-class Recipient(NamedTuple):
-    """What a reminder and record_each need to know of a person, read as columns: a chunk's
-    1,000 people as ORM users (each with its center joined) cost more than the rest of the
-    chunk's work."""
-
-    id: int
-    center_id: int
-    is_active: bool
-    tz: ZoneInfo
-
-
-def _recipients(user_ids) -> dict[int, Recipient]:
-    return {row.id: Recipient(row.id, row.center_id, bool(row.is_active_flag),
-                              ZoneInfo(row.timezone or row.center_timezone))
+def _recipients(user_ids) -> dict[int, Person]:
+    return {row.id: Person(row.id, row.center_id, bool(row.is_active_flag),
+                           ZoneInfo(row.timezone or row.center_timezone))
             for row in db.session.execute(
                 select(User.id, User.center_id, User.is_active_flag, User.timezone,
                        Center.timezone.label("center_timezone"))
@@ -187,7 +176,7 @@ def _remind(owned, due: dict, now: datetime) -> int:
     return len(created)
 
 
-def _notice(occurrence: Due, user: Recipient, now: datetime) -> Notice:
+def _notice(occurrence: Due, user: Person, now: datetime) -> Notice:
     minutes = max(1, round((occurrence.start - now).total_seconds() / 60))
     return Notice(user, f"{occurrence.title} starts in {minutes} min",
                   f"{_local_start(occurrence.start, user.tz)} · "

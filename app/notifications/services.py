@@ -55,14 +55,18 @@ def preferences_for(user_ids) -> dict[tuple[int, NotificationType], Notification
     return {(p.user_id, p.type): p for p in rows}
 
 
+# What someone who never chose gets for a type (the settings page and notify alike).
+PUSH_BY_DEFAULT, EMAIL_BY_DEFAULT = True, False
+
+
 def wants_push(prefs, user_id: int, type_: NotificationType) -> bool:
     pref = prefs.get((user_id, type_))
-    return True if pref is None else pref.push
+    return PUSH_BY_DEFAULT if pref is None else pref.push
 
 
 def wants_email(prefs, user_id: int, type_: NotificationType) -> bool:
     pref = prefs.get((user_id, type_))
-    return False if pref is None else pref.email
+    return EMAIL_BY_DEFAULT if pref is None else pref.email
 
 
 def set_preferences(user: User, choices: dict[NotificationType, tuple[bool, bool]]) -> None:
@@ -180,7 +184,9 @@ def record_each(type_: NotificationType, notices) -> list[Recorded]:
 
 
 class Person(NamedTuple):
-    """What notifying someone needs to know of them (Notice.user), read as columns."""
+    """What notifying someone needs to know of them (Notice.user), read as columns (a chat
+    message's members, a reminder sweep's chunk of 1,000: as ORM users, each with its center
+    joined, they cost more than the rest of notifying them)."""
 
     id: int
     center_id: int
@@ -199,8 +205,8 @@ class QuietWindow(NamedTuple):
 class DeliveryChoice(NamedTuple):
     """How one person wants one type of notification delivered, beyond the in-app row."""
 
-    push: bool  # their preference (push on when they never chose)
-    email: bool  # their preference (email off when they never chose)
+    push: bool  # their preference (PUSH_BY_DEFAULT when they never chose)
+    email: bool  # their preference (EMAIL_BY_DEFAULT when they never chose)
     has_device: bool  # an active push subscription
     quiet: QuietWindow | None  # enabled quiet hours
 
@@ -237,7 +243,8 @@ _PEOPLE_AND_CHOICES = reusable(_people_and_choices_query)
 
 
 def _choice(row) -> DeliveryChoice:
-    return DeliveryChoice(True if row.push is None else bool(row.push), bool(row.email),
+    return DeliveryChoice(PUSH_BY_DEFAULT if row.push is None else bool(row.push),
+                          EMAIL_BY_DEFAULT if row.email is None else bool(row.email),
                           bool(row.has_device),
                           QuietWindow(row.start, row.end) if row.start is not None else None)
 
