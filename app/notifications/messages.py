@@ -11,8 +11,10 @@ Exactly once: the job clears ``notices_due_at`` with an UPDATE that only one tra
 win (a second job, a second worker, a retry after a crash finds it cleared) and writes the rows
 in that same transaction, committed once by the job runner. A job that never reached a worker
 (Redis down at the commit, a lost job) is queued again by ``requeue_owed_notices``, the cron
-sweep, once the message has owed for NOTICES_STALE_AFTER; a job killed mid-way rolled back, so
-its message still owes and is swept too."""
+sweep, once the message has owed for NOTICES_STALE_AFTER. A worker killed mid-job leaves its
+transaction uncommitted, so the message still owes: RQ runs the job again when it finds it
+abandoned (its retry; a few minutes, the job's timeout), or the sweep queues it if that job is
+gone (tried with a real worker SIGKILLed while its INSERT waited on a lock: told once)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
