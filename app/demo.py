@@ -41,7 +41,9 @@ DEMO_COURSES = [
 DEMO_LOGINS = [(email, role.label) for email, _, role, _ in DEMO_PEOPLE]
 
 
-def seed_demo() -> dict:
+def seed_demo(now: datetime | None = None) -> dict:
+    """``now``: when the demo's past calls and next lesson are reckoned from (tests choose the
+    time of day; `make run` seeds at the real one)."""
     created = {"centers": 0, "users": 0, "courses": 0, "enrollments": 0}
     center = db.session.scalar(select(Center).where(Center.slug == "demo-academy"))
     if center is None:
@@ -79,11 +81,11 @@ def seed_demo() -> dict:
     created["sessions"] = seed_sessions_demo(users)
     from app.attendance.demo import seed_attendance_demo
 
-    created["past runs"] = seed_attendance_demo(users)
+    created["past runs"] = seed_attendance_demo(users, now)
     from app.attendance.demo import CLINIC_TITLE
     from app.control_center.demo import seed_control_center_demo
 
-    created["lesson plans"] = seed_control_center_demo(users, CLINIC_TITLE)
+    created["lesson plans"] = seed_control_center_demo(users, CLINIC_TITLE, now)
     created.update(seed_chat_demo())
     db.session.commit()  # the seeding is one unit of work, committed at its end (like a request)
     return created

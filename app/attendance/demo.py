@@ -6,7 +6,8 @@ The runs and segments are written as the live domain writes them, then attendanc
 through the same service the end of a run calls. Idempotent: keyed on the session's title."""
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -47,7 +48,23 @@ WORK = ["Worksheet 3.1, questions 1 to 10.",
 EXCUSED = {2: ["student5@example.com"]}
 
 
-def seed_attendance_demo(users: dict) -> int:
+CLINIC_ZONE = ZoneInfo("Europe/London")
+CLINIC_START, CLINIC_MINUTES = time(15), 45
+
+
+def _first_clinic_day(now: datetime) -> date:
+    """The clinic meets on today's weekday (so My Day shows it), and exactly ``len(PRESENCE)``
+    of its occurrences are over by ``now``: when today's has ended already it is the last of
+    them, else the series starts a week earlier. Every past column of the grids is then a call
+    with its attendance, whatever the time of day `make run` is started."""
+    today = now.astimezone(CLINIC_ZONE).date()
+    todays_end = datetime.combine(today, CLINIC_START, CLINIC_ZONE) + timedelta(
+        minutes=CLINIC_MINUTES)
+    weeks_back = len(PRESENCE) - 1 if now >= todays_end else len(PRESENCE)
+    return today - timedelta(weeks=weeks_back)
+
+
+def seed_attendance_demo(users: dict, now: datetime | None = None) -> int:
     """Returns the number of runs made (0 when the clinic exists already)."""
     from app.attendance import services as attendance
     from app.attendance.models import CatchUp
@@ -63,8 +80,8 @@ def seed_attendance_demo(users: dict) -> int:
     if db.session.scalar(select(VideoSession.id).where(
             VideoSession.teacher_id == teacher.id, VideoSession.title == CLINIC_TITLE)):
         return 0
-    now = utcnow()
-    first_day = (now - timedelta(weeks=len(PRESENCE))).date()
+    now = now or utcnow()
+    first_day = _first_clinic_day(now)
     weekday = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][first_day.weekday()]
     from app.accounts.models import Course
 
@@ -72,8 +89,8 @@ def seed_attendance_demo(users: dict) -> int:
         Course.center_id == teacher.center_id, Course.name == "GCSE Mathematics"))
     session = scheduling.schedule_session(teacher, SessionInput(
         title=CLINIC_TITLE, description="Bring the homework you are stuck on.",
-        type="TUTORING", course_id=course_id, date=first_day, start_time=time(15), timezone="Europe/London",
-        duration_minutes=45, frequency="WEEKLY", weekdays=[weekday], ends="count", count=12,
+        type="TUTORING", course_id=course_id, date=first_day, start_time=CLINIC_START,
+        timezone=CLINIC_ZONE.key, duration_minutes=CLINIC_MINUTES, frequency="WEEKLY", weekdays=[weekday], ends="count", count=12,
         participant_ids=[users[e].id for e in CLINIC_STUDENTS]), allow_conflicts=True,
         allow_past=True)
     past = [occ for occ in scheduling.occurrences_between(

@@ -4,7 +4,7 @@ has not ended yet) has a plan for three of its five students, so the tutor's pag
 control center's services, as a tutor planning would. Idempotent: a plan already there is kept."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -22,7 +22,8 @@ PLANS = {
 }
 
 
-def seed_control_center_demo(users: dict, session_title: str) -> int:
+def seed_control_center_demo(users: dict, session_title: str,
+                             now: datetime | None = None) -> int:
     """Returns how many plans were made."""
     from app.control_center import services
     from app.control_center.models import StudentPlan
@@ -34,7 +35,7 @@ def seed_control_center_demo(users: dict, session_title: str) -> int:
         VideoSession.teacher_id == teacher.id, VideoSession.title == session_title))
     if session is None:
         return 0
-    now = utcnow()
+    now = now or utcnow()
     upcoming = [occ for occ in scheduling.occurrences_between([session], now - session.duration,
                                                                now + timedelta(days=8))
                 if occ.end > now and not occ.cancelled]

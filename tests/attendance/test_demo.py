@@ -1,10 +1,14 @@
 """The demo's homework clinic: four past runs whose attendance was computed by the service the
 end of a run calls, so the attendance pages have real data after `make run`."""
+from datetime import datetime, time, timedelta
+
+import pytest
 from sqlalchemy import select
 
 from app.accounts.models import User
 from app.attendance.models import AttendanceRecord, CatchUp
 from app.attendance.rules import AttendanceStatus as S
+from app.db_types import utcnow
 from app.demo import seed_demo
 from app.extensions import db
 from app.live.models import Run
@@ -35,3 +39,26 @@ def test_the_demo_clinic_has_four_runs_of_true_attendance_and_is_idempotent(app)
     owed = sorted((names[c.user_id], runs.index(db.session.get(Run, c.run_id)))
                   for c in db.session.scalars(select(CatchUp)))
     assert owed == [("student3", 1), ("student3", 3)]
+
+
+@pytest.mark.parametrize("hour,minute", [(14, 0), (15, 20), (15, 45), (16, 0), (23, 30)])
+def test_every_past_clinic_is_a_call_whatever_the_time_of_day(app, hour, minute):
+    """The clinic meets at 15:00-15:45 London on the weekday `make run` was started: started
+    after 15:45, today's is over and must be one of the four calls, or the grid's first column
+    is a clinic nobody held (a full run at 16:00 found the README tour clicking into it)."""
+    from app.attendance.demo import CLINIC_TITLE, CLINIC_ZONE
+    from app.scheduling.services import session_occurrences
+    from app.scheduling.models import VideoSession
+
+    yesterday = utcnow().astimezone(CLINIC_ZONE).date() - timedelta(days=1)
+    now = datetime.combine(yesterday, time(hour, minute), CLINIC_ZONE)
+    made = seed_demo(now)
+    assert made["past runs"] == 4 and made["lesson plans"] == 3
+    clinic = db.session.scalar(select(VideoSession).where(VideoSession.title == CLINIC_TITLE))
+    over = [o.start for o in session_occurrences(clinic, now - timedelta(weeks=10), now)
+            if o.end <= now]
+    held = sorted(db.session.scalars(select(Run.occurrence_start)))
+    assert held == over and len(over) == 4
+    nxt = [o for o in session_occurrences(clinic, now, now + timedelta(weeks=1)) if o.end > now]
+    assert nxt[0].start.astimezone(CLINIC_ZONE).date() in (yesterday, yesterday + timedelta(days=7))
+    assert nxt[0].start.weekday() == yesterday.weekday()  # the day it was seeded: on My Day
