@@ -3,8 +3,11 @@ Start/Join, who is expected, attendance to confirm, overdue catch-ups, unread ch
 nothing of another center or of someone else shows, and where logging in lands."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
+import pytest
+import time_machine
 from app.accounts.models import Role
 from app.attendance.models import AttendanceRecord, CatchUp
 from app.attendance.rules import AttendanceStatus
@@ -16,6 +19,17 @@ from tests.conftest import PASSWORD, csrf_token, login
 from tests.live.test_sessions_live import make_session, now_plus
 
 
+@pytest.fixture
+def midday():
+    """Today's noon in the teacher's zone (Europe/London), the clock still running: "in five
+    minutes", "in two hours" and "fifty minutes ago" are all today, whenever the suite runs
+    (a page of today's sessions is not the same page at 23:57)."""
+    zone = ZoneInfo("Europe/London")
+    noon = datetime.combine(datetime.now(zone).date(), time(12), zone)
+    with time_machine.travel(noon, tick=True):
+        yield noon
+
+
 def test_students_are_refused_and_anonymous_people_sent_to_log_in(client, school, as_user):
     assert client.get("/my-day").status_code == 302
     student = as_user(school.students[0])
@@ -24,7 +38,7 @@ def test_students_are_refused_and_anonymous_people_sent_to_log_in(client, school
     assert "My Day" not in student.get("/").get_data(as_text=True)
 
 
-def test_a_teacher_sees_today_in_order_with_start_and_who_is_expected(school, as_user):
+def test_a_teacher_sees_today_in_order_with_start_and_who_is_expected(midday, school, as_user):
     teacher, (sara, ben) = school.teacher, school.students
     later = make_session(school.center, teacher, [sara], start=now_plus(120), title="Later lesson")
     soon = make_session(school.center, teacher, [sara, ben], start=now_plus(5), title="Soon lesson")
@@ -39,7 +53,7 @@ def test_a_teacher_sees_today_in_order_with_start_and_who_is_expected(school, as
     assert later.id and "My Day" in html
 
 
-def test_nothing_of_another_center_or_another_teacher_shows(school, make, as_user):
+def test_nothing_of_another_center_or_another_teacher_shows(midday, school, make, as_user):
     other_center = make.center("Elsewhere")
     stranger = make.user(other_center, Role.TEACHER, name="Stranger Teacher")
     pupil = make.user(other_center, Role.STUDENT, name="Pupil Elsewhere")
@@ -52,7 +66,7 @@ def test_nothing_of_another_center_or_another_teacher_shows(school, make, as_use
     assert "Pupil Elsewhere" not in html
 
 
-def test_attendance_to_confirm_and_overdue_catch_ups(school, make, as_user):
+def test_attendance_to_confirm_and_overdue_catch_ups(midday, school, make, as_user):
     teacher, (sara, ben) = school.teacher, school.students
     # Added well before the occurrence: both expected.
     session = make_session(school.center, teacher, [sara, ben], start=now_plus(-50), minutes=30,
