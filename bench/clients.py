@@ -10,6 +10,11 @@ import asyncio
 import time
 from collections import Counter
 
+# Every browser offers permessage-deflate on its websockets (aiohttp offers nothing unless
+# asked): the clients offer it too, so what a server keeps per socket for it, and what it
+# spends compressing, is part of the figures (app/realtime/compression.py).
+BROWSER_DEFLATE = 15  # aiohttp's compress=: the window bits a browser offers
+
 
 class Tracker:
     """Which clients got the frame carrying ``token`` (and when), and how many text frames

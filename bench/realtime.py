@@ -22,6 +22,8 @@ Against each (sizes for BENCH_SCALE=full; bench/common.py):
 4. "B"'s teacher posts 5 messages to its 2,000 members.
 5. 1,000 of them also subscribe to class "C"; its teacher posts 5 messages.
 
+Every socket offers permessage-deflate, as a browser's does (bench/clients.py).
+
 Latency is commit→client: a frame's arrival (wall clock, this machine) minus the server's
 commit stamp. Before the next message is sent, every socket must have had all the frames the
 previous one causes: the first message of each step (not counted) is followed until no socket
@@ -48,7 +50,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.clients import Client, Tracker
+from bench.clients import BROWSER_DEFLATE, Client, Tracker
 from bench.common import (RUN_TAG, Row, Scale, cpu_seconds, database_kind, percentile,
                           rss_bytes, scale)
 
@@ -136,7 +138,8 @@ class Classhub:
         ws = await session.ws_connect(
             self.server.url.replace("http://", "ws://") + "/ws",
             headers={"Cookie": f"{self.cookie_name}={self.cookies[person]}"},
-            max_msg_size=0, autoping=True, timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
+            max_msg_size=0, autoping=True, timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+            compress=BROWSER_DEFLATE)
         return Client(person, ws, tracker)
 
     async def join(self, client: Client, room, first: bool) -> None:

@@ -11,6 +11,8 @@ what it missed.
 
 def init_app(app) -> None:
     """The /ws endpoint (topics and renderers are registered by the domains that own them)."""
+    from app.realtime.compression import use_for_websockets
     from app.realtime.views import bp
 
+    use_for_websockets()
     app.register_blueprint(bp)

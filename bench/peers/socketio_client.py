@@ -13,7 +13,7 @@ import asyncio
 import itertools
 import json
 
-from bench.clients import Client, Tracker
+from bench.clients import BROWSER_DEFLATE, Client, Tracker
 
 
 class SocketIOClient(Client):
@@ -48,7 +48,8 @@ async def connect(session, base_url: str, index: int, tracker: Tracker) -> Socke
 
     url = base_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
     ws = await session.ws_connect(url, max_msg_size=0, autoping=True,
-                                  timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
+                                  timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+                                  compress=BROWSER_DEFLATE)
     opening = await ws.receive_str()
     if not opening.startswith("0"):
         raise RuntimeError(f"not an Engine.IO open packet: {opening[:100]}")
