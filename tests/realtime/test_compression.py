@@ -86,3 +86,9 @@ def test_one_message_for_many_sockets_is_compressed_once(monkeypatch):
                                             RsvBits(False, False, False), other, True)
     assert len(made) == 2 and zlib.decompressobj(-15).decompress(small + b"\x00\x00\xff\xff") == other
     assert all(deflate._compressor is None for deflate, _ in sockets)  # nothing kept per socket
+    # A peer that asked for a window smaller than ours gets it: its inflater reads the frame.
+    narrow = compression.DeflateWithoutContext()
+    narrow.finalize("permessage-deflate; server_no_context_takeover; server_max_window_bits=9")
+    _, payload = narrow.frame_outbound(FrameProtocol(client=False, extensions=[narrow]),
+                                       Opcode.TEXT, RsvBits(False, False, False), frame, True)
+    assert zlib.decompressobj(-9).decompress(payload + b"\x00\x00\xff\xff") == frame
