@@ -36,7 +36,8 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config["REDIS_URL"]:
         app.config["REDIS_URL"] = start_embedded_redis(instance_path / "redis")
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app.config["REDIS_URL"]))
-    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25,
+    # No ping_interval: the hub pings every socket on one timer (realtime.hub, keep_alive).
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": None,
                                                   "max_message_size": 64 * 1024})
 
     db.init_app(app)

@@ -72,6 +72,9 @@ def load_config(instance_path: Path, env: dict | None = None) -> dict:
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "CSV_IMPORT_MAX_ROWS": int(env.get("CSV_IMPORT_MAX_ROWS", "2000")),
         "CHAT_MESSAGE_RATE_LIMIT": env.get("CHAT_MESSAGE_RATE_LIMIT", "30 per minute"),
+        # Seconds between the realtime hub's rounds: presence refreshed, every socket pinged
+        # (a socket that did not answer the previous round's ping is closed).
+        "REALTIME_ROUND_SECONDS": float(env.get("REALTIME_ROUND_SECONDS", "25")),
         "REMINDER_LEAD_MINUTES": int(env.get("REMINDER_LEAD_MINUTES", "15")),
         # Email invitations: the default validity (the inviter may pick 1-30 days) and the
         # shortest wait between two resends of one invitation.

@@ -36,6 +36,8 @@ class Scale:
     senders: int
     posts_per_sender: int
     sender_class: int
+    # Longer than both servers' keepalive period (25 s: Classhub's hub rounds, Engine.IO's
+    # pingInterval), so every socket's ping and pong are in the window.
     idle_cpu_seconds: float
     quiet_seconds: float  # no frame on any socket for this long: the server has settled
     push_devices: int
@@ -46,7 +48,7 @@ class Scale:
 
 FULL = Scale("full", idle_sockets=2000, small_class=30, settle_class=1000,
              small_class_messages=20, big_class_messages=5, senders=50, posts_per_sender=4,
-             sender_class=30, idle_cpu_seconds=10, quiet_seconds=1.0, push_devices=1000, reminder_sessions=2000,
+             sender_class=30, idle_cpu_seconds=30, quiet_seconds=1.0, push_devices=1000, reminder_sessions=2000,
              calendar_runs=10, calendar_series=1000)
 SMALL = Scale("small", idle_sockets=100, small_class=30, settle_class=50,
               small_class_messages=3, big_class_messages=2, senders=10, posts_per_sender=2,

@@ -14,7 +14,7 @@ Against each (sizes for BENCH_SCALE=full; bench/common.py):
 
 1. 2,000 sockets are opened and subscribed as browser tabs on the big class "B"'s thread
    (Classhub: user, thread list and thread topics; the peer: its room), and stay OPEN until
-   the end. Worker RSS before/after gives memory per idle socket; worker CPU over 10 s of
+   the end. Worker RSS before/after gives memory per idle socket; worker CPU over 30 s of
    quiet gives idle CPU.
 2. 30 more sockets join class "A"; its teacher posts 20 messages, one at a time.
 3. 50 teachers post 4 messages each to their own 30-member classes, all at once: POST

@@ -60,8 +60,8 @@ def websocket(ws):
     db.session.remove()
     try:
         while not conn.closed:
-            # No timeout: an idle socket costs no wake-ups (the hub refreshes presence for all
-            # connections on one timer; simple-websocket's pings find dead peers).
+            # No timeout: an idle socket costs no wake-ups (the hub refreshes presence and
+            # pings every connection on one timer; an unanswered ping closes the socket).
             raw = ws.receive()
             if raw is not None:
                 handle_client_message(conn, raw)
