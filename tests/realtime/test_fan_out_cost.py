@@ -214,3 +214,37 @@ def test_the_pushed_rows_and_badges_are_what_each_members_page_shows(app, make):
             assert "Terry Teacher" in _row(connections[busy.id]._outbox, direct.id)
     # The members' counts differ (what one grouped statement must keep apart).
     assert services.unread_total(busy) > services.unread_total(quiet) > 0
+
+
+def test_the_hub_reads_without_a_transaction(app, make):
+    """No BEGIN before a delivery's statements and no ROLLBACK after them (two round trips of
+    five for a new message): the hub's session runs in autocommit, and its pooled connection
+    is transactional again for whoever takes it next."""
+    from sqlalchemy import event
+
+    teacher, students, group = _class(make, 3)
+    hub = _hub(app)
+    member = _connect(hub, students[0], f"thread:{group.id}", f"user:{students[0].id}")
+    events = _published(app, lambda: services.post_message(teacher, group, "read me"))
+    levels = []
+
+    def note(conn, *args):
+        levels.append(conn.get_execution_options().get("isolation_level"))
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        for published in events:
+            listener = threading.Thread(target=hub.dispatch, args=(published,))
+            listener.start()
+            listener.join()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert levels and set(levels) == {"AUTOCOMMIT"}
+    assert any('id="message-' in frame for frame in member._outbox)
+    with db.engine.connect() as after:
+        raw = after.connection.dbapi_connection
+        assert after.get_execution_options().get("isolation_level") is None
+        if after.dialect.name == "postgresql":
+            assert raw.autocommit is False
+        else:
+            assert raw.isolation_level is not None  # sqlite3's autocommit is None here
