@@ -90,7 +90,8 @@ def seed_attendance_demo(users: dict, now: datetime | None = None) -> int:
     session = scheduling.schedule_session(teacher, SessionInput(
         title=CLINIC_TITLE, description="Bring the homework you are stuck on.",
         type="TUTORING", course_id=course_id, date=first_day, start_time=CLINIC_START,
-        timezone=CLINIC_ZONE.key, duration_minutes=CLINIC_MINUTES, frequency="WEEKLY", weekdays=[weekday], ends="count", count=12,
+        timezone=CLINIC_ZONE.key, duration_minutes=CLINIC_MINUTES, frequency="WEEKLY",
+        weekdays=[weekday], ends="count", count=12,
         participant_ids=[users[e].id for e in CLINIC_STUDENTS]), allow_conflicts=True,
         allow_past=True)
     past = [occ for occ in scheduling.occurrences_between(

@@ -2,10 +2,10 @@
 
 An idle connection costs no wake-ups and holds no greenlet of its own beyond its socket's
 reader: its receive loop waits without a timeout (so does the reader), presence is refreshed
-and every connection pinged by one hub-wide timer, and a sender runs only while a connection has
-frames queued (it drains them and ends). The queue is bounded, so one slow client never stalls a broadcast; a client that falls
-too far behind is closed with 1013 (try again later), reconnects, and catches up from the
-database.
+and every connection pinged by one hub-wide timer, and a sender runs only while a connection
+has frames queued (it drains them and ends). The queue is bounded, so one slow client never
+stalls a broadcast; a client that falls too far behind is closed with 1013 (try again later),
+reconnects, and catches up from the database.
 
 One event is handled once per process, whatever the number of its recipients: the viewers'
 accounts are checked in one statement (``Viewer``s are kept across events), a domain's
@@ -435,7 +435,7 @@ class Hub:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 10)
 
-    # --- presence ---------------------------------------------------------------------------
+    # --- rounds: presence and pings ---------------------------------------------------------
     def _rounds_forever(self) -> None:
         while True:
             # REALTIME_ROUND_SECONDS (25 s; presence.FRESH_FOR is 75)
