@@ -24,7 +24,7 @@ import time
 
 from bench.common import database_kind
 
-CLASS_SIZE = 30
+CLASS_SIZE = int(os.environ.get("CLASS_SIZE", "30"))
 WARM_UP = 20
 POSTS = int(os.environ.get("PROFILE_POSTS", "200"))
 

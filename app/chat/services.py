@@ -19,7 +19,7 @@ from app.accounts.services import (PermissionDenied, ValidationError, enrolled_s
 from app.after_commit import run_after_commit
 from app.chat import attachments as files
 from app.chat.formatting import preview_text, render_message_html
-from app.chat.permissions import can_manage_group, membership, post_refusal  # noqa: F401
+from app.chat.permissions import _UNKNOWN, can_manage_group, membership, post_refusal  # noqa: F401
 from app.chat.models import (Attachment, MemberRole, Message, MessageKind, Thread, ThreadKind,
                              ThreadMember)
 from app.db_types import utcnow
@@ -356,16 +356,25 @@ def sent_with_key(user: User, thread: Thread, client_key: str) -> Message | None
                                                    Message.client_key == client_key))
 
 
+def member_ids(thread: Thread) -> list[int]:
+    """Everyone in the thread, as ids: from its members when they are loaded, else one column
+    statement (no member row is built: a class of 2,000 would be 2,000 objects per message)."""
+    if "members" in thread.__dict__:
+        return [m.user_id for m in thread.members]
+    return list(db.session.scalars(select(ThreadMember.user_id).where(
+        ThreadMember.thread_id == thread.id)))
+
+
 def post_message(user: User, thread: Thread, body: str, uploads=(),
-                 client_key: str | None = None) -> Message:
+                 client_key: str | None = None, member=_UNKNOWN) -> Message:
     """Store and announce a message. ``client_key`` (made by the composer for each message it
     sends, kept when it sends again) makes posting idempotent: the same key from the same
     person in the same thread returns the message already stored (no second row, no second
     notification), e.g. when a web worker died after the commit and the browser retried."""
-    # The members are read once (one statement): whether the sender is one, their read marker
-    # below, and everyone the message is announced to.
-    members = list(thread.members) if thread.center_id == user.center_id else []
-    member = next((m for m in members if m.user_id == user.id), None)
+    # The sender's membership (``member``, when the caller has read it already): whether they
+    # may post, and their read marker below. Everyone else is an id (member_ids).
+    if member is _UNKNOWN:
+        member = membership(user, thread)
     refusal = post_refusal(user, thread, member)
     if refusal:
         raise PermissionDenied(refusal)
@@ -432,8 +441,9 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
         # and one per-user batch for the members' badges and lists (_announce_thread).
         publish(f"thread:{thread.id}", "message.created", message_id=message.id,
                 thread_id=thread.id, sender_id=user.id)
-        _announce_thread(thread, [m.user_id for m in members])
-        _notify_new_message(user, thread, message)
+        everyone = member_ids(thread)
+        _announce_thread(thread, everyone)
+        _notify_new_message(user, thread, message, everyone)
     except Exception:
         # The caller's edge rolls the transaction back; the stored files are this call's own.
         for key in stored:
@@ -748,11 +758,11 @@ def _notify_members_added(actor: User, thread: Thread, user_ids: list[int], crea
                                created=created)
 
 
-def _notify_new_message(sender: User, thread: Thread, message: Message) -> None:
+def _notify_new_message(sender: User, thread: Thread, message: Message, user_ids) -> None:
     from app.chat import signals
 
     signals.message_posted.send(thread, sender=sender, message=message,
-                                user_ids=frozenset(m.user_id for m in thread.members))
+                                user_ids=frozenset(user_ids))
 
 
 def first_unread_id(user: User, thread: Thread, member: ThreadMember) -> int | None:

@@ -114,11 +114,12 @@ def _rate_limited(error):
 @limiter.limit(_message_limit, key_func=lambda: f"chat-post:{current_user.id}",
                on_breach=_too_fast)
 def post_message(thread_id):
-    # With its members and last message (one statement): the membership check, the read
-    # marker and everyone the message is announced to read the members, and the last message
-    # is the one the new one follows (the answer renders it as continuing it or not).
-    thread = _thread_or_404(thread_id, joinedload(Thread.members),
-                            joinedload(Thread.last_message))
+    # With its last message (the one the new one follows: the answer renders it as continuing
+    # it or not), and the sender's membership read once, for the check here and the service.
+    thread = get_scoped_or_404(Thread, thread_id, joinedload(Thread.last_message))
+    member = services.membership(current_user, thread)
+    if member is None or not current_user.is_active:
+        abort(404)  # not a member: do not reveal that it exists
     before = thread.last_message
     body = request.form.get("body", "")
     # The composer's key for this message (see services.post_message): sent again unchanged
@@ -126,7 +127,8 @@ def post_message(thread_id):
     client_key = request.form.get("client_key") or None
     try:
         message = services.post_message(current_user, thread, body,
-                                         request.files.getlist("files"), client_key=client_key)
+                                         request.files.getlist("files"), client_key=client_key,
+                                         member=member)
     except ValidationError as exc:
         return render_template("chat/_composer.html", thread=thread, body=body,
                                client_key=client_key, errors=exc.errors), 422
