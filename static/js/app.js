@@ -69,6 +69,14 @@
   });
   document.addEventListener("htmx:oobBeforeSwap", function (evt) {
     var old = evt.detail.target, fresh = evt.detail.fragment;
+    // A live update that says what the page already shows (the socket's copy of the answer
+    // the person just got) is not swapped: replacing an element with its twin only loses a
+    // tap that lands on it meanwhile (a roll call's chip, tapped again right after its answer).
+    var twin = fresh && fresh.nodeType === 11 && fresh.childElementCount === 1 ? fresh.firstElementChild : null;
+    if (old && twin && twin.id && twin.id === old.id && twin.isEqualNode(old)) {
+      evt.detail.shouldSwap = false;
+      return;
+    }
     if (answering || !old || !fresh || !old.querySelectorAll || !fresh.querySelectorAll) return;
     var before = old.querySelectorAll("details"), after = fresh.querySelectorAll("details");
     Array.prototype.forEach.call(before, function (d, i) {

@@ -112,6 +112,7 @@ def test_weekday_follows_the_date_restore_and_split_links(demo, new_page):
     dialog.get_by_label("Reason").fill("Assembly at 10")
     dialog.get_by_role("button", name="Move occurrence").click()
     expect(occurrences.nth(2)).to_contain_text("Moved: Assembly at 10")
+    expect(dialog).to_be_hidden()  # the list behind it is the page's again
 
     # This and following from the fourth: the two series link to each other.
     # The move's own answer and its live update (over the socket) both redraw the list; a
@@ -169,4 +170,35 @@ def test_a_dialog_link_htmx_has_not_wired_yet_still_opens_its_dialog(demo, new_p
     expect(dialog).to_be_visible()
     expect(dialog.get_by_role("button", name="Cancel occurrence")).to_be_visible()
     assert re.search(rf"/sessions/{session_id}$", page.url), page.url
+    assert_no_console_errors(page)
+
+
+def test_a_live_update_identical_to_what_is_shown_leaves_it_in_place(demo, new_page):
+    """The socket's copy of what the person's own answer already showed is not swapped in
+    (static/js/app.js): the element stays the same node, so a tap landing on it meanwhile is
+    not lost. A live update that changes something is swapped as before."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.scheduling.models import VideoSession
+
+    session_id = db.session.scalar(select(VideoSession.id).where(
+        VideoSession.title == "GCSE Mathematics: weekly class"))
+    page = new_page(viewport=DESKTOP)
+    log_in(page, "teacher@example.com", "Tom")
+    page.goto(f"/sessions/{session_id}")
+    expect(page.locator("html[data-realtime=open]")).to_have_count(1)
+    heading = page.locator("#occurrences-heading")
+    swap = """([html, mark]) => {
+        const shown = document.getElementById('occurrences-heading');
+        shown.seen = mark;  // a property of this node only: a new node has none
+        htmx.swap(document.body, html, {swapStyle: 'none'});
+        return document.getElementById('occurrences-heading').seen === mark;
+    }"""
+    same = heading.evaluate("h => h.outerHTML").replace(
+        'id="occurrences-heading"', 'id="occurrences-heading" hx-swap-oob="true"')
+    assert page.evaluate(swap, [same, "kept"]) is True
+    changed = same.replace("Next occurrences", "Next occurrences (2 moved)")
+    assert page.evaluate(swap, [changed, "replaced"]) is False
+    expect(heading).to_have_text("Next occurrences (2 moved)")
     assert_no_console_errors(page)
