@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import socket
-from urllib.parse import urlsplit
 
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, Message, Request, TextMessage
+from wsproto import WSConnection
+from wsproto.events import AcceptConnection, Message, TextMessage
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import Opcode
 
 from app.extensions import db
 from tests.chat.test_realtime import TIMEOUT, Person
+from tests.realtime.raw_websocket import open_raw
 
 
 def _events_until(raw: socket.socket, ws: WSConnection, done) -> list:
@@ -30,13 +30,8 @@ def test_sockets_compress_each_message_on_its_own(chat, live_servers):
     db.session.commit()  # nothing of the test's left open while the server writes
     server = live_servers[0]
     sara = Person(server, chat.s1)
-    host, port = urlsplit(server.url).hostname, urlsplit(server.url).port
-    raw = socket.create_connection((host, port), timeout=TIMEOUT)
-    ws = WSConnection(ConnectionType.CLIENT)
     offer = PerMessageDeflate()  # what Chromium offers: permessage-deflate; client_max_window_bits
-    raw.sendall(ws.send(Request(host=f"{host}:{port}", target="/ws", extensions=[offer],
-                                extra_headers=[(b"cookie", sara.cookie.encode()),
-                                               (b"origin", server.url.encode())])))
+    raw, ws = open_raw(server, sara, timeout=TIMEOUT, extensions=[offer])
     [accepted] = _events_until(raw, ws, lambda seen: seen)
     assert isinstance(accepted, AcceptConnection)
     [deflate] = accepted.extensions

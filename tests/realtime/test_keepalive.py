@@ -5,17 +5,15 @@ real gunicorn server whose rounds are a second apart."""
 from __future__ import annotations
 
 import json
-import socket
 import time
-from urllib.parse import urlsplit
 
 import pytest
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, CloseConnection, Ping, Request, TextMessage
+from wsproto.events import AcceptConnection, CloseConnection, Ping, TextMessage
 
 from app.extensions import db
 from tests.chat.test_realtime import Person
 from tests.live import LiveServer
+from tests.realtime.raw_websocket import open_raw
 
 ROUND = 1.0
 
@@ -33,13 +31,7 @@ class RawSocket:
     """A websocket that answers pings only while told to (wsproto never answers by itself)."""
 
     def __init__(self, server, person):
-        url = urlsplit(server.url)
-        self.raw = socket.create_connection((url.hostname, url.port), timeout=ROUND / 4)
-        self.ws = WSConnection(ConnectionType.CLIENT)
-        self.raw.sendall(self.ws.send(Request(
-            host=f"{url.hostname}:{url.port}", target="/ws",
-            extra_headers=[(b"cookie", person.cookie.encode()),
-                           (b"origin", server.url.encode())])))
+        self.raw, self.ws = open_raw(server, person, timeout=ROUND / 4)
         self.answering, self.pings, self.closed_with = True, 0, None
         self.accepted = False
 
