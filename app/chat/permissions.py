@@ -13,7 +13,7 @@ from app.chat.models import MemberRole, Thread, ThreadKind, ThreadMember
 from app.extensions import db
 
 # "Not looked up yet" (None means "looked up: not a member").
-_UNKNOWN = object()
+NOT_LOOKED_UP = object()
 
 
 def membership(user: User, thread: Thread) -> ThreadMember | None:
@@ -26,10 +26,10 @@ def membership(user: User, thread: Thread) -> ThreadMember | None:
                                                         ThreadMember.user_id == user.id))
 
 
-def post_refusal(user: User, thread: Thread, member=_UNKNOWN) -> str | None:
+def post_refusal(user: User, thread: Thread, member=NOT_LOOKED_UP) -> str | None:
     """Why ``user`` may not post in ``thread`` (None: they may). ``member``: their membership
     row when the caller has it already (None: not a member)."""
-    if member is _UNKNOWN:
+    if member is NOT_LOOKED_UP:
         member = membership(user, thread)
     if member is None or thread.center_id != user.center_id:
         return "You are not a member of this conversation."
@@ -41,13 +41,13 @@ def post_refusal(user: User, thread: Thread, member=_UNKNOWN) -> str | None:
     return None
 
 
-def can_manage_group(user: User, thread: Thread, member=_UNKNOWN) -> bool:
+def can_manage_group(user: User, thread: Thread, member=NOT_LOOKED_UP) -> bool:
     """The group's owner and the center's admins: rename, members, archive, delete, rules."""
     if thread.kind != ThreadKind.GROUP or thread.center_id != user.center_id:
         return False
     if user.role == Role.ADMIN:
         return True
-    if member is _UNKNOWN:
+    if member is NOT_LOOKED_UP:
         member = membership(user, thread)
     return member is not None and member.role == MemberRole.OWNER
 
@@ -78,11 +78,11 @@ NO_THREAD_CAPABILITIES = ThreadCapabilities(
     can_manage_members=False, can_see_group_sessions=False)
 
 
-def thread_capabilities(user: User, thread: Thread, member=_UNKNOWN) -> ThreadCapabilities:
+def thread_capabilities(user: User, thread: Thread, member=NOT_LOOKED_UP) -> ThreadCapabilities:
     """Everything ``user`` may do in ``thread``. ``member``: their membership row when the
     caller has it (the thread page does), so this costs no query. Another center's thread, a
     non-member or an inactive person: all false."""
-    if member is _UNKNOWN:
+    if member is NOT_LOOKED_UP:
         member = membership(user, thread)
     if not user.is_active or member is None or thread.center_id != user.center_id:
         return NO_THREAD_CAPABILITIES

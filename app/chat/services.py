@@ -19,7 +19,8 @@ from app.accounts.services import (PermissionDenied, ValidationError, enrolled_s
 from app.after_commit import run_after_commit
 from app.chat import attachments as files
 from app.chat.formatting import preview_text, render_message_html
-from app.chat.permissions import _UNKNOWN, can_manage_group, membership, post_refusal  # noqa: F401
+from app.chat.permissions import (NOT_LOOKED_UP, can_manage_group, membership,  # noqa: F401
+                                  post_refusal)
 from app.chat.models import (Attachment, MemberRole, Message, MessageKind, Thread, ThreadKind,
                              ThreadMember)
 from app.db_types import utcnow
@@ -366,14 +367,14 @@ def member_ids(thread: Thread) -> list[int]:
 
 
 def post_message(user: User, thread: Thread, body: str, uploads=(),
-                 client_key: str | None = None, member=_UNKNOWN) -> Message:
+                 client_key: str | None = None, member=NOT_LOOKED_UP) -> Message:
     """Store and announce a message. ``client_key`` (made by the composer for each message it
     sends, kept when it sends again) makes posting idempotent: the same key from the same
     person in the same thread returns the message already stored (no second row, no second
     notification), e.g. when a web worker died after the commit and the browser retried."""
     # The sender's membership (``member``, when the caller has read it already): whether they
     # may post, and their read marker below. Everyone else is an id (member_ids).
-    if member is _UNKNOWN:
+    if member is NOT_LOOKED_UP:
         member = membership(user, thread)
     refusal = post_refusal(user, thread, member)
     if refusal:
