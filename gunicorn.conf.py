@@ -19,3 +19,14 @@ def post_worker_init(worker):
     from app.gc_tuning import tune_for_server
 
     tune_for_server()
+
+
+def worker_exit(server, worker):
+    # Websockets are served by greenlets of their own, not gunicorn's request greenlets (see
+    # app/realtime/reader.py, take_over): gunicorn does not wait for them, so close them here,
+    # with "service restart" (the pages reconnect at once), and let each clean up after itself.
+    from app.realtime.hub import hub
+
+    left = hub.close_all_and_wait(timeout=graceful_timeout / 2)
+    if left:
+        worker.log.warning("%d websockets had not cleaned up when the worker exited", left)

@@ -12,10 +12,9 @@ what it missed.
 def init_app(app) -> None:
     """The /ws endpoint (topics and renderers are registered by the domains that own them)."""
     from app.realtime.compression import use_for_websockets
-    from app.realtime.greenlets import socket_options_for_gevent
+    from app.realtime.reader import server_options
     from app.realtime.views import bp
 
     use_for_websockets()
-    app.config["SOCK_SERVER_OPTIONS"] = socket_options_for_gevent(
-        app.config["SOCK_SERVER_OPTIONS"])
+    app.config["SOCK_SERVER_OPTIONS"] = server_options(app.config["SOCK_SERVER_OPTIONS"])
     app.register_blueprint(bp)

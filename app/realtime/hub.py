@@ -44,6 +44,7 @@ from app.bulk import one_of_parameter, reusable
 from app.db_types import utcnow
 from app.realtime.events import (CatchUp, Event, allowed_viewers, can_subscribe, catch_up_for,
                                  channel_for, coalesced, invalidate_caches, renderer_for)
+from app.realtime.reader import stop_reading
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +88,11 @@ def _joinable(frame) -> bool:
     return type(frame) is str and frame.startswith("<")  # HTML fragments only, never JSON
 
 
-# Senders whose start waits for the end of the batch of events being dispatched (per thread;
-# per greenlet under gevent, whose monkey patching makes threading.local greenlet-local).
-_held = threading.local()
+# Senders whose start waits for the end of the batch of events being dispatched, by the
+# thread (the greenlet, under gevent) dispatching it. A dict of the few holding now rather
+# than a threading.local: under gevent a local's first read in a greenlet gives that greenlet
+# a dict of its own, and every socket's request greenlet reads it (0.35 KiB a socket).
+_held: dict[int, "HeldSenders"] = {}
 
 
 class HeldSenders(list):
@@ -109,11 +112,12 @@ def senders_held():
     topics) arrive together, and each socket then writes the frames of all of them as one
     websocket message (Connection._drain joins what is queued) instead of one per event. For
     a class of 2,000 that is 2,000 writes and sender greenlets fewer per message."""
-    _held.targets = held = HeldSenders()
+    me = threading.get_ident()
+    _held[me] = held = HeldSenders()
     try:
         yield held
     finally:
-        _held.targets = None
+        _held.pop(me, None)
         held.release()
 
 
@@ -121,7 +125,7 @@ def spawn(target) -> None:
     """Run ``target()`` concurrently: a greenlet under gunicorn's gevent workers (cheap enough to
     start one per burst of frames), a daemon thread elsewhere; inside senders_held, once the
     batch ends or is released."""
-    held = getattr(_held, "targets", None)
+    held = _held.get(threading.get_ident()) if _held else None
     if held is not None:
         held.append(target)
         return
@@ -134,7 +138,10 @@ def _start(target) -> None:
         if monkey.is_module_patched("threading"):
             import gevent
 
-            gevent.spawn(target)
+            # A raw greenlet: gevent.spawn's Greenlet records who spawned it and their stack,
+            # and taking that stack gave the request greenlet's frames (it sends a subscribe's
+            # frames) frame objects that lived as long as the socket: 1.6 KiB a socket.
+            gevent.spawn_raw(target)
             return
     except ImportError:  # pragma: no cover (gevent is a runtime dependency)
         pass
@@ -219,7 +226,8 @@ class Connection:
         self.state: dict = {}
         self.lock = threading.RLock()
         self.closed = False
-        self._outbox: deque = deque()
+        # None while nothing waits: an empty deque is 0.7 KiB, on every idle socket.
+        self._outbox: deque | None = None
         self._guard = threading.Lock()  # the outbox, and who writes to the socket
         self._sending = False  # a sender is draining the outbox (the only writer meanwhile)
         self._close_with = None  # (code, reason) for the sender to write once drained
@@ -230,6 +238,8 @@ class Connection:
         with self._guard:
             if self.closed:
                 return
+            if self._outbox is None:
+                self._outbox = deque()
             if len(self._outbox) >= OUTBOX_LIMIT:
                 overflow = True
             else:
@@ -241,6 +251,16 @@ class Connection:
             self.close(CLOSE_TRY_AGAIN_LATER, "too far behind")
         elif start:
             self._start_sender(self._drain)
+
+    @property
+    def queued(self) -> tuple:
+        """The frames waiting for this socket's sender (what a test's socket, whose sender never
+        runs, has been sent)."""
+        return tuple(self._outbox or ())
+
+    def drop_queued(self) -> None:
+        with self._guard:
+            self._outbox = None
 
     def keep_alive(self) -> None:
         """Ping the peer, or close the socket when the last ping got no pong (a peer gone
@@ -267,6 +287,7 @@ class Connection:
         while True:
             with self._guard:
                 if self.closed or not self._outbox:
+                    self._outbox = None
                     self._sending = False
                     close_with, self._close_with = self._close_with, None
                     break
@@ -285,8 +306,7 @@ class Connection:
                     self.ws.send(frame)
             except Exception:  # the socket is gone: the receive loop notices and cleans up
                 with self._guard:
-                    self.closed, self._sending = True, False
-                    self._outbox.clear()
+                    self.closed, self._sending, self._outbox = True, False, None
                 return
         if close_with is not None:
             self._write_close(*close_with)
@@ -296,7 +316,7 @@ class Connection:
             if self.closed:
                 return
             self.closed = True
-            self._outbox.clear()
+            self._outbox = None
             if self._sending:  # the sender is writing a frame: it writes the close after it
                 self._close_with = (code, reason)
                 return
@@ -307,11 +327,9 @@ class Connection:
             self.ws.close(reason=code, message=reason)
         except Exception:
             pass
-        # Wake the receive loop (it waits without a timeout) rather than wait for the client's
-        # answering close frame.
-        event = getattr(self.ws, "event", None)
-        if event is not None:
-            event.set()
+        # Wake the request's read loop (it waits without a timeout) rather than wait for the
+        # client's answering close frame.
+        stop_reading(self.ws)
 
 
 class Hub:
@@ -364,6 +382,17 @@ class Hub:
             connections = list(self._connections)
         for conn in connections:
             conn.close(code, "server restarting")
+
+    def close_all_and_wait(self, timeout: float) -> int:
+        """Close every socket as the server restarts (the pages reconnect, to another worker or
+        to this one's successor) and give each socket's greenlet up to ``timeout`` seconds to
+        clean up after it (presence, a call's open segment): those greenlets are not gunicorn's
+        request greenlets, which gunicorn would wait for. The sockets still open then."""
+        self.close_all()
+        deadline = time.monotonic() + timeout
+        while self.connection_count() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.connection_count()
 
     def targets(self, event: Event) -> list[Connection]:
         """This process's connections the event goes to (each once)."""

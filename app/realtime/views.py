@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager
 
 import redis
 from flask import Blueprint, current_app, g, request
-from flask_login import current_user
-from simple_websocket import ConnectionClosed
+from flask_login import AnonymousUserMixin, current_user
 
 from app.accounts.tenancy import MAX_ID
 from app.extensions import db, sock
@@ -18,6 +18,7 @@ from app.realtime.events import (CatchUp, Event, can_subscribe, catch_up_for,
                                  client_message_handler, disconnect_handlers, publish_now)
 from app.realtime.hub import (CLOSE_POLICY, SESSION_ENDED, Connection, Standalone, hub,
                               session_valid)
+from app.realtime.reader import forget_handshake, read_messages, serve_in_greenlet, take_over
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ def origin_allowed() -> bool:
 
 
 bp = Blueprint("realtime", __name__)
+# current_user for what a socket renders once it is open (see websocket()).
+NO_CURRENT_USER = AnonymousUserMixin()
 
 
 @sock.route("/ws", bp=bp)
@@ -48,32 +51,58 @@ def websocket(ws):
     if not current_user.is_authenticated:
         ws.close(reason=1008, message="log in first")
         return
-    user_id = current_user.id
+    forget_handshake(ws)
+    user_id, session_id = current_user.id, current_user.get_id()
     app = current_app._get_current_object()
     hub.ensure_listening(app)
-    conn = Connection(ws, user_id, session_id=current_user.get_id())
-    hub.add(conn)
-    hub.subscribe(conn, f"user:{user_id}")
     # Neither the request's DB session nor its loaded account stays for the connection's
     # lifetime (an idle socket holds its ids, not ORM rows; the hub loads viewers per event).
-    g.pop("_login_user", None)
+    g._login_user = NO_CURRENT_USER
     db.session.remove()
+    # Under gevent the socket is served by a greenlet of its own and this request ends now
+    # (reader.take_over); elsewhere this request's thread serves it until it closes.
+    ws, handed_over = take_over(ws)
+    conn = Connection(ws, user_id, session_id=session_id)
+    hub.add(conn)
+    hub.subscribe(conn, f"user:{user_id}")
+    if handed_over:
+        serve_in_greenlet(serve_socket, app, conn)
+    else:
+        serve_socket(app, conn)
+
+
+def serve_socket(app, conn: Connection) -> None:
+    """Read the socket's messages and act on them until it closes, then clean up after it.
+    Read with no timeout: an idle socket is one greenlet waiting on its descriptor, with no
+    wake-ups (the hub refreshes presence and pings every connection on one timer; an unanswered
+    ping closes the socket). Each message is handled in an app context of its own, the
+    subscriptions in a request context too (their catch-ups render partials with url_for), as
+    the hub renders its events."""
     try:
-        while not conn.closed:
-            # No timeout: an idle socket costs no wake-ups (the hub refreshes presence and
-            # pings every connection on one timer; an unanswered ping closes the socket).
-            raw = ws.receive()
-            if raw is not None:
+        for raw in read_messages(conn.ws):
+            if conn.closed:
+                break
+            with app.app_context():
                 handle_client_message(conn, raw)
-    except ConnectionClosed:
-        pass
     finally:
-        for topic in list(conn.topics):
-            if topic.startswith("thread:"):
-                _presence(presence.mark_absent, app, topic, conn)
-        _run_disconnect_handlers(conn)
-        hub.remove(conn)
-        conn.close()
+        with socket_request_context(app):
+            for topic in list(conn.topics):
+                if topic.startswith("thread:"):
+                    _presence(presence.mark_absent, app, topic, conn)
+            _run_disconnect_handlers(conn)
+            hub.remove(conn)
+            conn.close()
+
+
+@contextmanager
+def socket_request_context(app):
+    """A request context for rendering what a socket is sent (the hub renders in one too). Its
+    current_user is nobody: flask-login's template context processor reads current_user for
+    every template, and would otherwise load the account again (a query) for each catch-up.
+    The partials are rendered for the viewer they are given, never for current_user."""
+    with app.test_request_context("/", base_url=app.config["BASE_URL"]):
+        g._login_user = NO_CURRENT_USER
+        yield
 
 
 def _run_disconnect_handlers(conn: Connection) -> None:
@@ -118,7 +147,7 @@ def handle_client_message(conn: Connection, raw: str | bytes) -> None:
 
         # A burst of (re)connecting pages takes turns (hub.db_gate) and each returns its DB
         # connection as soon as its catch-ups are sent: an idle socket never holds one.
-        with hub.db_gate:
+        with socket_request_context(current_app._get_current_object()), hub.db_gate:
             try:
                 user = db.session.get(User, conn.user_id)
                 for topic in topics[:MAX_TOPICS]:

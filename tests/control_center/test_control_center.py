@@ -155,7 +155,7 @@ def _connect(hub, user, topic) -> Connection:
                       start_sender=lambda drain: None)
     hub.add(conn)
     hub.subscribe(conn, topic)
-    conn._outbox.clear()  # what the subscription's catch-up sent
+    conn.drop_queued()  # what the subscription's catch-up sent
     return conn
 
 
@@ -184,12 +184,12 @@ def test_tutor_only_notes_never_reach_the_student(app, lesson_for, school, as_us
     assert events and not any(SECRET in e.to_json() or "Well done" in e.to_json()
                               for e in events)
     _dispatch(hub, events)
-    tutor_frames = "".join(tutor_socket._outbox)
-    sara_frames = "".join(sara_socket._outbox)
+    tutor_frames = "".join(tutor_socket.queued)
+    sara_frames = "".join(sara_socket.queued)
     assert SECRET in tutor_frames and "Well done on fractions" in tutor_frames
     assert "Well done on fractions" in sara_frames and 'id="cc-student-box"' in sara_frames
     assert SECRET not in sara_frames
-    assert not ben_socket._outbox  # Ben's box did not change and says nothing about Sara
+    assert not ben_socket.queued  # Ben's box did not change and says nothing about Sara
 
     # The room page.
     room = as_user(sara).get(f"/live/rooms/{lesson.run.room_id}").get_data(as_text=True)
@@ -227,7 +227,7 @@ def test_a_student_sees_their_own_box_and_moves_the_tutors_bar(app, lesson_for, 
         f"/control-center/items/{item.id}", data={"csrf_token": student.csrf, "progress": "60"},
         headers={"HX-Request": "true"}))
     _dispatch(hub, events)
-    frames = "".join(tutor_socket._outbox)
+    frames = "".join(tutor_socket.queued)
     assert f'id="cc-panel-{sara.id}"' in frames and 'value="60"' in frames
     assert f'id="cc-panel-{ben.id}"' not in frames  # only the panel that changed
     db.session.expire_all()
@@ -240,7 +240,7 @@ def test_a_student_sees_their_own_box_and_moves_the_tutors_bar(app, lesson_for, 
                           start_sender=lambda drain: None)
         with app.test_request_context("/", base_url=app.config["BASE_URL"]):
             catch_up_for(topic)(conn, user, int(topic.partition(":")[2]), CatchUp())
-        return "".join(conn._outbox)
+        return "".join(conn.queued)
 
     db.session.expire_all()
     student_frames = caught_up(sara, f"room:{lesson.run.room_id}")

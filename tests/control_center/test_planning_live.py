@@ -32,8 +32,8 @@ def _planning_tab(app, hub, user, session, occurrence) -> Connection:
 
 
 def _frames(conn) -> str:
-    frames = "".join(conn._outbox)
-    conn._outbox.clear()
+    frames = "".join(conn.queued)
+    conn.drop_queued()
     return frames
 
 
@@ -87,7 +87,7 @@ def test_a_second_tutor_tab_sees_plan_changes_of_its_occurrence_only(app, school
     assert f'id="cc-panel-{ben.id}"' not in frames
     assert 'name="csrf_token"' not in frames  # a pushed part carries nobody's token
     assert "Geometry" in _frames(admin_tab)
-    assert not other_week_tab._outbox  # next week's page is not this occurrence's
+    assert not other_week_tab.queued  # next week's page is not this occurrence's
 
     # A student is never a listener: refused at subscribe, and dropped at delivery.
     assert not can_subscribe(sara, f"ccplan:{session.id}")
@@ -135,9 +135,9 @@ def test_a_planning_subscription_naming_no_real_occurrence_gets_nothing(app, les
         hub.subscribe(conn, topic)
         with app.test_request_context("/", base_url=app.config["BASE_URL"]):
             catch_up_for(topic)(conn, school.teacher, lesson.session.id, CatchUp(have=junk))
-        assert not conn._outbox and not conn.state, junk
+        assert not conn.queued and not conn.state, junk
     events = _published(app, lambda: services.add_note(
         school.teacher, lesson.session, lesson.at, school.students[0].id, "Plan note",
         "TUTOR_ONLY"))
     _dispatch(hub, events)
-    assert not any(conn._outbox for conn in hub._connections)
+    assert not any(conn.queued for conn in hub._connections)

@@ -71,7 +71,7 @@ def _burst(app, lesson, school, as_user, count_queries, posts: int):
     assert sum(e.name == "cc.changed" for e in events) == posts  # one per POST, none lost
     statements = _dispatch_together(hub, events, count_queries)
     latest = {items[index].id: value for index, value in values}
-    return statements, list(tutor._outbox), latest
+    return statements, list(tutor.queued), latest
 
 
 def test_a_burst_of_progress_costs_the_hub_the_same_whatever_its_length(app, lesson_for, school,
@@ -116,8 +116,8 @@ def test_a_mixed_burst_keeps_every_change_and_tutor_only_notes_stay_with_tutors(
     merged, _ = coalesced(events)
     assert [e.name for e in merged].count("cc.changed") == 1
     _dispatch_together(hub, events, count_queries)
-    assert len(tutor._outbox) == 1
-    frame = tutor._outbox[0]
+    assert len(tutor.queued) == 1
+    frame = tutor.queued[0]
     # Sara's row with her latest progress alone; Ben's and the third learner's whole panels
     # (a status, a note, a help request), and the queue.
     assert f'id="cc-item-{items[0].id}"' in frame and 'value="45"' in frame
@@ -126,10 +126,10 @@ def test_a_mixed_burst_keeps_every_change_and_tutor_only_notes_stay_with_tutors(
     assert f'id="cc-panel-{third.id}"' in frame and 'id="cc-queue"' in frame
     assert "Stuck on question 4" in frame
     # Each student's socket: their own box, as it stands, once; never the tutor-only note.
-    assert len(sara_socket._outbox) == len(ben_socket._outbox) == 1
-    assert 'id="cc-student-box"' in sara_socket._outbox[0] and 'value="45"' in sara_socket._outbox[0]
-    assert SECRET not in sara_socket._outbox[0] and SECRET not in ben_socket._outbox[0]
-    assert f"Exercises for {sara.name}" not in ben_socket._outbox[0]
+    assert len(sara_socket.queued) == len(ben_socket.queued) == 1
+    assert 'id="cc-student-box"' in sara_socket.queued[0] and 'value="45"' in sara_socket.queued[0]
+    assert SECRET not in sara_socket.queued[0] and SECRET not in ben_socket.queued[0]
+    assert f"Exercises for {sara.name}" not in ben_socket.queued[0]
 
 
 def test_only_events_of_one_topic_and_name_merge_and_at_the_latest_place():

@@ -74,7 +74,7 @@ class Relay:
 
 
 def _signals(conn: Connection) -> list[dict]:
-    frames = [json.loads(f) for f in conn._outbox if f.startswith("{")]
+    frames = [json.loads(f) for f in conn.queued if f.startswith("{")]
     return [f for f in frames if f["type"] in ("signal", "signal-refused")]
 
 
@@ -135,8 +135,8 @@ def test_ended_access_stops_frames_at_once_both_ways(call, chat, end_access):
         relay.signal(call.teacher, room, call.student)
         relay.signal(call.student, room, call.teacher)
     assert len(_signals(call.student)) == 3 and len(_signals(call.teacher)) == 3
-    call.student._outbox.clear()
-    call.teacher._outbox.clear()
+    call.student.drop_queued()
+    call.teacher.drop_queued()
 
     end_access(chat, call)
     commit()

@@ -87,10 +87,10 @@ def test_the_hub_sends_the_stale_sections_to_a_page_showing_my_day(app, school):
     events = _published(app, lambda: chat.post_message(sara, thread, "Are we on?"))
     for event in events:
         hub.dispatch(event)
-    frames = [f for f in on_my_day._outbox if "my-day-stale" in f]
+    frames = [f for f in on_my_day.queued if "my-day-stale" in f]
     assert frames == ['<div hx-swap-oob="beforeend:#my-day-stale"><template data-stale="chats">'
                       '</template></div>']
-    assert not any("my-day-stale" in f for f in elsewhere._outbox)
+    assert not any("my-day-stale" in f for f in elsewhere.queued)
 
 
 def test_help_requests_and_plans_tell_the_tutors_my_day(app, school):

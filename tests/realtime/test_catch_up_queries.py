@@ -25,7 +25,7 @@ def _subscribe_cost(app, count_queries, user, topic, since) -> tuple[int, list[s
         with count_queries() as counter:
             catch_up_for(topic)(conn, user, int(topic.partition(":")[2]), since)
         elapsed = time.perf_counter() - started
-    frames = list(conn._outbox)
+    frames = list(conn.queued)
     return counter.count, frames, elapsed
 
 

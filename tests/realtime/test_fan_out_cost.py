@@ -82,14 +82,14 @@ def test_a_connection_subscribed_to_nothing_costs_no_statement(app, make, count_
     events = _published(app, lambda: services.post_message(teacher, group, "to the class"))
     assert events
     assert _statements_per_event(hub, events, count_queries) == [0] * len(events)
-    assert not idle._outbox and not own_topic_only._outbox
+    assert not idle.queued and not own_topic_only.queued
 
     # A positive control: a member connected here does cost statements, and gets the frames.
     member = _connect(hub, students[0], f"thread:{group.id}", f"user:{students[0].id}")
     events = _published(app, lambda: services.post_message(teacher, group, "once more"))
     assert sum(_statements_per_event(hub, events, count_queries)) > 0
-    assert any('id="message-' in frame for frame in member._outbox)
-    assert not idle._outbox and not own_topic_only._outbox
+    assert any('id="message-' in frame for frame in member.queued)
+    assert not idle.queued and not own_topic_only.queued
 
 
 def test_one_message_costs_the_same_events_and_statements_for_5_or_50_connected(
@@ -114,14 +114,14 @@ def test_one_message_costs_the_same_events_and_statements_for_5_or_50_connected(
         message_id = posted[0].id
         unread = services.unread_total(students[0])  # the group's welcome and this message
         for conn in connections:
-            frames = list(conn._outbox)
+            frames = list(conn.queued)
             assert sum(f'id="message-{message_id}"' in f for f in frames) == 1
             assert any(f'id="seen-by-{group.id}"' in f for f in frames)
             assert any(f'id="thread-item-{group.id}"' in f for f in frames)
             badge = next(f for f in frames if 'id="chat-unread-badge"' in f)
             assert f'aria-label="{unread} unread"' in badge
         # Rendered once per distinct output: everyone here sees the same message frame.
-        assert len({conn._outbox[0] for conn in connections}) == 1
+        assert len({conn.queued[0] for conn in connections}) == 1
     assert costs[5] == costs[50], costs
     # The new message reaches the open pages in 4 statements (the viewers' sessions, and their
     # names and zones, new to this hub; who of them may see the thread; the message with the
@@ -190,7 +190,7 @@ def test_the_pushed_rows_and_badges_are_what_each_members_page_shows(app, make):
 
     for thread in (group, direct):
         for conn in connections.values():
-            conn._outbox.clear()
+            conn.drop_queued()
         events = _published(app, lambda: services.post_message(teacher, thread, "news"))
         for event in events:
             listener = threading.Thread(target=hub.dispatch, args=(event,))
@@ -198,7 +198,7 @@ def test_the_pushed_rows_and_badges_are_what_each_members_page_shows(app, make):
             listener.join()
         db.session.expire_all()
         for person in people:
-            frames = list(connections[person.id]._outbox)
+            frames = list(connections[person.id].queued)
             if thread is direct and person is not busy:
                 assert not any(f'id="thread-item-{thread.id}"' in f for f in frames)
                 continue
@@ -211,7 +211,7 @@ def test_the_pushed_rows_and_badges_are_what_each_members_page_shows(app, make):
             badge = next(f for f in frames if 'id="chat-unread-badge"' in f)
             assert f'aria-label="{services.unread_total(person)} unread"' in badge
         if thread is direct:
-            assert "Terry Teacher" in _row(connections[busy.id]._outbox, direct.id)
+            assert "Terry Teacher" in _row(connections[busy.id].queued, direct.id)
     # The members' counts differ (what one grouped statement must keep apart).
     assert services.unread_total(busy) > services.unread_total(quiet) > 0
 
@@ -240,7 +240,7 @@ def test_the_hub_reads_without_a_transaction(app, make):
     finally:
         event.remove(db.engine, "before_cursor_execute", note)
     assert levels and set(levels) == {"AUTOCOMMIT"}
-    assert any('id="message-' in frame for frame in member._outbox)
+    assert any('id="message-' in frame for frame in member.queued)
     with db.engine.connect() as after:
         raw = after.connection.dbapi_connection
         assert after.get_execution_options().get("isolation_level") is None

@@ -74,7 +74,7 @@ def test_a_burst_of_subscribes_holds_fewer_db_connections_than_the_pool(app, mak
         event.remove(db.engine, "checkout", pool.checkout)
         event.remove(db.engine, "checkin", pool.checkin)
     for conn in connections:  # every one subscribed and caught up
-        frames = list(conn._outbox)
+        frames = list(conn.queued)
         assert frames[-1] == views.SUBSCRIBED_FRAME
         assert any(f'id="message-{welcome.id}"' in f for f in frames)
         assert any('id="thread-list"' in f for f in frames)

@@ -1,0 +1,68 @@
+"""An open websocket holds no request under gunicorn's gevent worker: its request ends once the
+socket is handed to a greenlet of its own (app/realtime/reader.py, take_over), so idle sockets
+take no place in gunicorn's pool of request greenlets (``worker_connections``) and keep no
+request, environ or deep request stack. With a pool of 4, twelve open sockets are each served,
+and pages are still answered."""
+from __future__ import annotations
+
+import json
+import time
+
+import requests
+from wsproto.events import AcceptConnection, TextMessage
+
+from app.extensions import db
+from tests.chat.test_realtime import Person
+from tests.live import LiveServer
+from tests.realtime.raw_websocket import open_raw
+
+POOL = 4
+
+
+def _subscribed(raw, ws, topic: str) -> bool:
+    raw.sendall(ws.send(TextMessage(json.dumps({"type": "subscribe", "topics": [topic]}))))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            data = raw.recv(65536)
+        except TimeoutError:
+            continue
+        if not data:
+            return False
+        ws.receive_data(data)
+        if any(isinstance(e, TextMessage) and 'data-realtime="subscribed"' in e.data
+               for e in ws.events()):
+            return True
+    return False
+
+
+def _accepted(raw, ws) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            data = raw.recv(65536)
+        except TimeoutError:
+            continue
+        ws.receive_data(data)
+        return any(isinstance(e, AcceptConnection) for e in ws.events())
+    return False
+
+
+def test_open_sockets_take_no_place_among_the_requests(chat, app_config, database_url,
+                                                       redis_url, test_dirs):
+    db.session.commit()
+    server = LiveServer(database_url, redis_url, app_config["SECRET_KEY"],
+                        test_dirs / "idle_sockets.log", extra_env={"WORKER_CONNECTIONS": str(POOL)})
+    sockets = []
+    try:
+        sara = Person(server, chat.s1)
+        for _ in range(3 * POOL):
+            raw, ws = open_raw(server, sara, timeout=0.25)
+            sockets.append(raw)
+            assert _accepted(raw, ws)
+            assert _subscribed(raw, ws, f"thread:{chat.group.id}")
+        assert requests.get(f"{server.url}/login", timeout=10).status_code == 200
+    finally:
+        for raw in sockets:
+            raw.close()
+        server.stop()
