@@ -596,22 +596,29 @@ class Hub:
 
     def dispatch_batch(self, events: list[Event]) -> None:
         """Events taken from Redis together, in order, those a renderer coalesces rendered
-        once (the events merged away still drop what they make stale)."""
+        once (the events merged away still drop what they make stale). They share one request
+        context and one DB connection (DeliveryScope): a message's events arrive together, and
+        each checkout of a connection costs a round trip (pool_pre_ping)."""
         events, merged_away = coalesced(events)
         for event in merged_away:
             self.forget_confirmed(event)
-        for event in events:
-            try:
-                self.dispatch(event)
-            except Exception:
-                log.exception("realtime event could not be delivered")
-            held = getattr(_held, "targets", None)
-            if held is not None and len(held) < HOLD_FROM:
-                # A small fan-out goes out at once: joining its few writes is not worth making
-                # its frames wait for the next event.
-                held.release()
+        scope = DeliveryScope(self._app)
+        try:
+            for event in events:
+                try:
+                    self.dispatch(event, scope)
+                except Exception:
+                    log.exception("realtime event could not be delivered")
+                    scope.close()  # the next event starts on a fresh connection
+                held = _held.get(threading.get_ident())
+                if held is not None and len(held) < HOLD_FROM:
+                    # A small fan-out goes out at once: joining its few writes is not worth
+                    # making its frames wait for the next event.
+                    held.release()
+        finally:
+            scope.close()
 
-    def dispatch(self, event: Event) -> None:
+    def dispatch(self, event: Event, scope: "DeliveryScope | None" = None) -> None:
         self.forget_confirmed(event)  # even when nobody here listens to its topic
         targets = self.targets(event)
         if not targets:
@@ -624,16 +631,14 @@ class Hub:
             targets = [conn for conn in targets if renderer.only_for(event, conn)]
             if not targets:
                 return
-        from app.extensions import db
-
-        # Partials call url_for, which needs a request: build one at BASE_URL (the viewer is
-        # passed explicitly; partials never use current_user).
-        with self._app.test_request_context("/", base_url=self._app.config["BASE_URL"]):
-            try:
-                read_only_without_transaction()
-                self._deliver(event, renderer, targets)
-            finally:
-                db.session.remove()
+        own_scope = scope is None
+        scope = scope or DeliveryScope(self._app)
+        try:
+            scope.open()
+            self._deliver(event, renderer, targets)
+        finally:
+            if own_scope:
+                scope.close()
 
     def _deliver(self, event: Event, renderer, targets: list[Connection]) -> None:
         viewers = self.viewers({c.user_id for c in targets},
@@ -678,6 +683,34 @@ class Hub:
                         rendered[key] = renderer.render(event, viewer, cache, variant)
                 if rendered[key]:
                     conn.send(rendered[key])
+
+
+class DeliveryScope:
+    """What delivering events needs, opened by the first event that has someone here to go to
+    and kept for the events dispatched with it: a request context (partials call url_for; the
+    viewer is passed explicitly, partials never use current_user) and a DB session reading
+    without a transaction."""
+
+    __slots__ = ("app", "context")
+
+    def __init__(self, app) -> None:
+        self.app, self.context = app, None
+
+    def open(self) -> None:
+        if self.context is None:
+            self.context = self.app.test_request_context("/", base_url=self.app.config["BASE_URL"])
+            self.context.push()
+            read_only_without_transaction()
+
+    def close(self) -> None:
+        if self.context is not None:
+            from app.extensions import db
+
+            context, self.context = self.context, None
+            try:
+                db.session.remove()
+            finally:
+                context.pop()
 
 
 hub = Hub()

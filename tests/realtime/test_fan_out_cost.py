@@ -248,3 +248,50 @@ def test_the_hub_reads_without_a_transaction(app, make):
             assert raw.autocommit is False
         else:
             assert raw.isolation_level is not None  # sqlite3's autocommit is None here
+
+
+def test_a_batch_shares_one_connection_and_its_small_fan_outs_go_out_between_events(
+        app, make, monkeypatch):
+    """A message's events arrive together and are dispatched as one batch (Hub.dispatch_batch):
+    they take one DB connection from the pool, not one each (each checkout is a round trip:
+    pool_pre_ping), and the thread page's frame (a small fan-out) is handed to its socket's
+    sender before the badges and list rows are read, not held until the batch ends."""
+    from sqlalchemy import event
+
+    from app.realtime import hub as hub_module
+    from app.realtime.hub import senders_held
+
+    teacher, students, group = _class(make, 3)
+    hub = _hub(app)
+    journal = []
+    # Senders are started by spawn(), held inside senders_held, then by _start: noted here.
+    monkeypatch.setattr(hub_module, "_start", lambda target: journal.append("sender started"))
+    reader = Connection(ws=None, user_id=students[0].id, session_id=students[0].get_id())
+    hub.add(reader)
+    hub.subscribe(reader, f"thread:{group.id}")
+    _connect(hub, students[1], f"user:{students[1].id}")  # the badge and list rows: statements
+    events = _published(app, lambda: services.post_message(teacher, group, "together"))
+    assert [e.name for e in events][:2] == ["message.created", "thread.updated"]
+
+    def checkout(*args):
+        journal.append("checkout")
+
+    def statement(*args):
+        journal.append("statement")
+
+    def dispatch():
+        with senders_held():
+            hub.dispatch_batch(events)
+
+    event.listen(db.engine, "checkout", checkout)
+    event.listen(db.engine, "before_cursor_execute", statement)
+    try:
+        listener = threading.Thread(target=dispatch)
+        listener.start()
+        listener.join()
+    finally:
+        event.remove(db.engine, "checkout", checkout)
+        event.remove(db.engine, "before_cursor_execute", statement)
+    assert journal.count("checkout") == 1, journal
+    started = journal.index("sender started")  # the thread page's, the first
+    assert "statement" in journal[started:], journal  # thread.updated's reads came after it
