@@ -18,7 +18,7 @@ from app.realtime.events import (CatchUp, Event, can_subscribe, catch_up_for,
                                  client_message_handler, disconnect_handlers, publish_now)
 from app.realtime.hub import (CLOSE_POLICY, SESSION_ENDED, Connection, Standalone, hub,
                               session_valid)
-from app.realtime.reader import forget_handshake, read_messages, serve_in_greenlet, take_over
+from app.realtime.reader import forget_handshake, next_message, serve_in_greenlet, take_over
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,7 @@ def serve_socket(app, conn: Connection) -> None:
     subscriptions in a request context too (their catch-ups render partials with url_for), as
     the hub renders its events."""
     try:
-        for raw in read_messages(conn.ws):
-            if conn.closed:
-                break
+        while (raw := next_message(conn.ws)) is not None and not conn.closed:
             with app.app_context():
                 handle_client_message(conn, raw)
     finally:
