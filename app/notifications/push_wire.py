@@ -5,16 +5,18 @@ What pywebpush's WebPusher + requests did per push, without the per-call work th
 depend on the push: a device's keys are decoded once per process (not on every send), the HKDF
 steps are plain HMACs (each is one block of output: RFC 5869 with L <= 32 is one HMAC), and the
 request goes out in one write on a keep-alive connection shared by the sending threads, and
-its answer is parsed by h11. Profiled on the loopback push service, requests' per-call
+its answer is read here (_Connection). Profiled on the loopback push service, requests' per-call
 preparation (merging settings, hooks, cookie jars, proxy lookups) and http.client's header
-parsing (the email package) cost several times the encryption; what is left per push is the
-ECDH and the socket. Redirects are never followed: a push service does not redirect, and
+parsing (the email package) cost several times the encryption, and so did h11 after them
+(validating our own headers, its state machine); what is left per push is the ECDH and the
+socket. Redirects are never followed: a push service does not redirect, and
 following one would send the server somewhere endpoints.py never checked."""
 from __future__ import annotations
 
 import base64
 import hmac
 import os
+import re
 import select
 import socket
 import ssl
@@ -24,7 +26,6 @@ from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-import h11
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -96,8 +97,33 @@ class PushConnectionError(Exception):
     """No answer from the push service (refused, reset, timed out, not HTTP)."""
 
 
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?")
+_MAX_HEAD = 64 * 1024  # an answer's status line and headers, at most
+_MAX_KEPT = 2000  # bytes of an answer's body kept (for the delivery's error text)
+_UNSAFE_IN_HEAD = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def request_head(target: str, authority: str, length: int, headers: dict) -> bytes:
+    """A POST's request line and headers. Ours alone: the target comes from an endpoint that
+    endpoints.py checked (no spaces or control characters) and the header values are this
+    module's and vapid's; anything that could end a line is refused all the same."""
+    lines = [f"POST {target} HTTP/1.1", f"Host: {authority}", f"Content-Length: {length}",
+             *(f"{name}: {value}" for name, value in headers.items())]
+    text = "\n".join(lines)
+    if _UNSAFE_IN_HEAD.search(text.replace("\n", "")) or " " in target:
+        raise ValueError("a push request cannot carry control characters or a spaced target")
+    text = text.replace("\n", "\r\n")
+    try:
+        return (text + "\r\n\r\n").encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError("a push request's target and headers must be ASCII") from None
+
+
 class _Connection:
-    """One keep-alive HTTP/1.1 connection to a push service: h11 parses, the socket is ours."""
+    """One keep-alive HTTP/1.1 connection to a push service. The request is framed here and
+    the answer read here: h11 validated our own seven headers and walked its state machine for
+    every push, more CPU than the encryption. An answer's framing is RFC 9112's: interim 1xx
+    answers skipped, then a body by chunked transfer coding, Content-Length, or the close."""
 
     def __init__(self, scheme: str, host: str, port: int, timeout: float):
         sock = socket.create_connection((host, port), timeout=timeout)
@@ -105,7 +131,7 @@ class _Connection:
         if scheme == "https":
             sock = _tls_context().wrap_socket(sock, server_hostname=host)
         self.sock = sock
-        self.http = h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024)
+        self._buffer = bytearray()
 
     def dropped(self) -> bool:
         """An idle connection with something to read was closed (or broken) by the server."""
@@ -119,29 +145,107 @@ class _Connection:
         """Send one request (already framed), read its answer; (answer, reusable)."""
         self.sock.settimeout(timeout)
         self.sock.sendall(request)
-        status, headers, body = 0, (), bytearray()
         while True:
-            event = self.http.next_event()
-            if event is h11.NEED_DATA:
-                self.http.receive_data(self.sock.recv(65536))
-                continue
-            kind = type(event)
-            if kind is h11.Response:
-                status, headers = event.status_code, event.headers
-            elif kind is h11.Data:
-                if len(body) < 2000:
-                    body += event.data
-            elif kind is h11.EndOfMessage:
+            version, status, headers = self._read_head()
+            if not 100 <= status < 200:
                 break
-            elif kind is h11.ConnectionClosed:
-                raise PushConnectionError("the push service closed the connection")
-        retry_after = next((value.decode("latin-1") for name, value in headers
-                            if name == b"retry-after"), None)
-        answer = Answer(status, bytes(body[:2000]).decode("utf-8", "replace"), retry_after)
-        reusable = self.http.our_state is h11.DONE and self.http.their_state is h11.DONE
-        if reusable:
-            self.http.start_next_cycle()
+            if status == 101:
+                raise PushConnectionError("the push service switched protocols")
+        body, until_close = self._read_body(status, headers)
+        retry_after = headers.get(b"retry-after")
+        answer = Answer(status, bytes(body[:_MAX_KEPT]).decode("utf-8", "replace"),
+                        retry_after.decode("latin-1") if retry_after is not None else None)
+        closing = b"close" in (t.strip() for t in headers.get(b"connection", b"").lower().split(b","))
+        reusable = version == b"1" and not closing and not until_close and not self._buffer
         return answer, reusable
+
+    def _fill(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise PushConnectionError("the push service closed the connection")
+        self._buffer += data
+
+    def _read_line(self, limit: int = _MAX_HEAD) -> bytes:
+        while (end := self._buffer.find(b"\r\n")) < 0:
+            if len(self._buffer) > limit:
+                raise PushConnectionError("not an HTTP/1.1 answer: a line too long")
+            self._fill()
+        line = bytes(self._buffer[:end])
+        del self._buffer[:end + 2]
+        return line
+
+    def _read_head(self) -> tuple[bytes, int, dict[bytes, bytes]]:
+        while (end := self._buffer.find(b"\r\n\r\n")) < 0:
+            if len(self._buffer) > _MAX_HEAD:
+                raise PushConnectionError("not an HTTP/1.1 answer: its head is too large")
+            self._fill()
+        head = bytes(self._buffer[:end])
+        del self._buffer[:end + 4]
+        status_line, *lines = head.split(b"\r\n")
+        matched = _STATUS_LINE.fullmatch(status_line)
+        if matched is None:
+            raise PushConnectionError(f"not an HTTP/1.1 answer: {status_line[:80]!r}")
+        headers: dict[bytes, bytes] = {}
+        for line in lines:
+            name, colon, value = line.partition(b":")
+            if not colon or not name or name != name.strip() or line[:1] in (b" ", b"\t"):
+                raise PushConnectionError(f"not an HTTP/1.1 answer: header {line[:80]!r}")
+            name, value = name.lower(), value.strip(b" \t")
+            if name in headers and name == b"content-length" and headers[name] != value:
+                raise PushConnectionError("not an HTTP/1.1 answer: two Content-Lengths")
+            headers[name] = headers[name] + b", " + value if name in headers \
+                and name != b"content-length" else value
+        return matched.group(1), int(matched.group(2)), headers
+
+    def _read_body(self, status: int, headers: dict[bytes, bytes]) -> tuple[bytearray, bool]:
+        """The answer's body (the first _MAX_KEPT bytes; the rest read and dropped) and whether
+        it ran until the connection closed."""
+        body = bytearray()
+        if status in (204, 304):
+            return body, False
+        codings = headers.get(b"transfer-encoding")
+        if codings is not None:
+            if codings.lower().split(b",")[-1].strip() != b"chunked":
+                return self._read_until_close(body), True
+            while True:
+                size_text = self._read_line().split(b";", 1)[0].strip()
+                if not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
+                    raise PushConnectionError("not an HTTP/1.1 answer: a bad chunk size")
+                size = int(size_text, 16)
+                if size == 0:
+                    while self._read_line():  # trailer fields, up to the empty line
+                        pass
+                    return body, False
+                self._take(size, body)
+                if self._read_line(limit=2) != b"":
+                    raise PushConnectionError("not an HTTP/1.1 answer: a chunk without CRLF")
+        length = headers.get(b"content-length")
+        if length is None:
+            return self._read_until_close(body), True
+        if not length.isdigit():
+            raise PushConnectionError("not an HTTP/1.1 answer: a bad Content-Length")
+        self._take(int(length), body)
+        return body, False
+
+    def _take(self, size: int, body: bytearray) -> None:
+        while size:
+            if not self._buffer:
+                self._fill()
+            part = self._buffer[:size]
+            del self._buffer[:len(part)]
+            size -= len(part)
+            if len(body) < _MAX_KEPT:
+                body += part[:_MAX_KEPT - len(body)]
+
+    def _read_until_close(self, body: bytearray) -> bytearray:
+        while True:
+            if len(body) < _MAX_KEPT:
+                body += self._buffer[:_MAX_KEPT - len(body)]
+            self._buffer.clear()
+            data = self.sock.recv(65536)
+            if not data:
+                return body
+            self._buffer += data
 
     def close(self) -> None:
         try:
@@ -179,21 +283,12 @@ class ConnectionPool:
         authority = named if default_port else f"{named}:{port}"
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         key = (scheme, host, port)
-        framed = [("Host", authority), ("Content-Length", str(len(body))),
-                  *headers.items()]
+        request = request_head(target, authority, len(body), headers) + body
         connection = self._take(key)
         try:
             if connection is None:
                 connection = _Connection(scheme, host, port, timeout)
-            request = (connection.http.send(h11.Request(method="POST", target=target,
-                                                        headers=framed))
-                       + connection.http.send(h11.Data(data=body))
-                       + connection.http.send(h11.EndOfMessage()))
             answer, reusable = connection.exchange(request, timeout)
-        except h11.ProtocolError as exc:
-            if connection is not None:
-                connection.close()
-            raise PushConnectionError(f"not an HTTP/1.1 answer: {exc}") from None
         except BaseException:
             if connection is not None:
                 connection.close()

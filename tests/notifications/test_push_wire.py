@@ -183,3 +183,38 @@ def test_garbage_instead_of_http_is_no_answer():
     with pytest.raises(push_wire.PushConnectionError):
         post(pool, server)
     server.stop()
+
+
+def test_an_interim_answer_is_skipped_and_a_long_body_read_whole_but_kept_short():
+    body = b"x" * 5000
+    answer = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 Bad Request\r\n"
+              b"Content-Length: 5000\r\n\r\n" + body)
+    server = ScriptedServer((answer, False), (CREATED, False))
+    pool = push_wire.ConnectionPool(4)
+    first = post(pool, server)
+    assert first.status == 400 and first.text == "x" * 2000
+    assert post(pool, server).status == 201  # the same connection: the body was read to its end
+    assert [number for number, _ in server.requests] == [1, 1]
+    server.stop()
+
+
+def test_an_answer_framed_by_its_close_or_from_http_1_0_is_not_reused():
+    unframed = b"HTTP/1.1 201 Created\r\n\r\nsent"
+    old = b"HTTP/1.0 201 Created\r\nContent-Length: 0\r\n\r\n"
+    server = ScriptedServer((unframed, True), (old, False), (CREATED, False))
+    pool = push_wire.ConnectionPool(4)
+    assert post(pool, server) == push_wire.Answer(201, "sent", None)
+    assert post(pool, server).status == 201
+    assert post(pool, server).status == 201
+    assert [number for number, _ in server.requests] == [1, 2, 3]
+    server.stop()
+
+
+@pytest.mark.parametrize("endpoint, headers", [
+    ("http://127.0.0.1:9/push/d1\r\nX-Injected: 1", {"TTL": "60"}),
+    ("http://127.0.0.1:9/push/d1", {"TTL": "60\r\nX-Injected: 1"}),
+    ("http://127.0.0.1:9/push/d\u00e9", {"TTL": "60"}),
+])
+def test_nothing_that_could_end_a_line_or_is_not_ascii_reaches_the_wire(endpoint, headers):
+    with pytest.raises(ValueError):
+        push_wire.ConnectionPool(4).post(endpoint, b"encrypted", headers, timeout=5)
