@@ -18,7 +18,8 @@ from app.realtime.events import (CatchUp, Event, can_subscribe, catch_up_for,
                                  client_message_handler, disconnect_handlers, publish_now)
 from app.realtime.hub import (CLOSE_POLICY, SESSION_ENDED, Connection, Standalone, hub,
                               session_valid)
-from app.realtime.reader import forget_handshake, next_message, serve_in_greenlet, take_over
+from app.realtime.reader import (close_socket, forget_handshake, next_message, serve_in_greenlet,
+                                 take_over)
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ def serve_socket(app, conn: Connection) -> None:
             _run_disconnect_handlers(conn)
             hub.remove(conn)
             conn.close()
+        close_socket(conn.ws)
 
 
 @contextmanager

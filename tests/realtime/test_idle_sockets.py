@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 
+import psutil
 import requests
 from wsproto.events import AcceptConnection, TextMessage
 
@@ -17,6 +18,13 @@ from tests.live import LiveServer
 from tests.realtime.raw_websocket import open_raw
 
 POOL = 4
+
+
+def _sockets_of(process, port: int) -> int:
+    """The worker's descriptors of client connections on its port (not its database or Redis),
+    whatever their state: one the client closed and the worker did not is CLOSE_WAIT."""
+    return sum(1 for c in process.net_connections(kind="tcp")
+               if c.raddr and c.laddr.port == port)
 
 
 def _subscribed(raw, ws, topic: str) -> bool:
@@ -62,6 +70,14 @@ def test_open_sockets_take_no_place_among_the_requests(chat, app_config, databas
             assert _accepted(raw, ws)
             assert _subscribed(raw, ws, f"thread:{chat.group.id}")
         assert requests.get(f"{server.url}/login", timeout=10).status_code == 200
+        # Closed by their pages, the sockets are closed here too: no descriptor is left open.
+        worker = psutil.Process(server.process.pid).children()[0]
+        for raw in sockets:
+            raw.close()
+        deadline = time.monotonic() + 10
+        while _sockets_of(worker, server.port) >= len(sockets) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _sockets_of(worker, server.port) < len(sockets)
     finally:
         for raw in sockets:
             raw.close()
