@@ -56,6 +56,10 @@ SESSION_ENDED = "session ended"
 # The event app/realtime/sessions.py publishes on user:<id> once that user's login sessions or
 # account state changed: what the hub confirmed about them is stale from then on.
 SESSION_REVOKED = "session.revoked"
+# Published (app/realtime/sessions.py) once a change to what a Viewer holds commits: a person's
+# name, time zone or role on user:<id>, a center's time zone on center:<id>. The hub forgets
+# those viewers before delivering anything after it; nothing is sent for it.
+VIEWER_CHANGED = "viewer.changed"
 # Events may be lost from a little before the hub notices Redis is gone (a dead connection is
 # found by a failed read or the health check): edits since then are sent again on resync.
 LOST_MARGIN_SECONDS = 60
@@ -562,6 +566,16 @@ class Hub:
                 viewer = self._viewers.get(int(topic.partition(":")[2]))
                 if viewer is not None:
                     viewer.confirmed = False
+        elif event.name == VIEWER_CHANGED:
+            for topic in event.topics:
+                prefix, _, key = topic.partition(":")
+                if prefix == "user":
+                    self._viewers.pop(int(key), None)
+                elif prefix == "center":
+                    center_id = int(key)
+                    for user_id in [u for u, v in self._viewers.items()
+                                    if v.center_id == center_id]:
+                        self._viewers.pop(user_id, None)
         invalidate_caches(event)
 
     def viewers(self, user_ids, reuse_confirmed: bool = False) -> dict[int, Viewer]:
@@ -571,15 +585,15 @@ class Hub:
         from app.extensions import db
 
         found: dict[int, Viewer] = {}
+        now = time.monotonic()
         if reuse_confirmed:
             for user_id in user_ids:
                 viewer = self._viewers.get(user_id)
-                if viewer is not None and viewer.confirmed:
+                if viewer is not None and viewer.confirmed and now - viewer.loaded_at <= VIEWER_TTL:
                     found[user_id] = viewer
         ids = sorted(set(user_ids) - set(found))
         if not ids:
             return found
-        now = time.monotonic()
         stale = []
         for user_id, version, active, zone in db.session.execute(_SESSIONS(), {"user_ids": ids}):
             viewer = self._viewers.get(user_id)

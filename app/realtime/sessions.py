@@ -1,4 +1,5 @@
-"""Sockets end with the login session they were opened in.
+"""Sockets end with the login session they were opened in, and are rendered for the person as
+they are now.
 
 Whatever invalidates a user's sessions (a password change, a deactivation, a logout that
 revokes) does so by changing ``User.session_version`` or ``is_active`` (see
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 from sqlalchemy import event, inspect
 
-from app.accounts.models import User
+from app.accounts.models import Center, User
 from app.realtime.events import Renderer, publish, register_renderer
 from app.realtime.hub import SESSION_REVOKED  # the hub stops trusting what it confirmed
+from app.realtime.hub import VIEWER_CHANGED  # the hub forgets the viewer it kept
 
 
 def _sessions_changed(target: User, value, oldvalue, initiator) -> None:
@@ -28,3 +30,29 @@ event.listen(User.session_version, "set", _sessions_changed)
 event.listen(User.is_active_flag, "set", _sessions_changed)
 # Nothing is sent to sockets whose session still stands (the hub closes the others first).
 register_renderer(SESSION_REVOKED, Renderer(lambda event, viewer, cache: None))
+
+
+# What a Viewer holds (hub.Viewer: name, role, time zone, the center's time zone) is kept across
+# events, and the hottest events (a new message, the members' badges and lists) trust it
+# without reading it again: every change to it is announced, by the same attribute events, so
+# no path that changes it (the profile, an admin's edit, an import, a future one) is missed.
+def _viewer_changed(target: User, value, oldvalue, initiator) -> None:
+    state = inspect(target)
+    if target.id is None or not state.persistent or value == oldvalue:
+        return
+    publish(f"user:{target.id}", VIEWER_CHANGED)
+
+
+def _center_zone_changed(target: Center, value, oldvalue, initiator) -> None:
+    state = inspect(target)
+    if target.id is None or not state.persistent or value == oldvalue:
+        return
+    publish(f"center:{target.id}", VIEWER_CHANGED)
+
+
+for _attribute in (User.name, User.timezone, User.role):
+    event.listen(_attribute, "set", _viewer_changed)
+event.listen(Center.timezone, "set", _center_zone_changed)
+# Delivered to nobody (hub.forget_confirmed has already acted on it): no statement, no frame.
+register_renderer(VIEWER_CHANGED, Renderer(lambda event, viewer, cache: None,
+                                           only_for=lambda event, conn: False))

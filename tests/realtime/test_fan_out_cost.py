@@ -128,9 +128,10 @@ def test_one_message_costs_the_same_events_and_statements_for_5_or_50_connected(
     # one before it and their thread): was 8 when the previous message was a query of its own,
     # 7 while the thread was read twice and apart from its members, 5 while "Seen by" was read
     # for a message nobody else can have read yet (thread.read follows). The badges
-    # and list rows in 3 (the viewers' sessions; the thread with its last message; everyone's
-    # unread counts per kind with their membership and unread count of this thread): was 6.
-    assert costs[50][1][:2] == [4, 3], costs
+    # and list rows in 2 (the thread with its last message; everyone's unread counts per kind
+    # with their membership and unread count of this thread; the viewers confirmed by the
+    # message's event are trusted): was 6, then 3 while each event read the sessions again.
+    assert costs[50][1][:2] == [4, 2], costs
 
 
 def test_senders_started_during_a_batch_start_when_it_ends():
@@ -295,3 +296,38 @@ def test_a_batch_shares_one_connection_and_its_small_fan_outs_go_out_between_eve
     assert journal.count("checkout") == 1, journal
     started = journal.index("sender started")  # the thread page's, the first
     assert "statement" in journal[started:], journal  # thread.updated's reads came after it
+
+
+def test_a_message_trusts_the_viewers_until_they_change(app, make, count_queries):
+    """A message's two events trust the viewers the hub confirmed for earlier events (session,
+    name, role and zone): no statement for them. A change to a person's time zone (or name, or
+    role) announces itself (viewer.changed) and the next message is rendered for them as they
+    are now; a signed-out socket is still closed first (session.revoked is not trusted away)."""
+    from app.accounts import services as accounts
+
+    teacher, students, group = _class(make, 3)
+    sara = students[0]
+    hub = _hub(app)
+    page = _connect(hub, sara, f"thread:{group.id}", f"user:{sara.id}")
+    first = _published(app, lambda: services.post_message(teacher, group, "first"))
+    _statements_per_event(hub, first, count_queries)  # the viewers are new: read and kept
+    second = _published(app, lambda: services.post_message(teacher, group, "second"))
+    created, updated = _statements_per_event(hub, second, count_queries)[:2]
+    # who may see the thread, the message with the one before it; the thread, the counts
+    assert (created, updated) == (2, 2)
+
+    page.drop_queued()
+    changed = _published(app, lambda: accounts.update_profile(sara, sara.name, "Asia/Tokyo"))
+    assert [e.name for e in changed] == ["viewer.changed"]
+    assert _statements_per_event(hub, changed, count_queries) == [0]
+    assert sara.id not in hub._viewers and not page.queued
+    third = _published(app, lambda: services.post_message(teacher, group, "third"))
+    assert _statements_per_event(hub, third, count_queries)[0] == 4  # read again, as she is now
+    from zoneinfo import ZoneInfo
+
+    from app.chat.models import Message
+
+    posted = db.session.get(Message, third[0].data["message_id"])
+    in_tokyo = posted.created_at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M")
+    frame = next(f for f in page.queued if f'id="message-{posted.id}"' in f)
+    assert f'class="message-time"' in frame and f">{in_tokyo}</time>" in frame, frame
