@@ -35,6 +35,11 @@ def _note_stamped_write(session, flush_context):
 
 
 def _stamp_commit(session):
+    # after_commit also runs when a savepoint is released (the session still points at it
+    # then), and posting inserts the message inside one: that is not the commit. Nothing is
+    # visible to anyone else until the outermost transaction commits, the edge's COMMIT.
+    if session.get_nested_transaction() is not None:
+        return
     if session.info.pop(_FLAG, False) and has_request_context():
         g.bench_committed_at = time.time()
 
