@@ -183,6 +183,13 @@ class PushRequest:
         return self.headers.get("authorization", "")
 
 
+class _Listener(ThreadingHTTPServer):
+    # A real push service takes a sender's burst of connections (Classhub's push job opens one
+    # per sending thread, 16, at once); socketserver's backlog of 5 dropped the SYNs beyond it,
+    # and each dropped one cost its thread the kernel's 1 s retransmission.
+    request_queue_size = 128
+
+
 class PushService:
     def __init__(self):
         self._lock = threading.Lock()
@@ -190,7 +197,7 @@ class PushService:
         self.devices: dict[str, Device] = {}
         self._scripts: dict[str, deque] = {}
         self.requests: list[PushRequest] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _Listener(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.origin = f"http://127.0.0.1:{self.port}"
