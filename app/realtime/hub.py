@@ -715,6 +715,12 @@ class DeliveryScope:
             self.context = self.app.test_request_context("/", base_url=self.app.config["BASE_URL"])
             self.context.push()
             read_only_without_transaction()
+        else:
+            # Each event reads afresh: a batch can hold several commits' events, and an object
+            # an earlier one loaded would keep that commit's values in the identity map.
+            from app.extensions import db
+
+            db.session.expunge_all()
 
     def close(self) -> None:
         if self.context is not None:

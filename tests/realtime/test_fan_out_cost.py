@@ -331,3 +331,26 @@ def test_a_message_trusts_the_viewers_until_they_change(app, make, count_queries
     in_tokyo = posted.created_at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M")
     frame = next(f for f in page.queued if f'id="message-{posted.id}"' in f)
     assert f'class="message-time"' in frame and f">{in_tokyo}</time>" in frame, frame
+
+
+def test_a_batch_of_two_commits_shows_each_as_it_was_committed(app, make):
+    """Events of several commits can arrive in one batch, which shares one DB session: each
+    event must still read what its commit left, not objects an earlier event of the batch
+    loaded (the thread as it was after the first message)."""
+    from app.realtime.hub import senders_held
+
+    teacher, students, group = _class(make, 3)
+    hub = _hub(app)
+    lists = _connect(hub, students[0], f"user:{students[0].id}", f"threads:{students[0].id}")
+    events = _published(app, lambda: services.post_message(teacher, group, "first of two"))
+    events += _published(app, lambda: services.post_message(teacher, group, "second of two"))
+
+    def dispatch():
+        with senders_held():
+            hub.dispatch_batch(events)
+
+    listener = threading.Thread(target=dispatch)
+    listener.start()
+    listener.join()
+    rows = [f for f in lists.queued if f'id="thread-item-{group.id}"' in f]
+    assert rows and "second of two" in rows[-1], rows
