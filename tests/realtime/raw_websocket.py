@@ -3,6 +3,7 @@ client hides: the negotiated extensions, and pings (wsproto answers none by itse
 from __future__ import annotations
 
 import socket
+import time
 from urllib.parse import urlsplit
 
 from wsproto import ConnectionType, WSConnection
@@ -21,3 +22,21 @@ def open_raw(server, person, *, timeout: float,
                                 extra_headers=[(b"cookie", person.cookie.encode()),
                                                (b"origin", server.url.encode())])))
     return raw, ws
+
+
+def wait_for_event(raw: socket.socket, ws: WSConnection, wanted, seconds: float):
+    """The first wsproto event ``wanted(event)`` accepts within ``seconds``, or None (also when
+    the server closes the connection first). ``raw`` needs a short timeout of its own."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            data = raw.recv(65536)
+        except TimeoutError:
+            continue
+        if not data:
+            return None
+        ws.receive_data(data)
+        for event in ws.events():
+            if wanted(event):
+                return event
+    return None

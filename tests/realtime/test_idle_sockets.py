@@ -15,7 +15,7 @@ from wsproto.events import AcceptConnection, TextMessage
 from app.extensions import db
 from tests.chat.test_realtime import Person
 from tests.live import LiveServer
-from tests.realtime.raw_websocket import open_raw
+from tests.realtime.raw_websocket import open_raw, wait_for_event
 
 POOL = 4
 
@@ -29,31 +29,12 @@ def _sockets_of(process, port: int) -> int:
 
 def _subscribed(raw, ws, topic: str) -> bool:
     raw.sendall(ws.send(TextMessage(json.dumps({"type": "subscribe", "topics": [topic]}))))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            data = raw.recv(65536)
-        except TimeoutError:
-            continue
-        if not data:
-            return False
-        ws.receive_data(data)
-        if any(isinstance(e, TextMessage) and 'data-realtime="subscribed"' in e.data
-               for e in ws.events()):
-            return True
-    return False
+    return wait_for_event(raw, ws, lambda e: isinstance(e, TextMessage)
+                          and 'data-realtime="subscribed"' in e.data, 10) is not None
 
 
 def _accepted(raw, ws) -> bool:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            data = raw.recv(65536)
-        except TimeoutError:
-            continue
-        ws.receive_data(data)
-        return any(isinstance(e, AcceptConnection) for e in ws.events())
-    return False
+    return wait_for_event(raw, ws, lambda e: isinstance(e, AcceptConnection), 10) is not None
 
 
 def test_open_sockets_take_no_place_among_the_requests(chat, app_config, database_url,

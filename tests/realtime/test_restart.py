@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 from wsproto.events import AcceptConnection, CloseConnection, TextMessage
 
@@ -15,23 +14,7 @@ from app.extensions import db
 from app.realtime import presence
 from tests.chat.test_realtime import Person
 from tests.live import LiveServer
-from tests.realtime.raw_websocket import open_raw
-
-
-def _events_until(raw, ws, wanted, seconds: float):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            data = raw.recv(65536)
-        except TimeoutError:
-            continue
-        if not data:
-            return None
-        ws.receive_data(data)
-        for event in ws.events():
-            if wanted(event):
-                return event
-    return None
+from tests.realtime.raw_websocket import open_raw, wait_for_event
 
 
 def test_a_stopping_worker_closes_its_sockets_as_a_restart_and_cleans_up(
@@ -42,15 +25,15 @@ def test_a_stopping_worker_closes_its_sockets_as_a_restart_and_cleans_up(
     try:
         sara = Person(server, chat.s1)
         raw, ws = open_raw(server, sara, timeout=0.25)
-        assert _events_until(raw, ws, lambda e: isinstance(e, AcceptConnection), 5)
+        assert wait_for_event(raw, ws, lambda e: isinstance(e, AcceptConnection), 5)
         topic = f"thread:{chat.group.id}"
         raw.sendall(ws.send(TextMessage(json.dumps({"type": "subscribe", "topics": [topic]}))))
-        assert _events_until(raw, ws, lambda e: isinstance(e, TextMessage)
+        assert wait_for_event(raw, ws, lambda e: isinstance(e, TextMessage)
                              and 'data-realtime="subscribed"' in e.data, 10)
         assert chat.s1.id in presence.present_users(app, topic)
 
         server.process.send_signal(signal.SIGTERM)
-        closed = _events_until(raw, ws, lambda e: isinstance(e, CloseConnection), 15)
+        closed = wait_for_event(raw, ws, lambda e: isinstance(e, CloseConnection), 15)
         assert closed is not None and (closed.code, closed.reason) == (1012, "server restarting")
         assert server.process.wait(timeout=15) == 0
         assert chat.s1.id not in presence.present_users(app, topic)
