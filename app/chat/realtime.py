@@ -419,8 +419,9 @@ def register() -> None:
                    still_allowed=thread_viewers)
     register_topic("threads", lambda user, user_id: user.id == user_id, catch_up_thread_list)
     register_catch_up("user", catch_up_unread)
-    # The two events of every message trust the viewers the hub confirmed (their session, name,
-    # role and zone, kept current by session.revoked and viewer.changed): a statement fewer each.
+    # A message's events and the list changes trust the viewers the hub confirmed (their
+    # session, name, role and zone, kept current by session.revoked and viewer.changed): a
+    # statement fewer each.
     register_renderer("message.created", Renderer(_render_created, _message_view_key,
                                                   prepare=_prepare_message,
                                                   accept=accept_message,
@@ -429,11 +430,9 @@ def register() -> None:
                                                   prepare=_prepare_message))
     # Published once for all the members concerned, on their user topics ("user:*").
     thread_change = Renderer(_render_thread_change, _thread_change_key,
-                             prepare=_prepare_thread_change, variant=_shows_thread_list)
-    register_renderer("thread.updated", Renderer(_render_thread_change, _thread_change_key,
-                                                 prepare=_prepare_thread_change,
-                                                 variant=_shows_thread_list,
-                                                 trusts_confirmed_access=True))
+                             prepare=_prepare_thread_change, variant=_shows_thread_list,
+                             trusts_confirmed_access=True)
+    register_renderer("thread.updated", thread_change)
     register_renderer("thread.removed", thread_change)
     register_renderer("thread.read", Renderer(_render_seen_by, _same_for_all))
     register_renderer("typing", Renderer(_render_typing,

@@ -165,22 +165,22 @@ class _Connection:
             raise PushConnectionError("the push service closed the connection")
         self._buffer += data
 
-    def _read_line(self, limit: int = _MAX_HEAD) -> bytes:
-        while (end := self._buffer.find(b"\r\n")) < 0:
+    def _read_until(self, separator: bytes, limit: int) -> bytes:
+        """What comes before ``separator`` (taken from the buffer with it), at most ``limit``
+        bytes of it."""
+        while (end := self._buffer.find(separator)) < 0:
             if len(self._buffer) > limit:
-                raise PushConnectionError("not an HTTP/1.1 answer: a line too long")
+                raise PushConnectionError("not an HTTP/1.1 answer: a line or head too long")
             self._fill()
-        line = bytes(self._buffer[:end])
-        del self._buffer[:end + 2]
-        return line
+        taken = bytes(self._buffer[:end])
+        del self._buffer[:end + len(separator)]
+        return taken
+
+    def _read_line(self, limit: int = _MAX_HEAD) -> bytes:
+        return self._read_until(b"\r\n", limit)
 
     def _read_head(self) -> tuple[bytes, int, dict[bytes, bytes]]:
-        while (end := self._buffer.find(b"\r\n\r\n")) < 0:
-            if len(self._buffer) > _MAX_HEAD:
-                raise PushConnectionError("not an HTTP/1.1 answer: its head is too large")
-            self._fill()
-        head = bytes(self._buffer[:end])
-        del self._buffer[:end + 4]
+        head = self._read_until(b"\r\n\r\n", _MAX_HEAD)
         status_line, *lines = head.split(b"\r\n")
         matched = _STATUS_LINE.fullmatch(status_line)
         if matched is None:

@@ -19,15 +19,18 @@ from app.realtime.hub import SESSION_REVOKED  # the hub stops trusting what it c
 from app.realtime.hub import VIEWER_CHANGED  # the hub forgets the viewer it kept
 
 
-def _sessions_changed(target: User, value, oldvalue, initiator) -> None:
-    state = inspect(target)
-    if target.id is None or not state.persistent or value == oldvalue:
-        return
-    publish(f"user:{target.id}", SESSION_REVOKED)
+def _announce(name: str, prefix: str):
+    """An attribute listener publishing ``name`` on ``<prefix>:<id>`` once a persistent row's
+    value really changes (published after the commit, like every event)."""
+    def changed(target, value, oldvalue, initiator) -> None:
+        if target.id is None or not inspect(target).persistent or value == oldvalue:
+            return
+        publish(f"{prefix}:{target.id}", name)
+    return changed
 
 
-event.listen(User.session_version, "set", _sessions_changed)
-event.listen(User.is_active_flag, "set", _sessions_changed)
+for _attribute in (User.session_version, User.is_active_flag):
+    event.listen(_attribute, "set", _announce(SESSION_REVOKED, "user"))
 # Nothing is sent to sockets whose session still stands (the hub closes the others first).
 register_renderer(SESSION_REVOKED, Renderer(lambda event, viewer, cache: None))
 
@@ -36,23 +39,9 @@ register_renderer(SESSION_REVOKED, Renderer(lambda event, viewer, cache: None))
 # events, and the hottest events (a new message, the members' badges and lists) trust it
 # without reading it again: every change to it is announced, by the same attribute events, so
 # no path that changes it (the profile, an admin's edit, an import, a future one) is missed.
-def _viewer_changed(target: User, value, oldvalue, initiator) -> None:
-    state = inspect(target)
-    if target.id is None or not state.persistent or value == oldvalue:
-        return
-    publish(f"user:{target.id}", VIEWER_CHANGED)
-
-
-def _center_zone_changed(target: Center, value, oldvalue, initiator) -> None:
-    state = inspect(target)
-    if target.id is None or not state.persistent or value == oldvalue:
-        return
-    publish(f"center:{target.id}", VIEWER_CHANGED)
-
-
 for _attribute in (User.name, User.timezone, User.role):
-    event.listen(_attribute, "set", _viewer_changed)
-event.listen(Center.timezone, "set", _center_zone_changed)
+    event.listen(_attribute, "set", _announce(VIEWER_CHANGED, "user"))
+event.listen(Center.timezone, "set", _announce(VIEWER_CHANGED, "center"))
 # Delivered to nobody (hub.forget_confirmed has already acted on it): no statement, no frame.
 register_renderer(VIEWER_CHANGED, Renderer(lambda event, viewer, cache: None,
                                            only_for=lambda event, conn: False))
