@@ -18,6 +18,15 @@ from app.extensions import db
 CHUNK_ROWS = 1000
 
 
+def insert_ignoring_duplicates(model):
+    """An INSERT for ``model`` that takes ``.on_conflict_do_nothing()`` (PostgreSQL or SQLite)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(model)
+
+
 def insert_returning(model, rows: list[dict]) -> list:
     """INSERT ``rows`` (dicts with the same keys) of ``model``; returns the new objects, loaded
     and in the session like queried ones, in no particular order. One statement per

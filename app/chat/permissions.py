@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from app.accounts.models import Center, Role, User
+from app.accounts.tenancy import parse_id, scoped
 from app.chat.models import MemberRole, Thread, ThreadKind, ThreadMember
 from app.extensions import db
 
@@ -24,6 +25,23 @@ def membership(user: User, thread: Thread) -> ThreadMember | None:
         return next((m for m in thread.members if m.user_id == user.id), None)
     return db.session.scalar(select(ThreadMember).where(ThreadMember.thread_id == thread.id,
                                                         ThreadMember.user_id == user.id))
+
+
+def thread_and_membership(user: User, thread_id, *options) -> tuple[Thread | None,
+                                                                    ThreadMember | None]:
+    """The thread ``thread_id`` names in ``user``'s center (None: no such thread there) and
+    ``user``'s membership of it (None: not a member), in one statement: posting reads both
+    before anything else."""
+    thread_id = parse_id(thread_id)
+    if thread_id is None:
+        return None, None
+    row = db.session.execute(
+        scoped(Thread, Thread.id == thread_id, center_id=user.center_id)
+        .add_columns(ThreadMember)
+        .outerjoin(ThreadMember, (ThreadMember.thread_id == Thread.id)
+                   & (ThreadMember.user_id == user.id))
+        .options(*options)).first()
+    return (None, None) if row is None else (row[0], row[1])
 
 
 def post_refusal(user: User, thread: Thread, member=NOT_LOOKED_UP) -> str | None:

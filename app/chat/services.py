@@ -8,25 +8,25 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, func, inspect, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, bindparam, delete, func, inspect, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.session import make_transient_to_detached
 
 from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, User
 from app.accounts.services import (PermissionDenied, ValidationError, enrolled_students_query,
                                    is_enrolled_student_of, record_audit)
 from app.after_commit import run_after_commit
+from app.bulk import insert_ignoring_duplicates, reusable
 from app.chat import attachments as files
 from app.chat.formatting import preview_text, render_message_html
 from app.chat.permissions import (NOT_LOOKED_UP, can_manage_group, membership,  # noqa: F401
-                                  post_refusal)
+                                  post_refusal, thread_and_membership)
 from app.chat.models import (Attachment, MemberRole, Message, MessageKind, Thread, ThreadKind,
                              ThreadMember)
 from app.db_types import utcnow
 from app.extensions import db
 from app.realtime.events import publish, publish_to_users
-from app.transactions import savepoint
 
 MAX_MESSAGE_LENGTH = 10_000
 EDIT_WINDOW = timedelta(days=2)
@@ -34,8 +34,9 @@ PAGE_SIZE = 50
 
 
 # --- permissions (views, the websocket hub and jobs all use these) -------------------------------
-# membership, post_refusal and can_manage_group live in permissions.py, with the capability
-# flags the pages read; they are imported above so every caller keeps using services.
+# membership, thread_and_membership, post_refusal and can_manage_group live in permissions.py,
+# with the capability flags the pages read; they are imported above so every caller keeps
+# using services.
 
 def can_view_thread(user: User, thread: Thread) -> bool:
     return user.is_active and membership(user, thread) is not None
@@ -302,8 +303,6 @@ def sync_members(thread: Thread, wanted: dict[int, MemberRole]) -> None:
 
 def _add_members(thread: Thread, roles: dict[int, MemberRole]) -> None:
     """Add many members in one INSERT, not one per person (app/bulk.py): a class of 200."""
-    from sqlalchemy.orm.attributes import set_committed_value
-
     from app.bulk import insert_returning
 
     db.session.flush()  # the thread's id if it is new, and its members' removals, first
@@ -349,6 +348,21 @@ _CLIENT_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
 def new_client_key() -> str:
     """A key for one composed message (the composer's hidden field, without JavaScript too)."""
     return secrets.token_urlsafe(16)
+
+
+# Built once per dialect (bulk.reusable): the commonest write's statement.
+_insert_message = reusable(lambda: insert_ignoring_duplicates(Message.__table__)
+                           .on_conflict_do_nothing(
+                               index_elements=["thread_id", "sender_id", "client_key"])
+                           .returning(Message.__table__.c.id))
+
+
+_mark_thread_active = reusable(lambda: update(Thread.__table__).where(
+    Thread.__table__.c.id == bindparam("thread")).values(
+    last_message_id=bindparam("message"), last_activity_at=bindparam("at")))
+_mark_read = reusable(lambda: update(ThreadMember.__table__).where(
+    ThreadMember.__table__.c.id == bindparam("member")).values(
+    last_read_message_id=bindparam("message")))
 
 
 def sent_with_key(user: User, thread: Thread, client_key: str) -> Message | None:
@@ -401,43 +415,50 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
     if errors:
         raise ValidationError(errors)
     now = utcnow()
-    message = Message(center_id=thread.center_id, thread_id=thread.id, sender_id=user.id,
-                      kind=MessageKind.TEXT, body=body, body_html=render_message_html(body),
-                      client_key=client_key or None, created_at=now,
-                      # Its members are told by a job after the commit (message_posted's
-                      # receiver queues it; app/notifications/messages.py): owed until then.
-                      notices_due_at=now,
-                      # Loaded (empty) from the start: the answer and the fan-out render the
-                      # message's attachments, which would otherwise be a query after the flush.
-                      attachments=[])
     stored = []
     try:
         for item in checked:
-            key = files.store(item.data)
-            stored.append(key)
-            message.attachments.append(Attachment(
-                center_id=thread.center_id, filename=item.filename,
-                content_type=item.content_type, size=len(item.data), storage_key=key))
-        try:
-            # A key sent again (a retry) is found by its unique index, not looked up first:
-            # posting is the commonest write and a retry is rare. A savepoint: the request's
-            # other work survives the duplicate key (below).
-            with savepoint():
-                db.session.add(message)
-                db.session.flush()
-        except IntegrityError:
+            stored.append(files.store(item.data))
+        # A key sent again (a retry) is found by its unique index, not looked up first:
+        # posting is the commonest write and a retry is rare. ON CONFLICT DO NOTHING leaves
+        # the request's transaction intact on a duplicate (no savepoint: two round trips
+        # fewer on every post).
+        columns = dict(
+            center_id=thread.center_id, thread_id=thread.id, sender_id=user.id,
+            kind=MessageKind.TEXT, body=body, body_html=render_message_html(body),
+            client_key=client_key or None, created_at=now, edited_at=None, deleted_at=None,
+            # Its members are told by a job after the commit (message_posted's receiver
+            # queues it; app/notifications/messages.py): owed until then.
+            notices_due_at=now)
+        message_id = db.session.scalar(_insert_message(), columns)
+        if message_id is None:
             # The same key again (a retry after the first try committed, or while it was
             # still running): the first one's row won; answer with it.
             for key in stored:
                 files.discard(key)
             stored = []
-            already = sent_with_key(user, thread, client_key) if client_key else None
-            if already is None:
-                raise
-            return already
-        thread.last_message_id = message.id
-        thread.last_activity_at = message.created_at
-        member.last_read_message_id = message.id  # your own message is read
+            return sent_with_key(user, thread, client_key)
+        # The row as written, in the session as if loaded: every column is known, so nothing
+        # reads it back.
+        message = Message(id=message_id, **columns)
+        make_transient_to_detached(message)
+        db.session.add(message)
+        # Known (empty) from the start: the answer and the fan-out render the message's
+        # attachments, which would otherwise be a query.
+        set_committed_value(message, "attachments", [])
+        for item, key in zip(checked, stored):
+            message.attachments.append(Attachment(
+                center_id=thread.center_id, filename=item.filename,
+                content_type=item.content_type, size=len(item.data), storage_key=key))
+        # The thread's last message, and the sender's read marker (your own message is read):
+        # two statements of their own, the loaded objects told what they now hold, so the
+        # unit of work has nothing left to compare and flush.
+        db.session.execute(_mark_thread_active(), dict(
+            thread=thread.id, message=message.id, at=message.created_at))
+        db.session.execute(_mark_read(), dict(member=member.id, message=message.id))
+        set_committed_value(thread, "last_message_id", message.id)
+        set_committed_value(thread, "last_activity_at", message.created_at)
+        set_committed_value(member, "last_read_message_id", message.id)
         # One event for the open thread (its frame carries "Seen by" too: the sender read it)
         # and one per-user batch for the members' badges and lists (_announce_thread).
         publish(f"thread:{thread.id}", "message.created", message_id=message.id,

@@ -115,10 +115,10 @@ def _rate_limited(error):
                on_breach=_too_fast)
 def post_message(thread_id):
     # With its last message (the one the new one follows: the answer renders it as continuing
-    # it or not), and the sender's membership read once, for the check here and the service.
-    thread = get_scoped_or_404(Thread, thread_id, joinedload(Thread.last_message))
-    member = services.membership(current_user, thread)
-    if member is None or not current_user.is_active:
+    # it or not), and the sender's membership read with it, for the check here and the service.
+    thread, member = services.thread_and_membership(current_user, thread_id,
+                                                    joinedload(Thread.last_message))
+    if thread is None or member is None or not current_user.is_active:
         abort(404)  # not a member: do not reveal that it exists
     before = thread.last_message
     body = request.form.get("body", "")

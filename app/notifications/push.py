@@ -407,13 +407,3 @@ def _claim_deliveries(notification_id: int, subscription_ids: list[int],
              .returning(PushDelivery.id, PushDelivery.subscription_id)
              .execution_options(synchronize_session=False))
     return sorted((row.id, row.subscription_id) for row in db.session.execute(claim))
-
-
-def insert_ignoring_duplicates(model):
-    """An INSERT for ``model`` that takes ``.on_conflict_do_nothing()`` (PostgreSQL or SQLite)."""
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model)
