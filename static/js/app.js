@@ -2,22 +2,23 @@
 (function () {
   "use strict";
 
-  var phone = window.matchMedia("(max-width: 760px)");
+  // Below 1024px the header's sections fold into the Menu button (app.css).
+  var narrow = window.matchMedia("(max-width: 1023px)");
 
-  // The main menu is a <details>: open on desktop, a closed drop-down on phones. It arrives
-  // closed; a boosted navigation swaps in a fresh one, so each new one is opened once on a
-  // desktop (data-synced), and all of them are set again when the window crosses the
+  // The main menu is a <details>: open on a desktop, a closed drop-down on phones and tablets.
+  // It arrives closed; a boosted navigation swaps in a fresh one, so each new one is opened once
+  // on a desktop (data-synced), and all of them are set again when the window crosses the
   // breakpoint. The first setting never closes it: a tap that came before this script ran (a
   // fast finger, a busy phone) opened it on purpose.
   function syncMenu(force) {
     var menu = document.getElementById("site-menu");
     if (!menu || (menu.dataset.synced && !force)) return;
-    if (force || !phone.matches) menu.open = !phone.matches;
+    if (force || !narrow.matches) menu.open = !narrow.matches;
     menu.dataset.synced = "1";
   }
   document.addEventListener("DOMContentLoaded", function () { syncMenu(false); });
   document.addEventListener("htmx:afterSettle", function () { syncMenu(false); });
-  phone.addEventListener("change", function () { syncMenu(true); });
+  narrow.addEventListener("change", function () { syncMenu(true); });
 
   // htmx wires up what it swaps in only when the swap settles (20 ms later, much more on a
   // busy machine). A form submitted in between (Enter right after a message went, or after a

@@ -8,6 +8,7 @@ then killed with SIGKILL; the browser's retry reaches the worker gunicorn starts
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -77,6 +78,35 @@ def test_the_same_key_twice_stores_one_message_and_answers_with_it(school, as_us
     assert rows(direct, "See you at four") == 2
     run_worker()
     assert notifications_about(teacher, direct) == 2
+
+
+def test_a_retry_with_its_file_stores_one_attachment_and_leaves_no_stray_file(
+        school, as_user, direct):
+    from app.chat import attachments as chat_files
+    from app.chat.models import Attachment
+
+    browser = as_user(school.students[0])
+    stored_before = set(chat_files.storage_root().iterdir())
+
+    def send():
+        return browser.post(f"/chat/threads/{direct.id}/messages", headers=HTMX,
+                            content_type="multipart/form-data",
+                            data={"body": "My homework", "client_key": "k3y-with-a-file",
+                                  "csrf_token": browser.csrf,
+                                  "files": [(io.BytesIO(b"page 12, all done"), "homework.txt")]})
+
+    first, again = send(), send()
+    assert first.status_code == again.status_code == 200
+    [sent] = message_ids(first.get_data(as_text=True))
+    assert message_ids(again.get_data(as_text=True)) == [sent]
+    db.session.expire_all()
+    assert rows(direct, "My homework") == 1
+    [attachment] = db.session.scalars(select(Attachment).where(Attachment.message_id == sent))
+    # The retry's copy of the file went with its refusal: only the stored message's file is left.
+    assert set(chat_files.storage_root().iterdir()) - stored_before == {
+        chat_files.path_for(attachment.storage_key)}
+    assert browser.get(f"/chat/attachments/{attachment.id}/homework.txt").data == \
+        b"page 12, all done"
 
 
 def test_a_key_is_per_sender_and_thread(school, as_user, direct, make):
