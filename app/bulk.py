@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from functools import lru_cache
 
-from sqlalchemy import Enum, String, Text, bindparam, cast, func, insert, select, update
+from sqlalchemy import (JSON, Enum, String, Text, bindparam, cast, func, insert, select,
+                        update)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.extensions import db
 
@@ -18,13 +20,13 @@ from app.extensions import db
 CHUNK_ROWS = 1000
 
 
-def insert_ignoring_duplicates(model):
-    """An INSERT for ``model`` that takes ``.on_conflict_do_nothing()`` (PostgreSQL or SQLite)."""
+def all_values_of(column):
+    """An aggregate of ``column`` over the rows it is computed for, as one Python list (NULL for
+    no rows on PostgreSQL: read it with ``or []``): PostgreSQL's array_agg, SQLite's
+    json_group_array. For a list of ids read with another row in the same statement."""
     if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert(model)
+        return func.array_agg(column, type_=ARRAY(column.type))
+    return func.json_group_array(column, type_=JSON)
 
 
 def insert_returning(model, rows: list[dict]) -> list:
@@ -136,7 +138,6 @@ def _array_parameter(table, name: str, value=None):
     """A column's values as one text parameter (``array_literal``) cast to an array of the
     column's type; strings and enums as TEXT[], so that a value too long for its column is
     refused by the INSERT as before, not cut short by the cast."""
-    from sqlalchemy.dialects.postgresql import ARRAY
 
     column_type = table.c[name].type
     element = Text() if isinstance(column_type, (String, Enum)) else column_type
@@ -183,7 +184,6 @@ def one_of(column, values):
     if db.session.get_bind().dialect.name != "postgresql":
         return column.in_(values)
     from sqlalchemy import any_
-    from sqlalchemy.dialects.postgresql import ARRAY
 
     return column == any_(bindparam(None, values, type_=ARRAY(column.type), unique=True))
 
@@ -195,7 +195,6 @@ def one_of_parameter(column, name: str):
     if db.session.get_bind().dialect.name != "postgresql":
         return column.in_(bindparam(name, expanding=True))
     from sqlalchemy import any_
-    from sqlalchemy.dialects.postgresql import ARRAY
 
     return column == any_(bindparam(name, type_=ARRAY(column.type)))
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import aliased, joinedload
 
 from app.accounts.models import Center, Role, User
-from app.accounts.tenancy import parse_id, scoped
+from app.accounts.tenancy import parse_id
+from app.bulk import all_values_of, reusable
 from app.chat.models import MemberRole, Thread, ThreadKind, ThreadMember
 from app.extensions import db
 
@@ -27,21 +29,33 @@ def membership(user: User, thread: Thread) -> ThreadMember | None:
                                                         ThreadMember.user_id == user.id))
 
 
-def thread_and_membership(user: User, thread_id, *options) -> tuple[Thread | None,
-                                                                    ThreadMember | None]:
-    """The thread ``thread_id`` names in ``user``'s center (None: no such thread there) and
-    ``user``'s membership of it (None: not a member), in one statement: posting reads both
-    before anything else."""
+def _thread_for_posting():
+    everyone = aliased(ThreadMember)
+    member_ids = (select(all_values_of(everyone.user_id))
+                  .where(everyone.thread_id == Thread.id).scalar_subquery())
+    # The tenant scope (tenancy.scoped's rule) as a parameter, so the statement is built once.
+    return (select(Thread, ThreadMember, member_ids)
+            .outerjoin(ThreadMember, (ThreadMember.thread_id == Thread.id)
+                       & (ThreadMember.user_id == bindparam("user")))
+            .where(Thread.center_id == bindparam("center"), Thread.id == bindparam("thread"))
+            .options(joinedload(Thread.last_message)))
+
+
+_thread_for_posting_statement = reusable(_thread_for_posting)
+
+
+def thread_for_posting(user: User, thread_id) -> tuple[Thread | None, ThreadMember | None,
+                                                       list[int]]:
+    """The thread ``thread_id`` names in ``user``'s center (None: no such thread there) with
+    its last message (the one a new message follows), ``user``'s membership of it (None: not a
+    member) and every member's user id (whom a new message is told to), in one statement:
+    posting reads all of it before anything else."""
     thread_id = parse_id(thread_id)
     if thread_id is None:
-        return None, None
-    row = db.session.execute(
-        scoped(Thread, Thread.id == thread_id, center_id=user.center_id)
-        .add_columns(ThreadMember)
-        .outerjoin(ThreadMember, (ThreadMember.thread_id == Thread.id)
-                   & (ThreadMember.user_id == user.id))
-        .options(*options)).first()
-    return (None, None) if row is None else (row[0], row[1])
+        return None, None, []
+    row = db.session.execute(_thread_for_posting_statement(), dict(
+        user=user.id, center=user.center_id, thread=thread_id)).first()
+    return (None, None, []) if row is None else (row[0], row[1], row[2] or [])
 
 
 def post_refusal(user: User, thread: Thread, member=NOT_LOOKED_UP) -> str | None:

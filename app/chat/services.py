@@ -8,7 +8,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, bindparam, delete, func, inspect, or_, select, update
+from sqlalchemy import (Integer, and_, bindparam, delete, func, inspect, or_, select, text,
+                        update)
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.session import make_transient_to_detached
@@ -17,11 +18,11 @@ from app.accounts.models import Center, Course, CourseRole, Enrollment, Role, Us
 from app.accounts.services import (PermissionDenied, ValidationError, enrolled_students_query,
                                    is_enrolled_student_of, record_audit)
 from app.after_commit import run_after_commit
-from app.bulk import insert_ignoring_duplicates, reusable
+from app.bulk import reusable
 from app.chat import attachments as files
 from app.chat.formatting import preview_text, render_message_html
 from app.chat.permissions import (NOT_LOOKED_UP, can_manage_group, membership,  # noqa: F401
-                                  post_refusal, thread_and_membership)
+                                  post_refusal, thread_for_posting)
 from app.chat.models import (Attachment, MemberRole, Message, MessageKind, Thread, ThreadKind,
                              ThreadMember)
 from app.db_types import utcnow
@@ -34,7 +35,7 @@ PAGE_SIZE = 50
 
 
 # --- permissions (views, the websocket hub and jobs all use these) -------------------------------
-# membership, thread_and_membership, post_refusal and can_manage_group live in permissions.py,
+# membership, thread_for_posting, post_refusal and can_manage_group live in permissions.py,
 # with the capability flags the pages read; they are imported above so every caller keeps
 # using services.
 
@@ -350,19 +351,71 @@ def new_client_key() -> str:
     return secrets.token_urlsafe(16)
 
 
-# Built once per dialect (bulk.reusable): the commonest write's statement.
-_insert_message = reusable(lambda: insert_ignoring_duplicates(Message.__table__)
-                           .on_conflict_do_nothing(
-                               index_elements=["thread_id", "sender_id", "client_key"])
-                           .returning(Message.__table__.c.id))
+# --- the commonest write's statements, built once per dialect (bulk.reusable) ---------------------
+
+def _insert_message_sql(returning: str) -> str:
+    """The INSERT of a message, nothing on a duplicate key (a retry: see post_message), as
+    text: SQLAlchemy never caches the compiled form of its ON CONFLICT constructs (the
+    dialects' Insert classes set inherit_cache = False), and compiling one on every post cost
+    more CPU than running it."""
+    return f"""
+    INSERT INTO messages (center_id, thread_id, sender_id, kind, body, body_html, client_key,
+                          created_at, notices_due_at)
+    VALUES (:center_id, :thread_id, :sender_id, :kind, :body, :body_html, :client_key,
+            :created_at, :notices_due_at)
+    ON CONFLICT (thread_id, sender_id, client_key) DO NOTHING
+    RETURNING {returning}"""
 
 
+def _message_statement(sql: str):
+    columns = Message.__table__.c
+    return text(sql).bindparams(
+        bindparam("kind", type_=columns.kind.type),
+        bindparam("created_at", type_=columns.created_at.type),
+        bindparam("notices_due_at", type_=columns.notices_due_at.type),
+    ).columns(id=Integer)
+
+
+# PostgreSQL: a post's three writes in one statement (data-modifying CTEs), one round trip
+# instead of three: the INSERT, the thread's last message and the sender's read marker. The
+# UPDATEs read the new row from the INSERT's RETURNING, so a duplicate key, which inserts
+# nothing, updates nothing either.
+_insert_and_mark = reusable(lambda: _message_statement(f"""
+    WITH new_message AS ({_insert_message_sql("id, thread_id, created_at")}),
+    last_message AS (
+        UPDATE threads SET last_message_id = new_message.id,
+                           last_activity_at = new_message.created_at
+        FROM new_message WHERE threads.id = new_message.thread_id),
+    read_marker AS (
+        UPDATE thread_members SET last_read_message_id = new_message.id
+        FROM new_message
+        WHERE thread_members.id = :member AND thread_members.thread_id = new_message.thread_id)
+    SELECT id FROM new_message"""))
+_insert_message = reusable(lambda: _message_statement(_insert_message_sql("id")))
 _mark_thread_active = reusable(lambda: update(Thread.__table__).where(
     Thread.__table__.c.id == bindparam("thread")).values(
     last_message_id=bindparam("message"), last_activity_at=bindparam("at")))
 _mark_read = reusable(lambda: update(ThreadMember.__table__).where(
     ThreadMember.__table__.c.id == bindparam("member")).values(
     last_read_message_id=bindparam("message")))
+
+
+def _write_message(columns: dict, member: ThreadMember) -> int | None:
+    """Store a message (``columns``: _insert_message_sql's parameters), make it its thread's
+    last and mark it read for its sender (``member``). Its id; None when its key was sent before
+    (the first one's row stands and nothing is written). One statement on PostgreSQL; three on
+    SQLite, which has no data-modifying CTEs (and no network between the app and its data)."""
+    # What the unit of work holds goes first, as an ORM query would autoflush it (a member or
+    # thread made earlier in the same request or job): these statements are not the ORM's.
+    db.session.flush()
+    if db.session.get_bind().dialect.name == "postgresql":
+        return db.session.scalar(_insert_and_mark(), {**columns, "member": member.id})
+    message_id = db.session.scalar(_insert_message(), columns)
+    if message_id is not None:
+        db.session.execute(_mark_thread_active(), dict(
+            thread=columns["thread_id"], message=message_id, at=columns["created_at"]))
+        db.session.execute(_mark_read(), dict(member=member.id, message=message_id))
+    return message_id
 
 
 def sent_with_key(user: User, thread: Thread, client_key: str) -> Message | None:
@@ -381,13 +434,15 @@ def member_ids(thread: Thread) -> list[int]:
 
 
 def post_message(user: User, thread: Thread, body: str, uploads=(),
-                 client_key: str | None = None, member=NOT_LOOKED_UP) -> Message:
+                 client_key: str | None = None, member=NOT_LOOKED_UP,
+                 everyone: list[int] | None = None) -> Message:
     """Store and announce a message. ``client_key`` (made by the composer for each message it
     sends, kept when it sends again) makes posting idempotent: the same key from the same
     person in the same thread returns the message already stored (no second row, no second
     notification), e.g. when a web worker died after the commit and the browser retried."""
     # The sender's membership (``member``, when the caller has read it already): whether they
-    # may post, and their read marker below. Everyone else is an id (member_ids).
+    # may post, and their read marker below. Everyone else is an id (``everyone``: every
+    # member's user id when the caller has read them already, else member_ids).
     if member is NOT_LOOKED_UP:
         member = membership(user, thread)
     refusal = post_refusal(user, thread, member)
@@ -426,11 +481,11 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
         columns = dict(
             center_id=thread.center_id, thread_id=thread.id, sender_id=user.id,
             kind=MessageKind.TEXT, body=body, body_html=render_message_html(body),
-            client_key=client_key or None, created_at=now, edited_at=None, deleted_at=None,
+            client_key=client_key or None, created_at=now,
             # Its members are told by a job after the commit (message_posted's receiver
             # queues it; app/notifications/messages.py): owed until then.
             notices_due_at=now)
-        message_id = db.session.scalar(_insert_message(), columns)
+        message_id = _write_message(columns, member)
         if message_id is None:
             # The same key again (a retry after the first try committed, or while it was
             # still running): the first one's row won; answer with it.
@@ -440,7 +495,7 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
             return sent_with_key(user, thread, client_key)
         # The row as written, in the session as if loaded: every column is known, so nothing
         # reads it back.
-        message = Message(id=message_id, **columns)
+        message = Message(id=message_id, edited_at=None, deleted_at=None, **columns)
         make_transient_to_detached(message)
         db.session.add(message)
         # Known (empty) from the start: the answer and the fan-out render the message's
@@ -450,12 +505,11 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
             message.attachments.append(Attachment(
                 center_id=thread.center_id, filename=item.filename,
                 content_type=item.content_type, size=len(item.data), storage_key=key))
-        # The thread's last message, and the sender's read marker (your own message is read):
-        # two statements of their own, the loaded objects told what they now hold, so the
+        if checked:
+            db.session.flush()  # the attachments' ids: the answer links to them
+        # _write_message made it the thread's last message and marked it read for its sender
+        # (your own message is read): the loaded objects are told what they now hold, so the
         # unit of work has nothing left to compare and flush.
-        db.session.execute(_mark_thread_active(), dict(
-            thread=thread.id, message=message.id, at=message.created_at))
-        db.session.execute(_mark_read(), dict(member=member.id, message=message.id))
         set_committed_value(thread, "last_message_id", message.id)
         set_committed_value(thread, "last_activity_at", message.created_at)
         set_committed_value(member, "last_read_message_id", message.id)
@@ -463,7 +517,8 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
         # and one per-user batch for the members' badges and lists (_announce_thread).
         publish(f"thread:{thread.id}", "message.created", message_id=message.id,
                 thread_id=thread.id, sender_id=user.id)
-        everyone = member_ids(thread)
+        if everyone is None:
+            everyone = member_ids(thread)
         _announce_thread(thread, everyone)
         _notify_new_message(user, thread, message, everyone)
     except Exception:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import (Blueprint, abort, current_app, flash, make_response, render_template,
                    request, url_for)
 from flask_login import current_user, login_required
-from sqlalchemy.orm import joinedload
 
 from app.accounts.models import Role, User
 from app.accounts.services import PermissionDenied, ValidationError, enrolled_students_query
@@ -115,9 +114,9 @@ def _rate_limited(error):
                on_breach=_too_fast)
 def post_message(thread_id):
     # With its last message (the one the new one follows: the answer renders it as continuing
-    # it or not), and the sender's membership read with it, for the check here and the service.
-    thread, member = services.thread_and_membership(current_user, thread_id,
-                                                    joinedload(Thread.last_message))
+    # it or not), the sender's membership (the check here and the service's) and every
+    # member's id (whom the service tells), in one statement.
+    thread, member, everyone = services.thread_for_posting(current_user, thread_id)
     if thread is None or member is None or not current_user.is_active:
         abort(404)  # not a member: do not reveal that it exists
     before = thread.last_message
@@ -128,7 +127,7 @@ def post_message(thread_id):
     try:
         message = services.post_message(current_user, thread, body,
                                          request.files.getlist("files"), client_key=client_key,
-                                         member=member)
+                                         member=member, everyone=everyone)
     except ValidationError as exc:
         return render_template("chat/_composer.html", thread=thread, body=body,
                                client_key=client_key, errors=exc.errors), 422
