@@ -50,7 +50,7 @@ def log_in(page, email):
 
 
 def main_nav(page):
-    if page.viewport_size["width"] < 761:
+    if page.viewport_size["width"] < 1024:  # narrower, the sections are under Menu (app.css)
         menu = page.locator("#site-menu")
         if not menu.evaluate("el => el.open"):
             page.get_by_label("Menu").click()
@@ -194,13 +194,16 @@ def test_things_to_try(demo, new_page, viewport, size):
     page = new_page(viewport=viewport)
     log_in(page, "teacher@example.com")
 
-    # "Under your name → Notification settings: enable push on this device, choose push/email
-    # per event, set quiet hours in your own zone."
-    [settings] = [b for b in bullets if b.startswith("Under your name")]
-    assert "**Notification settings**" in settings
+    # "Notification settings (the sliders icon beside your name or initials at the top; under
+    # Menu on a phone or tablet): enable push on this device, choose push/email per event, set
+    # quiet hours in your own zone."
+    [settings] = [b for b in bullets if b.startswith("**Notification settings** (the sliders "
+                                                     "icon beside your name or initials")]
     main_nav(page)
     account = page.locator(".account")
-    expect(account.locator(".who")).to_contain_text("Tom Teacher")  # "your name"
+    who = account.get_by_role("link", name=re.compile("Tom Teacher"))  # "your name or initials"
+    expect(who).to_be_visible()
+    expect(who.locator(".avatar")).to_have_text("TT")
     account.get_by_role("link", name="Notification settings").click()
     expect(page.get_by_role("heading", name="Notification settings", level=1)).to_be_visible()
     expect(page.get_by_role("button", name=re.compile("Enable notifications"))).to_be_visible()
@@ -220,8 +223,9 @@ def test_things_to_try(demo, new_page, viewport, size):
     [invites] = [b for b in bullets if "iCal invitations" in b]
     assert "**Outbox**" in invites
 
-    # "Every time is shown in the viewer's own time zone (set under your name → profile)".
-    assert "set under your name → profile" in README
+    # "Every time is shown in the viewer's own time zone (set on your profile: your name or
+    # initials at the top)".
+    assert "set on your profile: your name or initials at the top" in README
     main_nav(page)
     page.locator(".account .who").click()
     expect(page.get_by_role("heading", name="Your profile")).to_be_visible()
