@@ -62,13 +62,29 @@ def enqueue_after_commit(func, *args, queue: str = "default", at: datetime | Non
 def without_a_waiting_job(items: list, job_id) -> list:
     """The ``items`` whose job (``job_id(item)``) is not waiting in Redis (queued, scheduled,
     started or deferred): what a sweep queues again; a job still waiting (a backlog) is left
-    alone. One round trip for all of them."""
+    alone. Two round trips for all of them.
+
+    A job whose status says queued but that is in no queue is not waiting: a worker took it off
+    its queue (the blocking pop hands it over at once) and died before it marked it started,
+    e.g. killed while it waited. Nothing would ever run it; trusting its status kept its
+    message owing forever."""
     from rq.job import JobStatus
 
-    jobs = Job.fetch_many([job_id(item) for item in items], connection=get_redis())
+    redis = get_redis()
+    jobs = Job.fetch_many([job_id(item) for item in items], connection=redis)
     waiting = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
+    queued = [job for job in jobs
+              if job is not None and job.get_status(refresh=False) == JobStatus.QUEUED]
+    in_a_queue = set()
+    if queued:
+        pipeline = redis.pipeline(transaction=False)
+        for job in queued:
+            pipeline.lpos(Queue(job.origin, connection=redis).key, job.id)
+        in_a_queue = {job.id for job, position in zip(queued, pipeline.execute())
+                      if position is not None}
     return [item for item, job in zip(items, jobs)
-            if job is None or job.get_status(refresh=False) not in waiting]
+            if job is None or job.get_status(refresh=False) not in waiting
+            or (job.get_status(refresh=False) == JobStatus.QUEUED and job.id not in in_a_queue)]
 
 
 def _describe(func, args) -> str:

@@ -104,6 +104,24 @@ def test_a_worker_killed_before_its_commit_leaves_the_message_owing_and_the_swee
     assert requeue_owed_notices(utcnow() + NOTICES_STALE_AFTER)["queued"] == 0
 
 
+def test_a_job_a_dead_worker_took_off_its_queue_is_queued_again(app, school, group, run_worker):
+    """The RQ worker blocks popping the queue; Redis hands it the next job id at once. Killed
+    before it marks the job started (found by hand: SIGSTOP, two posts, SIGKILL), the job's
+    status still says queued while no queue holds it. The sweep must not take that for a
+    backlog."""
+    message_id = chat.post_message(school.teacher, group, "Test on Monday").id
+    commit()
+    job = Job.fetch(notices_job_id(message_id), connection=get_redis())
+    assert get_redis().lrem(f"rq:queue:{job.origin}", 0, job.id) == 1  # the dead worker's pop
+    assert job.get_status(refresh=True) == "queued"
+    assert requeue_owed_notices(utcnow() + NOTICES_STALE_AFTER) == {
+        "queued": 1, "waiting": 0, "given_up": 0}
+    commit()
+    run_worker()
+    assert told(message_id) == sorted(s.id for s in school.students)
+    assert requeue_owed_notices(utcnow() + NOTICES_STALE_AFTER)["queued"] == 0
+
+
 def test_the_sweep_leaves_a_waiting_job_alone_and_gives_up_after_a_day(app, school, group):
     message_id = chat.post_message(school.teacher, group, "Test on Monday").id
     commit()
