@@ -209,9 +209,6 @@ def main(argv: list[str]) -> None:
     if profiling:
         _print_profile("the request", request_profile, POSTS)
         _print_profile("the fan-out", fan_out_profile, POSTS)
-        if os.environ.get("PROFILE_DUMP"):  # for pstats' callers/callees: <dump>.request/.fan_out
-            request_profile.dump_stats(os.environ["PROFILE_DUMP"] + ".request")
-            fan_out_profile.dump_stats(os.environ["PROFILE_DUMP"] + ".fan_out")
         if os.environ.get("PROFILE_DUMP"):  # for pstats or snakeviz
             request_profile.dump_stats(os.environ["PROFILE_DUMP"] + ".request")
             fan_out_profile.dump_stats(os.environ["PROFILE_DUMP"] + ".fanout")

@@ -46,8 +46,8 @@ def _note_message_insert(conn, cursor, statement, parameters, context, executema
 
 def _stamp_commit(session):
     # after_commit also runs when a savepoint is released (the session still points at it
-    # then): that is not the commit. Nothing is
-    # visible to anyone else until the outermost transaction commits, the edge's COMMIT.
+    # then): that is not the commit. Nothing is visible to anyone else until the outermost
+    # transaction commits, the edge's COMMIT.
     if session.get_nested_transaction() is not None:
         return
     if session.info.pop(_FLAG, False) and has_request_context():
