@@ -30,7 +30,18 @@ POSTS = int(os.environ.get("PROFILE_POSTS", "200"))
 
 
 class _DroppingSocket:
-    def send(self, frame):
+    """A websocket whose frames go nowhere: ``ws`` stands for its wsproto connection (framing)
+    and ``sock`` for its socket."""
+
+    connected = True
+
+    def __init__(self):
+        self.ws = self.sock = self
+
+    def send(self, event):
+        return b""
+
+    def sendall(self, data):
         pass
 
     def close(self, **_):
@@ -122,7 +133,7 @@ def main(argv: list[str]) -> None:
         hub._app = app
         for user_id in student_ids:
             conn = Connection(_DroppingSocket(), user_id, session_id=session_ids[user_id],
-                              start_sender=lambda drain: drain())
+                              start_sender=lambda write: write.__self__._drain())
             hub.add(conn)
             for topic in (f"user:{user_id}", f"threads:{user_id}", f"thread:{thread_id}"):
                 hub.subscribe(conn, topic)

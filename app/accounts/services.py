@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.accounts.models import AuditLog, Center, Course, CourseRole, Enrollment, Role, User
 from app.accounts.permissions import person_capabilities
 from app.accounts.signals import course_members_changed, people_imported
+from app.bulk import reusable
 from app.db_types import utcnow
 from app.extensions import db
 from app.timezones import is_valid_timezone
@@ -161,12 +162,17 @@ def authenticate(email: str, password: str) -> LoginResult:
     return LoginResult(user, None)
 
 
+# Every request's first statement (flask-login's user loader): built once (bulk.reusable), as
+# Session.get builds its SELECT, annotations and cache key anew each time (0.12 ms a request).
+_USER_BY_ID = reusable(lambda: select(User).where(User.id == bindparam("user_id")))
+
+
 def load_user_for_session(session_id: str) -> User | None:
     try:
         user_id, version = (int(part) for part in session_id.split(":", 1))
     except (ValueError, AttributeError):
         return None
-    user = db.session.get(User, user_id)
+    user = db.session.scalar(_USER_BY_ID(), {"user_id": user_id})
     if user is None or user.session_version != version or not user.is_active:
         return None
     return user

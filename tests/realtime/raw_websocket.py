@@ -10,12 +10,17 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import Request
 
 
-def open_raw(server, person, *, timeout: float,
-             extensions=()) -> tuple[socket.socket, WSConnection]:
+def open_raw(server, person, *, timeout: float, extensions=(),
+             receive_buffer: int | None = None) -> tuple[socket.socket, WSConnection]:
     """The TCP socket and the client connection, the handshake sent (as a browser sends it:
-    the person's session cookie and the page's Origin); its answer is for the caller to read."""
+    the person's session cookie and the page's Origin); its answer is for the caller to read.
+    ``receive_buffer`` (bytes) makes a reader whose kernel buffer fills quickly."""
     url = urlsplit(server.url)
-    raw = socket.create_connection((url.hostname, url.port), timeout=timeout)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if receive_buffer is not None:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)  # before connect
+    raw.settimeout(timeout)
+    raw.connect((url.hostname, url.port))
     ws = WSConnection(ConnectionType.CLIENT)
     raw.sendall(ws.send(Request(host=f"{url.hostname}:{url.port}", target="/ws",
                                 extensions=list(extensions),
