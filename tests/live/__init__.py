@@ -21,7 +21,10 @@ def free_port() -> int:
 
 class LiveServer:
     def __init__(self, database_url: str, redis_url: str, secret_key: str, log_path: Path,
-                 workers: int = 1, extra_env: dict | None = None, port: int | None = None):
+                 workers: int = 1, extra_env: dict | None = None, port: int | None = None,
+                 threaded: bool = False):
+        """gunicorn with gevent workers, or with ``threaded`` Flask's own development server
+        (a thread per request and per websocket, as `flask run` serves)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
@@ -31,17 +34,21 @@ class LiveServer:
         env.update(extra_env or {})
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "wsgi:app"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        if threaded:
+            command = ["-m", "flask", "--app", "wsgi", "run", "--host", "127.0.0.1",
+                       "--port", str(self.port), "--with-threads", "--no-reload"]
+        else:
+            command = ["-m", "gunicorn", "-c", "gunicorn.conf.py",
+                       "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "wsgi:app"]
+        self.process = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env,
+                                        stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_until_up()
 
     def _wait_until_up(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited early:\n{self.log()}")
+                raise RuntimeError(f"the server exited early:\n{self.log()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/login", timeout=2) as response:
                     if response.status == 200:
@@ -49,7 +56,7 @@ class LiveServer:
             except OSError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"gunicorn did not answer within {timeout}s:\n{self.log()}")
+        raise RuntimeError(f"the server did not answer within {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
         self._log.flush()
