@@ -75,6 +75,48 @@ class DeflateWithoutContext(PerMessageDeflate):
         return rsv._replace(rsv1=True), compressed
 
 
+# Whole frames, header included, of recent text messages, by how the connection frames them
+# (message_framing): the hub's one fragment for 2,000 sockets is framed once, not by wsproto
+# for each (encode, compress-cache lookup, header, two copies: 4 us a socket).
+FRAMES_KEPT = 256
+FRAMED_LARGEST = 16 * 1024  # characters; larger ones (a burst joined for one socket) are not kept
+_frames: OrderedDict[tuple, bytes] = OrderedDict()
+_frames_lock = threading.Lock()
+
+
+def message_framing(connection) -> tuple | None:
+    """What a whole text message from the server depends on besides its text, on this wsproto
+    ``connection``: the negotiated extensions' settings (an empty tuple without any), when none
+    keeps state from one message to the next; None when one does, and every message must then
+    be framed by wsproto itself. (wsproto keeps the negotiated extensions on its frame
+    protocol, ``_proto.extensions``; app/realtime/reader.py names what else is used of it.)"""
+    framing = []
+    for extension in connection._proto.extensions:
+        if type(extension) is not DeflateWithoutContext or \
+                not extension.server_no_context_takeover:
+            return None
+        framing.append(min(WINDOW_BITS, extension.server_max_window_bits))
+    return tuple(framing)
+
+
+def framed_text(framing: tuple, text: str, frame_it) -> bytes:
+    """The bytes of a server's text message ``text`` on a connection framing as ``framing``
+    (message_framing): kept from another connection framing alike, or ``frame_it()``."""
+    key = (framing, text)
+    with _frames_lock:
+        found = _frames.get(key)
+        if found is not None:
+            _frames.move_to_end(key)
+            return found
+    data = bytes(frame_it())
+    if len(text) <= FRAMED_LARGEST:
+        with _frames_lock:
+            _frames[key] = data
+            if len(_frames) > FRAMES_KEPT:
+                _frames.popitem(last=False)
+    return data
+
+
 def use_for_websockets() -> None:
     """simple-websocket makes its extension from this module global when it accepts a
     handshake (flask-sock offers no option for it); idempotent."""

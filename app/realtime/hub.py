@@ -2,10 +2,11 @@
 
 An idle connection costs no wake-ups and holds no greenlet of its own beyond its socket's
 reader: its receive loop waits without a timeout (so does the reader), presence is refreshed
-and every connection pinged by one hub-wide timer, and a sender runs only while a connection
-has frames queued (it drains them and ends). The queue is bounded, so one slow client never
-stalls a broadcast; a client that falls too far behind is closed with 1013 (try again later),
-reconnects, and catches up from the database.
+and every connection pinged by one hub-wide timer. Frames are written by whoever queued them
+(the hub's dispatcher) as far as the socket takes them without waiting; a sender greenlet runs
+only for a connection whose socket did not take everything (it drains the rest and ends). The
+queue is bounded, so one slow client never stalls a broadcast; a client that falls too far
+behind is closed with 1013 (try again later), reconnects, and catches up from the database.
 
 One event is handled once per process, whatever the number of its recipients: the viewers'
 accounts are checked in one statement (``Viewer``s are kept across events), a domain's
@@ -38,10 +39,12 @@ from contextlib import contextmanager
 
 import redis
 from sqlalchemy import select
+from wsproto.connection import ConnectionState
 from wsproto.events import Message, Ping, TextMessage
 
 from app.bulk import one_of_parameter, reusable
 from app.db_types import utcnow
+from app.realtime.compression import framed_text, message_framing
 from app.realtime.events import (CatchUp, Event, allowed_viewers, can_subscribe, catch_up_for,
                                  channel_for, coalesced, invalidate_caches, renderer_for)
 from app.realtime.reader import stop_reading
@@ -248,7 +251,8 @@ def _writes_without_waiting(sock) -> bool:
 
 class Connection:
     __slots__ = ("ws", "user_id", "session_id", "id", "topics", "state", "lock", "closed",
-                 "_outbox", "_guard", "_sending", "_close_with", "_start_sender", "_write_now")
+                 "_outbox", "_guard", "_sending", "_close_with", "_start_sender", "_write_now",
+                 "_framing")
 
     def __init__(self, ws, user_id: int, session_id: str | None = None,
                  start_sender=start_writing):
@@ -270,6 +274,7 @@ class Connection:
         # Given _write_queued, which never waits; tests give one that never writes.
         self._start_sender = start_sender
         self._write_now = _writes_without_waiting(getattr(ws, "sock", None))
+        self._framing = None  # compression.message_framing, once known (False: not shared)
 
     def send(self, frame: str) -> None:
         """Queue a frame; never blocks the caller. Writing starts when the queue was empty."""
@@ -349,7 +354,13 @@ class Connection:
             return ws.ws.send(Ping())
         if isinstance(frame, bytes):
             return ws.ws.send(Message(data=frame))
-        return ws.ws.send(TextMessage(data=frame))
+        framing = self._framing
+        if framing is None:  # the first text message: may it share others' bytes?
+            shared = message_framing(ws.ws.connection)
+            framing = self._framing = False if shared is None else shared
+        if framing is False or ws.ws.state is not ConnectionState.OPEN:
+            return ws.ws.send(TextMessage(data=frame))  # wsproto raises when it is not open
+        return framed_text(framing, frame, lambda: ws.ws.send(TextMessage(data=frame)))
 
     def _lost(self) -> None:
         """The socket is gone: the receive loop notices and cleans up."""

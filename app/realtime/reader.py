@@ -7,8 +7,9 @@ every socket subscribed as a thread page), the reader greenlet cost each socket 
 simple-websocket (pinned) still does the protocol: its handshake, ``_handle_events`` (pongs,
 closes, messages and the size limit) and ``send``. What is used of it beyond its public
 interface is named here, in one place: ``input_buffer``, ``_handle_events``, ``sock``,
-``receive_bytes`` and ``ws`` (its wsproto connection, ``handshake`` and ``connection``).
-"""
+``receive_bytes`` and ``ws`` (its wsproto connection, ``handshake`` and ``connection``); of
+wsproto's own, only the negotiated extensions (``connection._proto.extensions``, read once per
+socket by compression.message_framing)."""
 from __future__ import annotations
 
 import socket

@@ -15,7 +15,10 @@ from wsproto import ConnectionType, WSConnection  # noqa: E402
 from wsproto.events import (AcceptConnection, CloseConnection, Ping, Request,  # noqa: E402
                             TextMessage)
 
+from wsproto.extensions import PerMessageDeflate  # noqa: E402
+
 from app.realtime import hub as hub_module  # noqa: E402
+from app.realtime.compression import DeflateWithoutContext  # noqa: E402
 from app.realtime.hub import Connection, senders_held  # noqa: E402
 
 SEND_BUFFER = 4096  # bytes (the kernel doubles it); set, it is not tuned up
@@ -24,16 +27,19 @@ SEND_BUFFER = 4096  # bytes (the kernel doubles it); set, it is not tuned up
 class Pair:
     """A server-side Connection and the client's end of its socket, the handshake done."""
 
-    def __init__(self, send_buffer: int | None = None):
+    def __init__(self, send_buffer: int | None = None, deflate: bool = False):
         server_sock, self.client_sock = socket.socketpair()
         if send_buffer:
             server_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
         self.client = WSConnection(ConnectionType.CLIENT)
         server = WSConnection(ConnectionType.SERVER)
-        server.receive_data(self.client.send(Request(host="test", target="/ws")))
+        offer = [PerMessageDeflate(client_max_window_bits=15)] if deflate else []
+        server.receive_data(self.client.send(Request(host="test", target="/ws",
+                                                     extensions=offer)))
         for event in server.events():
             if isinstance(event, Request):
-                self.client.receive_data(server.send(AcceptConnection()))
+                self.client.receive_data(server.send(AcceptConnection(
+                    extensions=[DeflateWithoutContext()] if deflate else [])))
         assert any(isinstance(e, AcceptConnection) for e in self.client.events())
         ws = simple_websocket.Base.__new__(simple_websocket.Base)  # no handshake, no reader
         ws.sock, ws.ws, ws.connected, ws.pong_received = server_sock, server, True, True
@@ -128,5 +134,33 @@ for number in range(20):
     gone.conn.send(frame(number))
 gevent.sleep(0.05)
 result["gone"] = {"closed": gone.conn.closed, "queued": len(gone.conn.queued)}
+
+# 5. The same messages to sockets that frame them differently (deflate or not, as each
+# browser negotiated), interleaved: each gets frames it can read, its own framing's.
+plain, compressed = Pair(), Pair(deflate=True)
+for number in range(10):
+    plain.conn.send(frame(number))
+    compressed.conn.send(frame(number))
+sent = [frame(n) for n in range(10)]
+plain_messages, _ = plain.read_all()
+compressed_messages, _ = compressed.read_all()
+framed = []
+_framed_text = hub_module.framed_text
+
+
+def counting_framed_text(framing, text, frame_it):
+    return _framed_text(framing, text, lambda: (framed.append(text), frame_it())[1])
+
+
+hub_module.framed_text = counting_framed_text
+others = [Pair() for _ in range(5)]
+for number in range(100, 110):
+    for pair in others:
+        pair.conn.send(frame(number))
+shared = all(pair.read_all()[0] == [frame(n) for n in range(100, 110)] for pair in others)
+result["framings"] = {"plain": plain_messages == sent, "shared": shared,
+                      "framed_by_wsproto": len(framed),
+                      "compressed": compressed_messages == sent,
+                      "compressed_on_the_wire": compressed.conn._framing != ()}
 
 json.dump(result, sys.stdout)

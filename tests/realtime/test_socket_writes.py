@@ -49,3 +49,11 @@ def test_a_close_while_a_frame_is_half_written_ends_the_frame_first(seen):
 
 def test_a_write_to_a_peer_that_is_gone_closes_the_connection(seen):
     assert seen["gone"] == {"closed": True, "queued": 0}
+
+
+def test_one_message_framed_once_still_reaches_each_socket_as_it_negotiated(seen):
+    # A frame's bytes are shared by sockets that frame alike (compression.framed_text): ten
+    # messages to five sockets were framed ten times, not fifty; a socket that negotiated
+    # deflate and one that did not each read every message.
+    assert seen["framings"] == {"plain": True, "shared": True, "framed_by_wsproto": 10,
+                                "compressed": True, "compressed_on_the_wire": True}
