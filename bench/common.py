@@ -21,6 +21,10 @@ from pathlib import Path
 # One tag per run: every seeded email, slug and database name carries it, so nothing collides
 # with an earlier run, another bench of this run or data already on the server.
 RUN_TAG = secrets.token_hex(3)
+# The response header in which bench/served.py says when the request's write committed (seconds
+# since the epoch). Here, not in served.py: importing that module builds the app, and the
+# benches' client process has no use for one.
+COMMIT_HEADER = "X-Bench-Committed-At"
 
 
 # --- scale --------------------------------------------------------------------------------------
@@ -273,3 +277,23 @@ def format_table(rows: list[Row]) -> str:
     lines = ["| what | Classhub | peer | ratio |", "|---|---|---|---|"]
     lines += [f"| {r.what} | {r.classhub} | {r.peer} | {r.ratio} |" for r in rows]
     return "\n".join(lines)
+
+
+
+def freeze_client_heap() -> None:
+    """In the bench's own client process, once it holds thousands of open sockets: what exists
+    now is moved out of the garbage collector's sight (gc.freeze) until thaw_client_heap(). Its
+    full collections walked every socket's client objects (aiohttp: some 100 each) and paused
+    the process that receives the frames for 100-200 ms: an arrival measured that late says
+    nothing about the server. The same for every system measured."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+def thaw_client_heap() -> None:
+    import gc
+
+    gc.unfreeze()
+    gc.collect()

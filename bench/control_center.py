@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from bench.common import RUN_TAG, Row, cpu_seconds, database_kind, percentile, scale
+from bench.common import (COMMIT_HEADER, RUN_TAG, Row, cpu_seconds, database_kind, percentile,
+                          scale)
 
 STUDENTS = 5
 WINDOW_SECONDS = {"full": 20.0, "small": 4.0}  # students posting, per server
@@ -197,8 +198,6 @@ class Classhub:
         return client
 
     async def post(self, session, student: int, progress: int) -> float:
-        from bench.served import COMMIT_HEADER
-
         cookie, csrf = self.logins[student]
         item = self.lesson.item_ids[student]
         async with session.post(f"{self.url}/control-center/items/{item}",

@@ -133,7 +133,7 @@ def peer_insert(rows: list[tuple]) -> tuple[float, int, int]:
 
 
 def main() -> list[Row]:
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     from app.extensions import db
     from app.gc_tuning import tune_for_server

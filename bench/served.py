@@ -21,8 +21,7 @@ from app import create_app
 from app.chat.models import Message
 from app.control_center.models import WorkItem
 from app.extensions import db
-
-COMMIT_HEADER = "X-Bench-Committed-At"
+from bench.common import COMMIT_HEADER
 _FLAG = "bench_message_flushed"
 _MESSAGE_INSERT = f"INSERT INTO {Message.__tablename__} "
 
