@@ -2,7 +2,9 @@
 (Connection._write_queued), and hands the rest to a sender of its own when it does not: a page
 that reads slowly (a phone on a poor network) must still get every frame whole and in order,
 while the others' frames are not held up. Against a real gunicorn server, with a reader whose
-kernel buffer is small and who reads nothing until every message has been posted."""
+receive buffer is small and who reads nothing until every message has been posted. (Whether the
+server's socket then stops taking frames depends on how far the kernel grows its send buffer;
+tests/realtime/gevent_writes.py makes that happen for certain.)"""
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +19,7 @@ from tests.live import LiveServer
 from tests.realtime.raw_websocket import open_raw
 
 MESSAGES = 25  # the chat's rate limit is 30 a minute
-BODY = 9_000  # characters (at most 10,000): 25 of them are far more than the buffers hold
+BODY = 9_000  # characters (at most 10,000)
 
 
 @pytest.fixture
