@@ -184,12 +184,14 @@ class Classhub:
     async def open_tutor_page(self, session, arrivals: Arrivals):
         import aiohttp
 
-        from bench.clients import Client
+        from bench.clients import BROWSER_DEFLATE, Client
 
         cookie, _ = self.logins[self.lesson.tutor_id]
+        # Offering permessage-deflate as the tutor's browser does: its compressing is part of
+        # the figures.
         ws = await session.ws_connect(self.url.replace("http://", "ws://") + "/ws",
                                       headers={"Cookie": f"{self.cookie_name}={cookie}"},
-                                      max_msg_size=0,
+                                      max_msg_size=0, compress=BROWSER_DEFLATE,
                                       timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
         client = Client(0, ws, arrivals)
         await ws.send_str(json.dumps({"type": "subscribe", "topics": [
