@@ -120,5 +120,8 @@ def load_config(instance_path: Path, env: dict | None = None) -> dict:
         "SESSION_COOKIE_NAME": "classhub_session",
         "WTF_CSRF_TIME_LIMIT": None,  # token lives as long as the session; pages stay open all day
         "WTF_CSRF_SSL_STRICT": secure,
-        "RATELIMIT_HEADERS_ENABLED": True,
+        # No X-RateLimit-* headers on every limited response: each cost the limiter a second
+        # Redis round trip (its window read again after the hit) on every chat POST. A refusal
+        # still says when to come back (Retry-After, app/errors.py).
+        "RATELIMIT_HEADERS_ENABLED": False,
     }

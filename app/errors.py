@@ -1,6 +1,9 @@
 """Error pages and HTMX error fragments. Bad input is a 4xx with a clear message, never a 500."""
 from __future__ import annotations
 
+import math
+import time
+
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from htmx_flask import request
@@ -46,7 +49,24 @@ def render_error(code: int, detail: str | None = None):
     return render_template("errors/error.html", code=code, title=title, message=message), code
 
 
+def _say_when_to_retry(response):
+    """A rate limit's refusal says when to come back (RFC 9110 Retry-After, in seconds): read
+    from the limit it hit, on refusals only (RATELIMIT_HEADERS_ENABLED is off)."""
+    if response.status_code == 429 and "Retry-After" not in response.headers:
+        from app.extensions import limiter
+
+        try:
+            hit = limiter.current_limit
+            if hit is not None:
+                response.headers["Retry-After"] = str(max(1, math.ceil(hit.reset_at - time.time())))
+        except Exception:  # noqa: BLE001 (the limiter's storage is down: the refusal stands)
+            pass
+    return response
+
+
 def init_error_handlers(app: Flask) -> None:
+    app.after_request(_say_when_to_retry)
+
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         return render_error(400, "Your session form token is missing or expired. Reload the page "
