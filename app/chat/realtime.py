@@ -14,8 +14,8 @@ from app.bulk import one_of_parameter, reusable
 from app.chat import services
 from app.chat.models import Message, Thread, ThreadKind, ThreadMember
 from app.extensions import db
-from app.realtime.events import (CatchUp, Renderer, register_catch_up, register_renderer,
-                                 register_topic)
+from app.realtime.events import (COMMIT_SHARED, CatchUp, Renderer, register_catch_up,
+                                 register_renderer, register_topic)
 
 
 def _thread_key(thread_id: int):
@@ -206,6 +206,11 @@ def _load_new_message(event, cache: dict) -> None:
     cache[("message", message_id)] = message
     cache["previous"] = latest[1] if message is not None and len(latest) > 1 else None
     cache["thread"] = rows[0][1] if rows else None
+    if message is not None:
+        # The same commit's thread.updated shows this thread's row with this message as its
+        # last: both read here, held together (the identity map alone would let the message go
+        # and the row would read it again).
+        cache[COMMIT_SHARED][("thread", message.thread_id)] = (cache["thread"], message)
 
 
 def _prepare_message(event, viewers, cache) -> None:
@@ -302,7 +307,14 @@ def _prepare_thread_items(event, viewers, cache) -> None:
     membership and unread count of this thread, in one statement (a class of 1,000 costs the
     same statements as one of 5)."""
     thread_id = event.data["thread_id"]
-    thread = db.session.scalar(_THREAD_WITH_LAST_MESSAGE(), {"thread_id": thread_id})
+    read_with_message = cache[COMMIT_SHARED].get(("thread", thread_id))
+    if read_with_message is not None and \
+            read_with_message[0].last_message_id == read_with_message[1].id:
+        # Its new message's open pages read it in the same commit, that message as its last
+        # (thread.last_message finds it in the session, its sender loaded with it).
+        thread = read_with_message[0]
+    else:
+        thread = db.session.scalar(_THREAD_WITH_LAST_MESSAGE(), {"thread_id": thread_id})
     cache["thread"] = thread
     counts: dict[int, dict] = {}
     members, unread = {}, {}

@@ -27,7 +27,7 @@ from app.chat.models import (Attachment, MemberRole, Message, MessageKind, Threa
                              ThreadMember)
 from app.db_types import utcnow
 from app.extensions import db
-from app.realtime.events import publish, publish_to_users
+from app.realtime.events import AUDIENCE, AUDIENCE_CENTER, publish, publish_to_users
 
 MAX_MESSAGE_LENGTH = 10_000
 EDIT_WINDOW = timedelta(days=2)
@@ -515,10 +515,13 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
         set_committed_value(member, "last_read_message_id", message.id)
         # One event for the open thread (its frame carries "Seen by" too: the sender read it)
         # and one per-user batch for the members' badges and lists (_announce_thread).
-        publish(f"thread:{thread.id}", "message.created", message_id=message.id,
-                thread_id=thread.id, sender_id=user.id)
         if everyone is None:
             everyone = member_ids(thread)
+        # Its members as of this commit are its audience: the open pages need no statement to
+        # learn who may see it (realtime.events.allowed_viewers).
+        publish(f"thread:{thread.id}", "message.created", message_id=message.id,
+                thread_id=thread.id, sender_id=user.id,
+                **{AUDIENCE: everyone, AUDIENCE_CENTER: thread.center_id})
         _announce_thread(thread, everyone)
         _notify_new_message(user, thread, message, everyone)
     except Exception:

@@ -3,7 +3,8 @@ event is rendered for one viewer."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from flask import current_app
@@ -32,6 +33,9 @@ class Event:
     topic: str  # "user:7", "thread:12", "room:3", or "user:*" for data["user_ids"]
     name: str  # "message.created", "notification.created", ...
     data: dict = field(default_factory=dict)  # ids and small scalars only
+    # The same for every event one transaction published (a token; None: not said), so a
+    # process delivering them together can read what they share once (hub.DeliveryScope).
+    commit: str | None = None
 
     @property
     def topics(self) -> list[str]:
@@ -42,12 +46,17 @@ class Event:
         return [f"{prefix}:{user_id}" for user_id in self.data.get("user_ids") or ()]
 
     def to_json(self) -> str:
-        return json.dumps({"topic": self.topic, "name": self.name, "data": self.data})
+        payload = {"topic": self.topic, "name": self.name, "data": self.data}
+        if self.commit is not None:
+            payload["commit"] = self.commit
+        return json.dumps(payload)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> "Event":
         payload = json.loads(raw)
-        return cls(payload["topic"], payload["name"], payload.get("data") or {})
+        commit = payload.get("commit")
+        return cls(payload["topic"], payload["name"], payload.get("data") or {},
+                   commit if isinstance(commit, str) else None)
 
 
 # topic prefix -> authorize(user, key) -> bool. One permission function per resource, the same
@@ -74,6 +83,12 @@ class CatchUp:
     have: object = None
     changed_since: object = None  # datetime (aware, UTC) or None
     from_client: bool = True
+# A renderer's cache holds, under this key, a dict shared by the events of one commit delivered
+# together (Event.commit): what one of them read that another needs too (a new message's thread
+# for its members' lists). Only what reads the same for both goes in; each event's own work
+# stays in its cache.
+COMMIT_SHARED = "commit_shared"
+
 # event name -> Renderer
 _renderers: dict[str, "Renderer"] = {}
 
@@ -149,13 +164,36 @@ def register_catch_up(prefix: str, catch_up: Callable) -> None:
         _catch_ups[prefix].append(catch_up)
 
 
-def allowed_viewers(topic: str, users) -> set[int] | None:
-    """Which of ``users`` may still receive ``topic`` now (None: no check for this topic)."""
+# An event's data may name who may see it as of the commit that published it: AUDIENCE, the
+# user ids (e.g. a thread's members when its message was posted), and AUDIENCE_CENTER, their
+# center. The hub then asks the topic's delivery check only about the others.
+AUDIENCE = "audience"
+AUDIENCE_CENTER = "audience_center"
+
+
+def allowed_viewers(topic: str, users, event: Event | None = None) -> set[int] | None:
+    """Which of ``users`` may still receive ``topic`` now (None: no check for this topic).
+    Those in ``event``'s audience (and its center) are allowed without asking: they could see
+    what it announces when it was committed, which is what they are sent (a member removed a
+    moment later still gets the message posted while they were one). Anyone else, such as
+    someone added since, is checked by the topic's own delivery check: a message on the way to
+    every open page of a thread costs no statement for who may see it."""
     prefix, _, key = topic.partition(":")
     check = _delivery_authorizers.get(prefix)
     if check is None:
         return None
-    return set(check(list(users), int(key))) if topic_key(topic) is not None else set()
+    if topic_key(topic) is None:
+        return set()
+    users = list(users)
+    allowed: set[int] = set()
+    data = event.data if event is not None else {}
+    if data.get(AUDIENCE) is not None and data.get(AUDIENCE_CENTER) is not None:
+        audience, center_id = set(data[AUDIENCE]), data[AUDIENCE_CENTER]
+        allowed = {u.id for u in users if u.id in audience and u.center_id == center_id}
+        users = [u for u in users if u.id not in allowed]
+    if users:
+        allowed.update(check(users, int(key)))
+    return allowed
 
 
 def catch_up_for(topic: str) -> Callable | None:
@@ -271,8 +309,23 @@ def publish_to_users(prefix: str, user_ids, name: str, **data) -> None:
         _publish_after_commit(Event(f"{prefix}:{EACH_USER}", name, {**data, "user_ids": user_ids}))
 
 
+_COMMIT_TAG = "realtime_commit_tag"
+
+
+def _commit_tag(session) -> str:
+    """A token for the transaction ``session`` is in, the same for each event it publishes.
+    Random (not a counter): forked workers and two processes never hand out the same one, and
+    two commits sharing one would have the hub serve the later one what the earlier read."""
+    transaction = session.get_transaction()
+    held = session.info.get(_COMMIT_TAG)
+    if held is None or held[0] is not transaction:
+        held = session.info[_COMMIT_TAG] = (transaction, uuid.uuid4().hex)
+    return held[1]
+
+
 def _publish_after_commit(event: Event) -> None:
     app = current_app._get_current_object()
+    event = replace(event, commit=_commit_tag(db.session()))
     # In the commit's one Redis pipeline, with its other events and jobs (app/after_commit.py).
     redis_after_commit(db.session(), app,
                        lambda pipeline: pipeline.publish(channel_for(app), event.to_json()))

@@ -45,8 +45,9 @@ from wsproto.events import Message, Ping, TextMessage
 from app.bulk import one_of_parameter, reusable
 from app.db_types import utcnow
 from app.realtime.compression import framed_text, message_framing
-from app.realtime.events import (CatchUp, Event, allowed_viewers, can_subscribe, catch_up_for,
-                                 channel_for, coalesced, invalidate_caches, renderer_for)
+from app.realtime.events import (COMMIT_SHARED, CatchUp, Event, allowed_viewers, can_subscribe,
+                                 catch_up_for, channel_for, coalesced, invalidate_caches,
+                                 renderer_for)
 from app.realtime.reader import stop_reading
 
 log = logging.getLogger(__name__)
@@ -750,13 +751,14 @@ class Hub:
         own_scope = scope is None
         scope = scope or DeliveryScope(self._app)
         try:
-            scope.open()
-            self._deliver(event, renderer, targets)
+            scope.open(event)
+            self._deliver(event, renderer, targets, scope.shared)
         finally:
             if own_scope:
                 scope.close()
 
-    def _deliver(self, event: Event, renderer, targets: list[Connection]) -> None:
+    def _deliver(self, event: Event, renderer, targets: list[Connection],
+                 shared: dict | None = None) -> None:
         viewers = self.viewers({c.user_id for c in targets},
                                reuse_confirmed=renderer.trusts_confirmed_access)
         live = []
@@ -773,14 +775,14 @@ class Hub:
         if not live:
             return
         receiving = {viewer.id: viewer for _, viewer in live}
-        allowed = allowed_viewers(event.topic, receiving.values())
+        allowed = allowed_viewers(event.topic, receiving.values(), event)
         if allowed is not None:
             for conn, viewer in live:
                 if viewer.id not in allowed:
                     self.unsubscribe(conn, event.topic)  # access was revoked since subscribing
             live = [(conn, viewer) for conn, viewer in live if viewer.id in allowed]
             receiving = {i: v for i, v in receiving.items() if i in allowed}
-        cache: dict = {}
+        cache: dict = {COMMIT_SHARED: {} if shared is None else shared}
         if renderer.prepare is not None and receiving:
             renderer.prepare(event, list(receiving.values()), cache)
         rendered: dict = {}
@@ -804,16 +806,22 @@ class Hub:
 class DeliveryScope:
     """What delivering events needs, opened by the first event that has someone here to go to
     and kept for the events dispatched with it: a request context (partials call url_for; the
-    viewer is passed explicitly, partials never use current_user) and a DB session reading
-    without a transaction."""
+    viewer is passed explicitly, partials never use current_user), a DB session reading
+    without a transaction, and ``shared``, what the events of one commit read for each other
+    (a renderer's ``cache[COMMIT_SHARED]``; e.g. a new message's thread, read for its open
+    pages, is the thread its members' lists show)."""
 
-    __slots__ = ("app", "context")
+    __slots__ = ("app", "context", "commit", "shared")
 
     def __init__(self, app) -> None:
-        self.app, self.context = app, None
+        self.app, self.context, self.commit, self.shared = app, None, None, {}
 
-    def open(self) -> None:
+    def open(self, event: Event | None = None) -> None:
+        commit = event.commit if event is not None else None
+        same_commit = commit is not None and commit == self.commit
+        self.commit = commit
         if self.context is None:
+            self.shared = {}
             self.context = self.app.test_request_context("/", base_url=self.app.config["BASE_URL"])
             self.context.push()
             # Nobody is logged in here: said once, so that flask-login's context processor does
@@ -823,18 +831,21 @@ class DeliveryScope:
 
             g._login_user = AnonymousUserMixin()
             read_only_without_transaction()
-        else:
-            # Each event reads afresh: a batch can hold several commits' events, and an object
-            # an earlier one loaded would keep that commit's values in the identity map.
+        elif not same_commit:
+            # Each commit's events read afresh: a batch can hold several commits' events, and
+            # an object an earlier one loaded would keep that commit's values in the identity
+            # map. Events of the same commit read the same state: they share it.
             from app.extensions import db
 
             db.session.expunge_all()
+            self.shared = {}
 
     def close(self) -> None:
         if self.context is not None:
             from app.extensions import db
 
             context, self.context = self.context, None
+            self.commit, self.shared = None, {}
             try:
                 db.session.remove()
             finally:
