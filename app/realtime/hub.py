@@ -39,6 +39,7 @@ from contextlib import contextmanager
 
 import redis
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from wsproto.connection import ConnectionState
 from wsproto.events import Message, Ping, TextMessage
 
@@ -85,6 +86,9 @@ JOIN_LIMIT = 64 * 1024
 # are never held for the whole batch.
 BATCH_LIMIT = 32
 HOLD_FROM = 100  # sockets an event must reach for its writes to wait for the batch's end
+# How long the listener keeps a delivery scope (and its DB connection) open after a batch, for
+# the next one: events a fraction of a second apart share one checkout.
+SCOPE_KEPT_SECONDS = 0.2
 
 
 class Standalone(str):
@@ -526,8 +530,26 @@ class Hub:
                              daemon=True).start()
         self._ready.wait(timeout=5)
 
+    @staticmethod
+    def _arrivals(pubsub, scope: "DeliveryScope"):
+        """What Redis sends, one message at a time. While events keep coming, their delivery
+        scope (request context, DB connection) stays open from one batch to the next: opening
+        one costs a pool checkout and its ping, a round trip, which a busy class paid for each
+        message. It is let go once nothing has come for SCOPE_KEPT_SECONDS, so an idle process
+        holds no DB connection."""
+        listening = pubsub.listen()
+        while True:
+            if scope.context is not None:
+                message = pubsub.get_message(timeout=SCOPE_KEPT_SECONDS)
+                if message is not None:
+                    yield message
+                    continue
+                scope.close()
+            yield next(listening)
+
     def _listen(self) -> None:
         url = self._app.config["REDIS_URL"]
+        scope = DeliveryScope(self._app)  # kept between batches that follow closely
         backoff = 0.5
         subscribed_before = False
         lost_at = None
@@ -539,7 +561,7 @@ class Hub:
                 # may have been missed in between.
                 pubsub = client.pubsub(ignore_subscribe_messages=False)
                 pubsub.subscribe(channel_for(self._app))
-                for first in pubsub.listen():
+                for first in self._arrivals(pubsub, scope):
                     # What has arrived with it is handled with it (a commit publishes its
                     # events together), the sockets' writes after the whole batch.
                     batch = [first]
@@ -550,7 +572,8 @@ class Hub:
                         events: list[Event] = []
                         for message in batch:
                             if message.get("type") == "subscribe":
-                                self.dispatch_batch(events)  # what came before, first
+                                self.dispatch_batch(events, scope)  # what came before, first
+                                scope.close()
                                 events = []
                                 self._ready.set()
                                 backoff = 0.5
@@ -564,8 +587,9 @@ class Hub:
                                 events.append(Event.from_json(message["data"]))
                             except Exception:
                                 log.exception("realtime event could not be read")
-                        self.dispatch_batch(events)
+                        self.dispatch_batch(events, scope)
             except redis.RedisError:
+                scope.close()
                 lost_at = lost_at or utcnow()
                 log.warning("realtime hub lost Redis; retrying in %.1fs", backoff)
                 time.sleep(backoff)
@@ -711,19 +735,31 @@ class Hub:
                 found[row[0]] = self._viewers[row[0]] = Viewer(*row)
         return found
 
-    def dispatch_batch(self, events: list[Event]) -> None:
+    def dispatch_batch(self, events: list[Event], scope: "DeliveryScope | None" = None) -> None:
         """Events taken from Redis together, in order, those a renderer coalesces rendered
         once (the events merged away still drop what they make stale). They share one request
         context and one DB connection (DeliveryScope): a message's events arrive together, and
-        each checkout of a connection costs a round trip (pool_pre_ping)."""
+        each checkout of a connection costs a round trip (pool_pre_ping). A ``scope`` given is
+        the listener's, kept open for the next batch; without one, the batch's own is closed
+        at its end."""
         events, merged_away = coalesced(events)
         for event in merged_away:
             self.forget_confirmed(event)
-        scope = DeliveryScope(self._app)
+        own_scope = scope is None
+        scope = scope or DeliveryScope(self._app)
         try:
             for event in events:
                 try:
-                    self.dispatch(event, scope)
+                    try:
+                        self.dispatch(event, scope)
+                    except DBAPIError as exc:
+                        if not (exc.connection_invalidated and scope.carried_over):
+                            raise
+                        # The connection kept from an earlier batch was gone (the database
+                        # restarted meanwhile) and was not pinged: the event again, on a new
+                        # one, which the pool pings.
+                        scope.close()
+                        self.dispatch(event, scope)
                 except Exception:
                     log.exception("realtime event could not be delivered")
                     scope.close()  # the next event starts on a fresh connection
@@ -733,7 +769,10 @@ class Hub:
                     # making its frames wait for the next event.
                     held.release()
         finally:
-            scope.close()
+            if own_scope:
+                scope.close()
+            else:
+                scope.carried_over = scope.context is not None
 
     def dispatch(self, event: Event, scope: "DeliveryScope | None" = None) -> None:
         self.forget_confirmed(event)  # even when nobody here listens to its topic
@@ -811,10 +850,12 @@ class DeliveryScope:
     (a renderer's ``cache[COMMIT_SHARED]``; e.g. a new message's thread, read for its open
     pages, is the thread its members' lists show)."""
 
-    __slots__ = ("app", "context", "commit", "shared")
+    __slots__ = ("app", "context", "commit", "shared", "carried_over")
 
     def __init__(self, app) -> None:
         self.app, self.context, self.commit, self.shared = app, None, None, {}
+        # Open since an earlier batch: its connection was not pinged for this one.
+        self.carried_over = False
 
     def open(self, event: Event | None = None) -> None:
         commit = event.commit if event is not None else None
@@ -845,7 +886,7 @@ class DeliveryScope:
             from app.extensions import db
 
             context, self.context = self.context, None
-            self.commit, self.shared = None, {}
+            self.commit, self.shared, self.carried_over = None, {}, False
             try:
                 db.session.remove()
             finally:

@@ -418,3 +418,77 @@ def test_a_batch_of_two_commits_shows_each_as_it_was_committed(app, make):
     listener.join()
     rows = [f for f in lists.queued if f'id="thread-item-{group.id}"' in f]
     assert rows and "second of two" in rows[-1], rows
+
+
+def test_the_listener_keeps_one_connection_for_batches_that_follow_closely(app, make):
+    """The listener's delivery scope stays open from one batch to the next while events keep
+    coming (each checkout costs a round trip, its ping), so three messages cost one checkout;
+    a connection the database dropped meanwhile (never pinged again) costs the next event a
+    retry on a fresh one, not its delivery."""
+    from sqlalchemy import event
+
+    from app.realtime.hub import DeliveryScope
+
+    teacher, students, group = _class(make, 2)
+    hub = _hub(app)
+    page = _connect(hub, students[0], f"thread:{group.id}")
+    batches = [_published(app, lambda n=n: services.post_message(teacher, group, f"m{n}"))
+               for n in range(4)]
+    journal = []
+
+    def deliver():
+        scope = DeliveryScope(app)
+        for events in batches[:3]:
+            hub.dispatch_batch(events, scope)
+        journal.append(("open after three", scope.context is not None))
+        # The database drops the connection kept for the next batch (a restart, say).
+        db.session.connection().connection.dbapi_connection.close()
+        hub.dispatch_batch(batches[3], scope)
+        scope.close()
+
+    def note(name):
+        return lambda *args: journal.append(name)
+
+    listeners = [(db.engine, "checkout", note("checkout")), (db.engine, "checkin", note("checkin"))]
+    for target, name, fn in listeners:
+        event.listen(target, name, fn)
+    try:
+        thread = threading.Thread(target=deliver)
+        thread.start()
+        thread.join()
+    finally:
+        for target, name, fn in listeners:
+            event.remove(target, name, fn)
+    assert journal[:2] == ["checkout", ("open after three", True)], journal
+    # The dropped connection went back (invalidated), the fourth message came on a new one,
+    # which went back when the scope closed.
+    assert journal[2:] == ["checkin", "checkout", "checkin"], journal
+    for n in range(4):
+        assert sum(f">m{n}<" in f for f in page.queued) == 1, (n, page.queued)
+
+
+def test_the_listener_lets_its_connection_go_once_events_stop(app):
+    """Hub._arrivals hands on what Redis sends; with the scope open it waits only
+    SCOPE_KEPT_SECONDS for more, then closes it (an idle process holds no DB connection) and
+    waits as long as it takes."""
+    from app.realtime import hub as hub_module
+    from app.realtime.hub import DeliveryScope
+
+    redis_client = get_redis(app)
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=False)
+    pubsub.subscribe(channel_for(app))
+    scope = DeliveryScope(app)
+    arrivals = Hub._arrivals(pubsub, scope)
+    assert next(arrivals)["type"] == "subscribe"
+    scope.open()
+    try:
+        redis_client.publish(channel_for(app), "soon")
+        assert next(arrivals)["data"] in (b"soon", "soon") and scope.context is not None
+        late = threading.Timer(hub_module.SCOPE_KEPT_SECONDS * 3,
+                               lambda: redis_client.publish(channel_for(app), "late"))
+        late.start()
+        assert next(arrivals)["data"] in (b"late", "late")
+        assert scope.context is None  # let go while nothing came
+    finally:
+        scope.close()
+        pubsub.close()
