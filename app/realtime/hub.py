@@ -89,6 +89,7 @@ HOLD_FROM = 100  # sockets an event must reach for its writes to wait for the ba
 # How long the listener keeps a delivery scope (and its DB connection) open after a batch, for
 # the next one: events a fraction of a second apart share one checkout.
 SCOPE_KEPT_SECONDS = 0.2
+SCOPE_RENEWED_SECONDS = 10.0  # and never longer than this, however busy
 
 
 class Standalone(str):
@@ -539,6 +540,9 @@ class Hub:
         holds no DB connection."""
         listening = pubsub.listen()
         while True:
+            if scope.context is not None and \
+                    time.monotonic() - scope.opened_at > SCOPE_RENEWED_SECONDS:
+                scope.close()  # a fresh request context (its g) now and then, even when busy
             if scope.context is not None:
                 message = pubsub.get_message(timeout=SCOPE_KEPT_SECONDS)
                 if message is not None:
@@ -850,10 +854,11 @@ class DeliveryScope:
     (a renderer's ``cache[COMMIT_SHARED]``; e.g. a new message's thread, read for its open
     pages, is the thread its members' lists show)."""
 
-    __slots__ = ("app", "context", "commit", "shared", "carried_over")
+    __slots__ = ("app", "context", "commit", "shared", "carried_over", "opened_at")
 
     def __init__(self, app) -> None:
         self.app, self.context, self.commit, self.shared = app, None, None, {}
+        self.opened_at = 0.0
         # Open since an earlier batch: its connection was not pinged for this one.
         self.carried_over = False
 
@@ -862,7 +867,7 @@ class DeliveryScope:
         same_commit = commit is not None and commit == self.commit
         self.commit = commit
         if self.context is None:
-            self.shared = {}
+            self.shared, self.opened_at = {}, time.monotonic()
             self.context = self.app.test_request_context("/", base_url=self.app.config["BASE_URL"])
             self.context.push()
             # Nobody is logged in here: said once, so that flask-login's context processor does

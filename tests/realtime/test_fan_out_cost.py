@@ -394,7 +394,7 @@ def test_a_message_trusts_the_viewers_until_they_change(app, make, count_queries
     posted = db.session.get(Message, third[0].data["message_id"])
     in_tokyo = posted.created_at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M")
     frame = next(f for f in page.queued if f'id="message-{posted.id}"' in f)
-    assert f'class="message-time"' in frame and f">{in_tokyo}</time>" in frame, frame
+    assert 'class="message-time"' in frame and f">{in_tokyo}</time>" in frame, frame
 
 
 def test_a_batch_of_two_commits_shows_each_as_it_was_committed(app, make):
@@ -489,6 +489,11 @@ def test_the_listener_lets_its_connection_go_once_events_stop(app):
         late.start()
         assert next(arrivals)["data"] in (b"late", "late")
         assert scope.context is None  # let go while nothing came
+        # However busy, it is renewed now and then (a fresh request context and its g).
+        scope.open()
+        scope.opened_at -= hub_module.SCOPE_RENEWED_SECONDS + 1
+        redis_client.publish(channel_for(app), "busy")
+        assert next(arrivals)["data"] in (b"busy", "busy") and scope.context is None
     finally:
         scope.close()
         pubsub.close()
