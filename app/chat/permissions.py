@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased, joinedload
 from app.accounts.models import Center, Role, User
 from app.accounts.tenancy import parse_id
 from app.bulk import all_values_of, reusable
-from app.chat.models import MemberRole, Thread, ThreadKind, ThreadMember
+from app.chat.models import MemberRole, Message, Thread, ThreadKind, ThreadMember
 from app.extensions import db
 
 # "Not looked up yet" (None means "looked up: not a member").
@@ -38,7 +38,10 @@ def _thread_for_posting():
             .outerjoin(ThreadMember, (ThreadMember.thread_id == Thread.id)
                        & (ThreadMember.user_id == bindparam("user")))
             .where(Thread.center_id == bindparam("center"), Thread.id == bindparam("thread"))
-            .options(joinedload(Thread.last_message)))
+            # The last message only as the new one is drawn against it (day divider, grouping
+            # by sender and kind): not its text and HTML, which can be 10 KB.
+            .options(joinedload(Thread.last_message).load_only(
+                Message.thread_id, Message.sender_id, Message.kind, Message.created_at)))
 
 
 _thread_for_posting_statement = reusable(_thread_for_posting)
