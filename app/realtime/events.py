@@ -83,6 +83,8 @@ class CatchUp:
     have: object = None
     changed_since: object = None  # datetime (aware, UTC) or None
     from_client: bool = True
+
+
 # A renderer's cache holds, under this key, a dict shared by the events of one commit delivered
 # together (Event.commit): what one of them read that another needs too (a new message's thread
 # for its members' lists). Only what reads the same for both goes in; each event's own work
@@ -317,6 +319,8 @@ def _commit_tag(session) -> str:
     Random (not a counter): forked workers and two processes never hand out the same one, and
     two commits sharing one would have the hub serve the later one what the earlier read."""
     transaction = session.get_transaction()
+    if transaction is None:
+        return uuid.uuid4().hex  # none begun yet: nothing to tell another event's apart from
     held = session.info.get(_COMMIT_TAG)
     if held is None or held[0] is not transaction:
         held = session.info[_COMMIT_TAG] = (transaction, uuid.uuid4().hex)

@@ -497,3 +497,22 @@ def test_the_listener_lets_its_connection_go_once_events_stop(app):
     finally:
         scope.close()
         pubsub.close()
+
+
+def test_a_commit_token_is_never_shared_by_two_commits(app):
+    """Events published in one transaction carry one token; the next transaction's differ, and
+    so do events published before any transaction began (nothing tells those commits apart)."""
+    from sqlalchemy import select
+
+    from app.realtime.events import _commit_tag
+
+    session = db.session()
+    commit()
+    assert session.get_transaction() is None
+    assert _commit_tag(session) != _commit_tag(session)
+    session.execute(select(1))  # a statement: a transaction begins
+    first = _commit_tag(session)
+    assert _commit_tag(session) == first
+    commit()
+    session.execute(select(1))
+    assert _commit_tag(session) != first
