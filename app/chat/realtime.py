@@ -210,7 +210,7 @@ def _load_new_message(event, cache: dict) -> None:
         # The same commit's thread.updated shows this thread's row with this message as its
         # last: both read here, held together (the identity map alone would let the message go
         # and the row would read it again).
-        cache[COMMIT_SHARED][("thread", message.thread_id)] = (cache["thread"], message)
+        cache[COMMIT_SHARED][_thread_key(message.thread_id)] = (cache["thread"], message)
 
 
 def _prepare_message(event, viewers, cache) -> None:
@@ -307,7 +307,7 @@ def _prepare_thread_items(event, viewers, cache) -> None:
     membership and unread count of this thread, in one statement (a class of 1,000 costs the
     same statements as one of 5)."""
     thread_id = event.data["thread_id"]
-    read_with_message = cache[COMMIT_SHARED].get(("thread", thread_id))
+    read_with_message = cache[COMMIT_SHARED].get(_thread_key(thread_id))
     if read_with_message is not None and \
             read_with_message[0].last_message_id == read_with_message[1].id:
         # Its new message's open pages read it in the same commit, that message as its last

@@ -800,8 +800,7 @@ class Hub:
             if own_scope:
                 scope.close()
 
-    def _deliver(self, event: Event, renderer, targets: list[Connection],
-                 shared: dict | None = None) -> None:
+    def _deliver(self, event: Event, renderer, targets: list[Connection], shared: dict) -> None:
         viewers = self.viewers({c.user_id for c in targets},
                                reuse_confirmed=renderer.trusts_confirmed_access)
         live = []
@@ -825,7 +824,7 @@ class Hub:
                     self.unsubscribe(conn, event.topic)  # access was revoked since subscribing
             live = [(conn, viewer) for conn, viewer in live if viewer.id in allowed]
             receiving = {i: v for i, v in receiving.items() if i in allowed}
-        cache: dict = {COMMIT_SHARED: {} if shared is None else shared}
+        cache: dict = {COMMIT_SHARED: shared}
         if renderer.prepare is not None and receiving:
             renderer.prepare(event, list(receiving.values()), cache)
         rendered: dict = {}
