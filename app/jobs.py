@@ -62,12 +62,18 @@ def enqueue_after_commit(func, *args, queue: str = "default", at: datetime | Non
 def without_a_waiting_job(items: list, job_id) -> list:
     """The ``items`` whose job (``job_id(item)``) is not waiting in Redis (queued, scheduled,
     started or deferred): what a sweep queues again; a job still waiting (a backlog) is left
-    alone. Two round trips for all of them.
+    alone. Two round trips for all of them, three with a started one among them.
 
     A job whose status says queued but that is in no queue is not waiting: a worker took it off
     its queue (the blocking pop hands it over at once) and died before it marked it started,
     e.g. killed while it waited. Nothing would ever run it; trusting its status kept its
-    message owing forever."""
+    message owing forever.
+
+    Nor is a job whose status says started while its worker is gone: its execution in the
+    started registry has expired (RQ scores it the job's timeout plus a minute ahead, and a
+    living worker's heartbeat keeps it ahead). RQ itself notices that only at a worker's
+    maintenance, every ten minutes; the sweep, every minute, takes it up sooner, and drops the
+    expired execution so that the maintenance cannot later take the job's next run for it."""
     from rq.job import JobStatus
 
     redis = get_redis()
@@ -75,6 +81,8 @@ def without_a_waiting_job(items: list, job_id) -> list:
     waiting = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
     queued = [job for job in jobs
               if job is not None and job.get_status(refresh=False) == JobStatus.QUEUED]
+    started = [job for job in jobs
+               if job is not None and job.get_status(refresh=False) == JobStatus.STARTED]
     in_a_queue = set()
     if queued:
         pipeline = redis.pipeline(transaction=False)
@@ -82,9 +90,35 @@ def without_a_waiting_job(items: list, job_id) -> list:
             pipeline.lpos(Queue(job.origin, connection=redis).key, job.id)
         in_a_queue = {job.id for job, position in zip(queued, pipeline.execute())
                       if position is not None}
+    abandoned = _abandoned(redis, started) if started else set()
     return [item for item, job in zip(items, jobs)
             if job is None or job.get_status(refresh=False) not in waiting
-            or (job.get_status(refresh=False) == JobStatus.QUEUED and job.id not in in_a_queue)]
+            or (job.get_status(refresh=False) == JobStatus.QUEUED and job.id not in in_a_queue)
+            or job.id in abandoned]
+
+
+def _abandoned(redis, started: list[Job]) -> set[str]:
+    """The ids of the ``started`` jobs with no unexpired execution left in their queue's started
+    registry (their worker died); their expired executions are removed from it."""
+    from rq.registry import StartedJobRegistry
+    from rq.utils import current_timestamp
+
+    registries = {job.origin: StartedJobRegistry(job.origin, connection=redis) for job in started}
+    names = list(registries)
+    pipeline = redis.pipeline(transaction=False)
+    for name in names:
+        pipeline.zrange(registries[name].key, 0, -1, withscores=True)
+    now = current_timestamp()
+    executions = dict(zip(names, pipeline.execute()))
+    abandoned = set()
+    for job in started:
+        mine = [(entry, score) for entry, score in executions[job.origin]
+                if StartedJobRegistry.parse_job_id(entry) == job.id]
+        if all(score <= now for _, score in mine):
+            abandoned.add(job.id)
+            if mine:
+                redis.zrem(registries[job.origin].key, *(entry for entry, _ in mine))
+    return abandoned
 
 
 def _describe(func, args) -> str:

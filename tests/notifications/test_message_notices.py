@@ -122,6 +122,39 @@ def test_a_job_a_dead_worker_took_off_its_queue_is_queued_again(app, school, gro
     assert requeue_owed_notices(utcnow() + NOTICES_STALE_AFTER)["queued"] == 0
 
 
+def test_a_job_whose_worker_died_while_running_it_is_queued_again_once_its_run_expired(
+        app, school, group, run_worker):
+    """A worker killed mid-job leaves the job started, with an execution in the started
+    registry that nothing renews (RQ scores it the timeout plus a minute ahead). The sweep leaves
+    it while that could still be a living worker's, then queues it again and drops the stale
+    execution, so RQ's own maintenance cannot later fail the job's next run for it."""
+    from rq import Queue
+    from rq.executions import Execution
+    from rq.job import JobStatus
+    from rq.registry import StartedJobRegistry
+
+    message_id = chat.post_message(school.teacher, group, "Test on Monday").id
+    commit()
+    redis = get_redis()
+    job = Job.fetch(notices_job_id(message_id), connection=redis)
+    Queue(job.origin, connection=redis).remove(job)  # the worker popped it, started it, died
+    with redis.pipeline() as pipeline:
+        execution = Execution.create(job, 240, pipeline=pipeline)
+        job.set_status(JobStatus.STARTED, pipeline=pipeline)
+        pipeline.execute()
+    registry = StartedJobRegistry(job.origin, connection=redis)
+    assert requeue_owed_notices(utcnow() + NOTICES_STALE_AFTER) == {
+        "queued": 0, "waiting": 1, "given_up": 0}  # it may yet finish
+    redis.zadd(registry.key, {execution.composite_key: 1}, xx=True)  # its run expired
+    assert requeue_owed_notices(utcnow() + NOTICES_STALE_AFTER) == {
+        "queued": 1, "waiting": 0, "given_up": 0}
+    commit()
+    assert redis.zscore(registry.key, execution.composite_key) is None
+    run_worker()
+    assert told(message_id) == sorted(s.id for s in school.students)
+    assert requeue_owed_notices(utcnow() + NOTICES_STALE_AFTER)["queued"] == 0
+
+
 def test_the_sweep_leaves_a_waiting_job_alone_and_gives_up_after_a_day(app, school, group):
     message_id = chat.post_message(school.teacher, group, "Test on Monday").id
     commit()
