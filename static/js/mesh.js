@@ -57,11 +57,13 @@
       return options.media(config).then(options.joined);
     }).catch(function () { options.say("The call could not be joined (network problem). Try again."); options.failed(); });
   }
-  // Every 20 s the page says it is still in the call; a 409 (the server closed the stay) calls
-  // ``gone``. Returns the timer, for clearInterval on leaving.
+  // Every 20 s the page says it is still in the call; an answer that it is not (the server
+  // closed the stay) calls ``gone``. Returns the timer, for clearInterval on leaving.
   function heartbeat(post, url, gone) {
     return setInterval(function () {
-      post(url).then(function (r) { if (r.status === 409) gone(); });
+      post(url).then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (body) { if (body && body.in_call === false) gone(); })
+        .catch(function () {});  // offline for a beat: the next one asks again
     }, 20000);
   }
 

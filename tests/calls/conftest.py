@@ -57,17 +57,9 @@ def janus_call_server(app, app_config, database_url, redis_url, test_dirs, janus
 
 @pytest.fixture
 def janus_pages(browser, janus_call_server):  # noqa: F811
-    """Like new_page, on the Janus-configured server; each page also lists the requests that
-    answered 404 (``page.not_found``)."""
+    """Like new_page, on the Janus-configured server."""
     with page_opener(browser, janus_call_server.url) as open_page:
-        def _new_page(viewport=DESKTOP, **options):
-            page = open_page(viewport, **options)
-            page.not_found = []
-            page.on("response", lambda r: r.status == 404
-                    and page.not_found.append(f"{r.request.method} {r.url}"))
-            return page
-
-        yield _new_page
+        yield open_page
 
 
 @pytest.fixture(scope="package")  # as ``browser`` (tests/browser): a wider scope cannot ask for it

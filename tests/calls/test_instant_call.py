@@ -131,8 +131,9 @@ def an_instant_call(chat, new_page, live_server, engine):
             # Leaving destroys the page's Janus session; the long poll janus.js has in flight
             # for it is then answered 404 (no such session). Nothing else may be missing.
             janus_url = live_server.janus.url
-            assert all(m.startswith(f"GET {janus_url}/") and "maxev=" in m
-                       for m in page.not_found), page.not_found
+            not_found = [m for m in page.failed_responses if m.startswith("404 ")]
+            assert all(m.startswith(f"404 GET {janus_url}/") and "maxev=" in m
+                       for m in not_found), not_found
             assert_no_console_errors(page, allowed_statuses=(422, 404))
         else:
             assert_no_console_errors(page)
