@@ -149,8 +149,11 @@
     evt.preventDefault(); // JSON is for this script, never an htmx swap
     if (msg.room !== roomId || gone()) return;
     if (msg.type === "hello") {
-      if (joined && connectionId !== msg.connection) stop("The connection was interrupted: press Join the call to come back.");
+      // Back on a new socket after a drop: joins again by itself (as room.js does).
+      var rejoin = joined && connectionId !== msg.connection;
+      if (rejoin) stop("The connection was interrupted: joining again…");
       connectionId = msg.connection;
+      if (rejoin) joinCall();
     } else if (msg.type === "signal") onSignal(msg);
     else if (msg.type === "room-ended") { stop("The call has ended."); show_("cc-call-join", false); }
     else if (msg.type === "room-removed") { stop("You were removed from this call."); show_("cc-call-join", false); }
@@ -239,6 +242,7 @@
   // microphone clone on it is enabled), and the video bytes received per connection.
   window.classhubCcCall = {
     peers: mesh.peers,
+    connection: function () { return connectionId; },
     stats: mesh.stats,
     audioSenders: function () {
       return Object.keys(mesh.peers).map(function (k) {

@@ -355,8 +355,14 @@
     evt.preventDefault(); // JSON is for this script, never an htmx swap
     if (msg.room !== roomId) return;
     if (msg.type === "hello") {
-      if (joined && connectionId !== msg.connection) { stop("The connection was interrupted: press Join to come back."); $("room-join").hidden = false; $("room-join").disabled = false; }
+      // Back on a new socket after a drop: the server ended the stay of the old one when it
+      // closed, so the page joins again by itself, as a person would expect (a new stay:
+      // attendance counts the gap as time away). Refused (the call ended meanwhile, or they
+      // were removed), it says why and offers Join.
+      var rejoin = joined && connectionId !== msg.connection;
+      if (rejoin) { stop("The connection was interrupted: joining again…"); $("room-join").hidden = false; }
       connectionId = msg.connection;
+      if (rejoin) joinCall();
     } else if (msg.type === "signal") onSignal(msg);
     else if (msg.type === "room-ended") { stop("The call has ended."); var end = $("room-end"); if (end) end.hidden = true; $("room-join") && ($("room-join").hidden = true); }
     else if (msg.type === "room-replaced") { stop("You are in this call from another page now (one page per instructor in a control center's call)."); if ($("room-join")) { $("room-join").hidden = false; $("room-join").disabled = false; } }
@@ -400,5 +406,6 @@
     return out;
   }
   window.classhubRoom = { peers: peers, stats: stats, sending: sending, engine: function () { return config && config.engine; },
-                          state: function () { return lastState; } };
+                          state: function () { return lastState; },
+                          connection: function () { return connectionId; } };
 })();

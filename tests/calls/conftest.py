@@ -6,7 +6,7 @@ import os
 import pytest
 
 from app.live.janus_server import JanusServer, free_port
-from tests.browser.conftest import (CHROMIUM, CHROMIUM_ARGS, DESKTOP,  # noqa: F401
+from tests.browser.conftest import (CHROMIUM, CHROMIUM_ARGS,  # noqa: F401
                                     assert_no_console_errors, browser, live_server, new_page,
                                     page_opener, screenshot)
 from tests.janus.conftest import janus_ice_address  # noqa: F401

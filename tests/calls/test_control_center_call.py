@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import PHONE, assert_no_console_errors, screenshot
 from tests.browser.test_notifications import log_in, wait_connected
 from tests.calls.test_instant_call import remote_videos_playing
+from tests.calls.test_reconnect import DROP_SOCKET
 from tests.control_center.conftest import lesson_for  # noqa: F401
 
 DESKTOP_WIDE = {"width": 1280, "height": 800}
@@ -189,6 +190,20 @@ def test_one_page_per_tutor_in_the_call(lesson_for, school, new_page):
     # The student's page is connected to the control center alone.
     student.wait_for_function("() => Object.keys(window.classhubRoom.peers).length === 1")
     remote_videos_playing(student, 1)
+
+    # The control center's socket drops (a network blip): it comes back on a new socket and
+    # joins again by itself; the student sees the tutor again, the room page stays out.
+    before = tutor.evaluate("() => window.classhubCcCall.connection()")
+    tutor.evaluate(DROP_SOCKET)
+    tutor.wait_for_function("old => window.classhubCcCall.connection() !== old", arg=before,
+                            timeout=15_000)
+    expect(tutor.locator("#cc-call")).to_have_attribute("data-joined", "true")
+    student_videos_playing(tutor, [student_user.id])
+    student.wait_for_function(
+        """id => Object.keys(window.classhubRoom.peers).length === 1
+                && Object.keys(window.classhubRoom.peers)[0].indexOf(id) < 0""", arg=before)
+    remote_videos_playing(student, 1)
+    expect(room.locator("#room")).to_have_attribute("data-joined", "false")
     for page in (room, student, tutor):
         assert_no_console_errors(page)
 
