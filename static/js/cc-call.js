@@ -27,6 +27,7 @@
   var myUser = parseInt(root.getAttribute("data-user-id"), 10);
   var statusEl = $("cc-call-status");
   var connectionId = null, config = null, local = null, joined = false, joining = false;
+  var rejoinWhenBack = false; // as in room.js
   var earlySignals = [], lastState = null, heartbeatTimer = null, micOn = true;
 
   function say(text) { statusEl.textContent = text; }
@@ -150,7 +151,8 @@
     if (msg.room !== roomId || gone()) return;
     if (msg.type === "hello") {
       // Back on a new socket after a drop: joins again by itself (as room.js does).
-      var rejoin = joined && connectionId !== msg.connection;
+      var rejoin = (joined && connectionId !== msg.connection) || rejoinWhenBack;
+      rejoinWhenBack = false;
       if (rejoin) stop("The connection was interrupted: joining again…");
       connectionId = msg.connection;
       if (rejoin) joinCall();
@@ -204,7 +206,10 @@
         if (statusEl.textContent === "Joining…") say("You are in the call. Students hear you only while their panel is on Teach.");
         root.setAttribute("data-joined", "true");
         heartbeatTimer = ClasshubMesh.heartbeat(post, root.getAttribute("data-heartbeat-url"),
-          function () { stop("You are no longer in this call."); });
+          function (socketDown) {
+            if (socketDown) { stop("The connection was interrupted: joining again…"); rejoinWhenBack = true; }
+            else stop("You are no longer in this call.");
+          });
         applyRoster();
         earlySignals.splice(0).forEach(onSignal);
       }
@@ -224,6 +229,7 @@
   }
   var leaving = Promise.resolve();
   function leave() {
+    rejoinWhenBack = false;
     // A Join pressed right after waits for this (the server closes this stay first).
     if (connectionId && joined) {
       leaving = ClasshubMesh.leaveBeacon(root.getAttribute("data-leave-url"), connectionId)

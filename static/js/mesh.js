@@ -58,11 +58,16 @@
     }).catch(function () { options.say("The call could not be joined (network problem). Try again."); options.failed(); });
   }
   // Every 20 s the page says it is still in the call; an answer that it is not (the server
-  // closed the stay) calls ``gone``. Returns the timer, for clearInterval on leaving.
+  // closed the stay) calls ``gone(socketDown)``: ``socketDown`` when the page's socket is away
+  // just then, whose closing is what closed the stay (the page joins again once it is back).
+  // Returns the timer, for clearInterval on leaving.
   function heartbeat(post, url, gone) {
     return setInterval(function () {
       post(url).then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (body) { if (body && body.in_call === false) gone(); })
+        .then(function (body) {
+          if (body && body.in_call === false)
+            gone(document.documentElement.getAttribute("data-realtime") !== "open");
+        })
         .catch(function () {});  // offline for a beat: the next one asks again
     }, 20000);
   }

@@ -20,6 +20,7 @@
   // Offers can arrive between the join answer and the end of the camera prompt (the others
   // call as soon as the server lists this page): kept, and answered once media is settled.
   var joining = false, earlySignals = [];
+  var rejoinWhenBack = false; // the stay ended with a dropped socket: join again once it is back
 
   function say(text) { if (statusEl) statusEl.textContent = text; }
   function post(url, body) { return ClasshubMesh.post(url, connectionId, body); }
@@ -290,7 +291,10 @@
         if (!statusEl.textContent || statusEl.textContent === "Joining…") say(stream ? "You are in the call." : "You are in the call, receiving only.");
         root.setAttribute("data-joined", "true");
         heartbeatTimer = ClasshubMesh.heartbeat(post, root.getAttribute("data-heartbeat-url"),
-          function () { stop("You are no longer in this call."); });
+          function (socketDown) {
+            if (socketDown) { stop("The connection was interrupted: joining again…"); rejoinWhenBack = true; }
+            else stop("You are no longer in this call.");
+          });
         applyRoster();
         earlySignals.splice(0).forEach(onSignal);
       }
@@ -333,6 +337,7 @@
   }
   var leaving = Promise.resolve();
   function leave() {
+    rejoinWhenBack = false;
     if (connectionId && joined) {
       // A Join pressed right after waits for this: the server must close this stay before it
       // opens the next one.
@@ -359,7 +364,8 @@
       // closed, so the page joins again by itself, as a person would expect (a new stay:
       // attendance counts the gap as time away). Refused (the call ended meanwhile, or they
       // were removed), it says why and offers Join.
-      var rejoin = joined && connectionId !== msg.connection;
+      var rejoin = (joined && connectionId !== msg.connection) || rejoinWhenBack;
+      rejoinWhenBack = false;
       if (rejoin) { stop("The connection was interrupted: joining again…"); $("room-join").hidden = false; }
       connectionId = msg.connection;
       if (rejoin) joinCall();

@@ -57,3 +57,48 @@ def rejoins_by_itself(chat, new_page, live_server, engine):
     assert [(c, left is not None) for c, left in stays] == [(before, True), (after, False)]
     for page in (teacher, student):  # the old Janus session's long poll may end in a 404
         assert_no_call_errors(page, live_server, engine)
+
+
+def test_a_heartbeat_while_the_socket_is_away_leaves_the_rejoin_to_its_return(
+        chat, new_page, live_server):
+    """The page's socket stays away past a heartbeat (its closing closed the stay): the beat's
+    "not in the call" is taken for the drop it is, and the page joins again once the socket is
+    back, instead of ending at "You are no longer in this call"."""
+    from playwright.sync_api import expect
+
+    db.session.commit()
+    teacher, student = new_page(), new_page()
+    teacher.clock.install()  # timers run in real time until the test jumps them
+    away = {"now": False}
+    teacher.route_web_socket("**/ws", lambda ws: ws.close() if away["now"]
+                             else ws.connect_to_server())
+    for page, user in ((teacher, chat.teacher), (student, chat.s1)):
+        login(page, user)
+    teacher.goto(f"/chat/threads/{chat.group.id}")
+    teacher.click("#start-call")
+    teacher.wait_for_url("**/live/rooms/*")
+    student.goto(teacher.url)
+    for page in (teacher, student):
+        page.wait_for_selector("html[data-realtime=open]")
+        page.click("#room-join")
+        wait_joined(page, True, live_server)
+    remote_videos_playing(student, 1)
+    before = teacher.evaluate("() => window.classhubRoom.connection()")
+
+    away["now"] = True  # the network drops the socket, and keeps refusing a new one
+    teacher.evaluate(DROP_SOCKET)
+    student.wait_for_function("() => Object.keys(window.classhubRoom.peers).length === 0")
+    teacher.clock.run_for(20_000)  # the heartbeat: the stay is closed, the socket away
+    wait_joined(teacher, False, live_server)
+    expect(teacher.locator("#room-status")).to_have_text(
+        "The connection was interrupted: joining again…")
+
+    away["now"] = False  # back: the next retry connects (the backoff is at most 30 s)
+    teacher.clock.run_for(30_000)
+    teacher.wait_for_function("old => window.classhubRoom.connection() !== old", arg=before,
+                              timeout=15_000)
+    wait_joined(teacher, True, live_server)
+    for page in (teacher, student):
+        remote_videos_playing(page, 1)
+    for page in (teacher, student):
+        assert_no_call_errors(page, live_server, "mesh")
