@@ -366,7 +366,7 @@
       // were removed), it says why and offers Join.
       var rejoin = (joined && connectionId !== msg.connection) || rejoinWhenBack;
       rejoinWhenBack = false;
-      if (rejoin) { stop("The connection was interrupted: joining again…"); $("room-join").hidden = false; }
+      if (rejoin) { stop("The connection was interrupted: joining again…"); if ($("room-join")) $("room-join").hidden = false; }
       connectionId = msg.connection;
       if (rejoin) joinCall();
     } else if (msg.type === "signal") onSignal(msg);
