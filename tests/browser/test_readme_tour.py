@@ -58,7 +58,13 @@ def main_nav(page):
 
 
 def follow(page, name):
-    main_nav(page).get_by_role("link", name=re.compile(rf"^{re.escape(name)}\b")).click()
+    link = main_nav(page).get_by_role("link", name=re.compile(rf"^{re.escape(name)}\b"))
+    href = link.get_attribute("href")
+    link.click()
+    # The boosted page is in before the next step: the old page's heading (and its open Menu,
+    # which the swap closes) would otherwise pass for the new one's.
+    expect(page).to_have_url(re.compile(rf"^[^?#]*{re.escape(href)}([?#].*)?$"))
+    expect(page.locator(".htmx-request")).to_have_count(0)
     expect(page.get_by_role("heading", level=1).first).to_be_visible()
 
 
