@@ -153,7 +153,7 @@
       // Back on a new socket after a drop: joins again by itself (as room.js does).
       var rejoin = (joined && connectionId !== msg.connection) || rejoinWhenBack;
       rejoinWhenBack = false;
-      if (rejoin) stop("The connection was interrupted: joining again…");
+      if (rejoin) { stop("The connection was interrupted: joining again…"); show_("cc-call-join", true); }
       connectionId = msg.connection;
       if (rejoin) joinCall();
     } else if (msg.type === "signal") onSignal(msg);
@@ -207,7 +207,8 @@
         root.setAttribute("data-joined", "true");
         heartbeatTimer = ClasshubMesh.heartbeat(post, root.getAttribute("data-heartbeat-url"),
           function (socketDown) {
-            if (socketDown) { stop("The connection was interrupted: joining again…"); rejoinWhenBack = true; }
+            // Join waits with the rejoin: pressed now, it would join with the gone socket's id.
+            if (socketDown) { stop("The connection was interrupted: joining again…"); show_("cc-call-join", false); rejoinWhenBack = true; }
             else stop("You are no longer in this call.");
           });
         applyRoster();

@@ -292,6 +292,7 @@
         root.setAttribute("data-joined", "true");
         heartbeatTimer = ClasshubMesh.heartbeat(post, root.getAttribute("data-heartbeat-url"),
           function (socketDown) {
+            // Join stays hidden with the rejoin: pressed now, it would join with the gone socket's id.
             if (socketDown) { stop("The connection was interrupted: joining again…"); rejoinWhenBack = true; }
             else stop("You are no longer in this call.");
           });

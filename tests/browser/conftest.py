@@ -71,9 +71,11 @@ def page_opener(browser, base_url: str, before_each=None):
         page.on("console", lambda msg: page.console_messages.append(f"{msg.type}: {msg.text}"))
         page.on("pageerror", lambda exc: page.console_messages.append(f"pageerror: {exc}"))
         # Chromium's "Failed to load resource" does not say which: a failure names its URL.
-        page.failed_responses = []
+        page.failed_responses, page.failed_requests = [], []
         page.on("response", lambda r: r.status >= 400 and page.failed_responses.append(
             f"{r.status} {r.request.method} {r.url}"))
+        page.on("requestfailed", lambda r: page.failed_requests.append(
+            f"{r.failure} {r.method} {r.url}"))
         return page
 
     try:
@@ -106,4 +108,4 @@ def assert_no_console_errors(page, allowed_statuses=(422,)):
     allowed = tuple(f"status of {code} " for code in allowed_statuses)
     errors = [m for m in page.console_messages if m.startswith(("error", "pageerror"))
               and not any(a in m for a in allowed)]
-    assert not errors, (errors, page.failed_responses)
+    assert not errors, (errors, page.failed_responses, page.failed_requests)

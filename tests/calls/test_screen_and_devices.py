@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import assert_no_console_errors, screenshot
-from tests.calls.test_instant_call import inbound_growing, login, remote_videos_playing, wait_joined
+from tests.browser.conftest import screenshot
+from tests.calls.test_instant_call import (assert_no_call_errors, inbound_growing, login,
+                                           remote_videos_playing, wait_joined)
 
 SCREEN_PLAYING = """() => { const v = document.querySelector('.video-tile.screen video');
                             return Boolean(v && v.videoWidth > 0); }"""
@@ -118,7 +119,4 @@ def test_share_a_screen_and_switch_the_microphone(chat, request, engine):
         page.click("#room-leave")
         wait_joined(page, False, server)
     for page in (teacher, student):
-        if engine == "janus":
-            assert_no_console_errors(page, allowed_statuses=(404,))
-        else:
-            assert_no_console_errors(page)
+        assert_no_call_errors(page, server, engine)
