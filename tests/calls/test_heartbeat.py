@@ -10,7 +10,7 @@ from app.db_types import utcnow
 from app.extensions import db
 from app.live.models import Segment
 from tests.browser.conftest import assert_no_console_errors
-from tests.calls.test_instant_call import login, wait_joined
+from tests.calls.test_instant_call import login, start_call, wait_joined
 
 HEARTBEAT_MS = 20_000  # static/js/mesh.js
 
@@ -20,15 +20,11 @@ def test_a_closed_stay_is_learnt_from_the_next_heartbeat(chat, new_page, live_se
     teacher = new_page()
     teacher.clock.install()  # the page's timers run in real time until the test jumps them
     login(teacher, chat.teacher)
-    teacher.goto(f"/chat/threads/{chat.group.id}")
-    teacher.click("#start-call")
-    teacher.wait_for_url("**/live/rooms/*")
-    teacher.wait_for_selector("html[data-realtime=open]")
-    teacher.click("#room-join")
-    wait_joined(teacher, True, live_server)
+    start_call(teacher, chat, live_server)
 
-    teacher.clock.run_for(HEARTBEAT_MS)  # a beat while in the call: still in
-    teacher.wait_for_timeout(500)  # not a timing assertion: the beat's answer has come back
+    with teacher.expect_response("**/heartbeat") as beat:  # a beat while in the call: still in
+        teacher.clock.run_for(HEARTBEAT_MS)
+    assert (beat.value.status, beat.value.json()) == (200, {"in_call": True})
     assert teacher.get_attribute("#room", "data-joined") == "true"
 
     # The server closes the stay behind the page's back (no event reaches it).

@@ -19,6 +19,36 @@ def login(page, user):
     page.wait_for_url(lambda url: "/login" not in url)
 
 
+def join_room(page, server):
+    """Join from the room page once its socket is open."""
+    page.wait_for_selector("html[data-realtime=open]")
+    page.click("#room-join")
+    wait_joined(page, True, server)
+
+
+def start_call(teacher, chat, server):
+    """The teacher (logged in on ``teacher``) starts a call from the group chat and joins it."""
+    teacher.goto(f"/chat/threads/{chat.group.id}")
+    teacher.click("#start-call")
+    teacher.wait_for_url("**/live/rooms/*")
+    join_room(teacher, server)
+
+
+def in_a_call(chat, teacher, student, server):
+    """The teacher and s1, logged in on these two pages, in a call from the group chat, each
+    seeing the other."""
+    from app.extensions import db
+
+    db.session.commit()  # what the test set up, before the server looks
+    login(teacher, chat.teacher)
+    login(student, chat.s1)
+    start_call(teacher, chat, server)
+    student.goto(teacher.url)
+    join_room(student, server)
+    for page in (teacher, student):
+        remote_videos_playing(page, 1)
+
+
 def remote_videos_playing(page, count):
     try:
         _remote_videos_playing(page, count)

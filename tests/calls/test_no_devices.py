@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import assert_no_console_errors
-from tests.calls.test_instant_call import login, remote_videos_playing, wait_joined
+from tests.calls.test_instant_call import login, remote_videos_playing, start_call, wait_joined
 
 
 @pytest.mark.parametrize("case, expected", [
@@ -20,12 +20,7 @@ def test_no_camera_or_microphone_still_joins_receiving_only(chat, new_page, live
     db.session.commit()
     teacher = new_page()
     login(teacher, chat.teacher)
-    teacher.goto(f"/chat/threads/{chat.group.id}")
-    teacher.click("#start-call")
-    teacher.wait_for_url("**/live/rooms/*")
-    teacher.wait_for_selector("html[data-realtime=open]")
-    teacher.click("#room-join")
-    wait_joined(teacher, True, live_server)
+    start_call(teacher, chat, live_server)
     room_url = teacher.url
 
     context = browsers_without_media[case].new_context(base_url=live_server.url)

@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.live.models import Segment
-from tests.calls.test_instant_call import (assert_no_call_errors, login, remote_videos_playing,
-                                           wait_joined)
+from tests.calls.test_instant_call import (assert_no_call_errors, in_a_call,
+                                           remote_videos_playing, wait_joined)
 
 # The page's socket, as the htmx ws extension keeps it on <body>.
 DROP_SOCKET = "() => document.body['htmx-internal-data'].webSocket.socket.close()"
@@ -23,20 +23,9 @@ def test_a_dropped_socket_rejoins_a_janus_call_by_itself(chat, janus_pages, janu
 
 
 def rejoins_by_itself(chat, new_page, live_server, engine):
-    db.session.commit()
     teacher, student = new_page(), new_page()
-    for page, user in ((teacher, chat.teacher), (student, chat.s1)):
-        login(page, user)
-    teacher.goto(f"/chat/threads/{chat.group.id}")
-    teacher.click("#start-call")
-    teacher.wait_for_url("**/live/rooms/*")
-    student.goto(teacher.url)
+    in_a_call(chat, teacher, student, live_server)
     for page in (teacher, student):
-        page.wait_for_selector("html[data-realtime=open]")
-        page.click("#room-join")
-        wait_joined(page, True, live_server)
-    for page in (teacher, student):
-        remote_videos_playing(page, 1)
         assert page.evaluate("() => window.classhubRoom.engine()") == engine
     before = teacher.evaluate("() => window.classhubRoom.connection()")
 
@@ -66,23 +55,12 @@ def test_a_heartbeat_while_the_socket_is_away_leaves_the_rejoin_to_its_return(
     back, instead of ending at "You are no longer in this call"."""
     from playwright.sync_api import expect
 
-    db.session.commit()
     teacher, student = new_page(), new_page()
     teacher.clock.install()  # timers run in real time until the test jumps them
     away = {"now": False}
     teacher.route_web_socket("**/ws", lambda ws: ws.close() if away["now"]
                              else ws.connect_to_server())
-    for page, user in ((teacher, chat.teacher), (student, chat.s1)):
-        login(page, user)
-    teacher.goto(f"/chat/threads/{chat.group.id}")
-    teacher.click("#start-call")
-    teacher.wait_for_url("**/live/rooms/*")
-    student.goto(teacher.url)
-    for page in (teacher, student):
-        page.wait_for_selector("html[data-realtime=open]")
-        page.click("#room-join")
-        wait_joined(page, True, live_server)
-    remote_videos_playing(student, 1)
+    in_a_call(chat, teacher, student, live_server)
     before = teacher.evaluate("() => window.classhubRoom.connection()")
 
     away["now"] = True  # the network drops the socket, and keeps refusing a new one

@@ -11,12 +11,11 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import screenshot
-from tests.calls.test_instant_call import (assert_no_call_errors, inbound_growing, login,
-                                           remote_videos_playing, wait_joined)
+from tests.calls.test_instant_call import (assert_no_call_errors, in_a_call, inbound_growing,
+                                           wait_joined)
 
 SCREEN_PLAYING = """() => { const v = document.querySelector('.video-tile.screen video');
                             return Boolean(v && v.videoWidth > 0); }"""
-
 
 # What each page holds when a share does not show: its tiles (stream, size, tracks) and, on the
 # mesh, each peer connection's signalling state and transceivers.
@@ -24,33 +23,13 @@ PCS = """() => Object.values(window.classhubRoom.peers).map(p => [p.pc.signaling
 TILES = """() => Array.from(document.querySelectorAll('.video-tile')).map(t => [t.id, t.className, (v => v && v.srcObject ? [v.srcObject.id, v.videoWidth, v.srcObject.getTracks().map(x => x.kind + ':' + x.readyState + ':' + x.muted)] : null)(t.querySelector('video'))])"""
 
 
-def in_a_call(chat, new_page, server):
-    from app.extensions import db
-
-    db.session.commit()
-    teacher, student = new_page(), new_page()
-    login(teacher, chat.teacher)
-    login(student, chat.s1)
-    teacher.goto(f"/chat/threads/{chat.group.id}")
-    teacher.click("#start-call")
-    teacher.wait_for_url("**/live/rooms/*")
-    for page in (teacher, student):
-        if page is student:
-            page.goto(teacher.url)
-        page.wait_for_selector("html[data-realtime=open]")
-        page.click("#room-join")
-        wait_joined(page, True, server)
-    for page in (teacher, student):
-        remote_videos_playing(page, 1)
-    return teacher, student
-
-
 @pytest.mark.parametrize("engine", ["mesh", "janus"])
 def test_share_a_screen_and_switch_the_microphone(chat, request, engine):
     pages, server = ((request.getfixturevalue("new_page"), request.getfixturevalue("live_server"))
                      if engine == "mesh" else (request.getfixturevalue("janus_pages"),
                                                request.getfixturevalue("janus_call_server")))
-    teacher, student = in_a_call(chat, pages, server)
+    teacher, student = pages(), pages()
+    in_a_call(chat, teacher, student, server)
     assert teacher.evaluate("() => window.classhubRoom.engine()") == engine
 
     # Share: the student sees the teacher's screen as a second tile, named, beside the camera.
