@@ -467,13 +467,14 @@ def test_the_listener_keeps_one_connection_for_batches_that_follow_closely(app, 
         assert sum(f">m{n}<" in f for f in page.queued) == 1, (n, page.queued)
 
 
-def test_the_listener_lets_its_connection_go_once_events_stop(app):
+def test_the_listener_lets_its_connection_go_once_events_stop(app, monkeypatch):
     """Hub._arrivals hands on what Redis sends; with the scope open it waits only
     SCOPE_KEPT_SECONDS for more, then closes it (an idle process holds no DB connection) and
     waits as long as it takes."""
     from app.realtime import hub as hub_module
     from app.realtime.hub import DeliveryScope
 
+    monkeypatch.setattr(hub_module, "SCOPE_KEPT_SECONDS", 0.2)  # read at each wait
     redis_client = get_redis(app)
     pubsub = redis_client.pubsub(ignore_subscribe_messages=False)
     pubsub.subscribe(channel_for(app))
