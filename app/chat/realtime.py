@@ -2,17 +2,19 @@
 and how each event is rendered (the same partials the HTTP views render)."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NamedTuple
 
 from flask import render_template
 from sqlalchemy import and_, bindparam, func, literal_column, or_, select
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User
 from app.accounts.tenancy import MAX_ID
 from app.bulk import one_of_parameter, reusable
 from app.chat import services
-from app.chat.models import Message, Thread, ThreadKind, ThreadMember
+from app.chat.models import Attachment, Message, MessageKind, Thread, ThreadKind, ThreadMember
 from app.extensions import db
 from app.realtime.events import (COMMIT_SHARED, CatchUp, Renderer, register_catch_up,
                                  register_renderer, register_topic)
@@ -193,19 +195,53 @@ _NEW_MESSAGE = reusable(lambda: (
     .order_by(Message.id.desc()).limit(2)))
 
 
+def message_from_event(event) -> tuple[Message, Message | None, Thread]:
+    """The message a ``message.created`` event carries (services.shown_message), the one it
+    follows and its thread with it as its last, as objects the partials draw like loaded ones.
+    Never added to a session: they stand for rows, they are not them (an edit, a deletion or
+    an archived thread arrives after, as message.updated or thread.updated, and is read from the
+    database)."""
+    data, shown = event.data, event.data["shown"]
+    message = Message(
+        id=data["message_id"], center_id=shown["center_id"], thread_id=data["thread_id"],
+        sender_id=data["sender_id"], kind=MessageKind(shown["kind"]), body=shown["body"],
+        body_html=shown["body_html"], created_at=datetime.fromisoformat(shown["created_at"]),
+        edited_at=None, deleted_at=None)
+    message.sender = User(id=data["sender_id"], name=shown["sender_name"])
+    message.attachments = [
+        Attachment(id=attachment_id, center_id=shown["center_id"], filename=filename,
+                   content_type=content_type, size=size)
+        for attachment_id, filename, content_type, size in shown["attachments"]]
+    previous = None
+    if shown["previous"] is not None:
+        previous_id, kind, sender_id, created_at = shown["previous"]
+        previous = Message(id=previous_id, thread_id=data["thread_id"], sender_id=sender_id,
+                           kind=MessageKind(kind), created_at=datetime.fromisoformat(created_at))
+    # Open for posting when it was posted in (services.post_refusal): not archived.
+    thread = Thread(id=data["thread_id"], center_id=shown["center_id"],
+                    kind=ThreadKind(shown["thread_kind"]), name=shown["thread_name"],
+                    archived_at=None, last_message_id=message.id)
+    set_committed_value(thread, "last_message", message)
+    return message, previous, thread
+
+
 def _load_new_message(event, cache: dict) -> None:
     """A new message, the one before it (drawn against it: day divider, grouping) and their
     thread in one statement instead of three: this is on every message's way to the open
     pages. The cache holds them for the event (the session's identity map alone would let them
-    go)."""
+    go). A message posted through chat comes with its event (message_from_event): no
+    statement."""
     message_id = event.data["message_id"]
-    rows = db.session.execute(_NEW_MESSAGE(), {"thread_id": event.data["thread_id"],
-                                               "message_id": message_id}).unique().all()
-    latest = [message for message, _ in rows]
-    message = latest[0] if latest and latest[0].id == message_id else None
+    if "shown" in event.data:
+        message, cache["previous"], cache["thread"] = message_from_event(event)
+    else:
+        rows = db.session.execute(_NEW_MESSAGE(), {"thread_id": event.data["thread_id"],
+                                                   "message_id": message_id}).unique().all()
+        latest = [message for message, _ in rows]
+        message = latest[0] if latest and latest[0].id == message_id else None
+        cache["previous"] = latest[1] if message is not None and len(latest) > 1 else None
+        cache["thread"] = rows[0][1] if rows else None
     cache[("message", message_id)] = message
-    cache["previous"] = latest[1] if message is not None and len(latest) > 1 else None
-    cache["thread"] = rows[0][1] if rows else None
     if message is not None:
         # The same commit's thread.updated shows this thread's row with this message as its
         # last: both read here, held together (the identity map alone would let the message go
@@ -220,11 +256,11 @@ def _prepare_message(event, viewers, cache) -> None:
     if message is not None and event.name == "message.created":
         # The sender has read their own message: "Seen by" starts again, in the same frame
         # (one frame per recipient, not one for the message and one for the read receipt).
-        thread = cache["thread"]
         # Nobody but its sender has read a message that is still the thread's last one, as far
         # as this event knows: whoever reads it commits after it and publishes thread.read,
         # which comes after this event on the same channel and draws "Seen by" again (a
         # statement fewer on every message's way).
+        thread = cache["thread"]
         seen = [] if thread.last_message_id == message.id else services.seen_by(thread)
         cache["seen_by"] = render_template("chat/_seen_by.html", thread=thread, seen=seen,
                                            oob=True)

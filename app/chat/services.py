@@ -424,6 +424,25 @@ def sent_with_key(user: User, thread: Thread, client_key: str) -> Message | None
                                                    Message.client_key == client_key))
 
 
+def shown_message(message: Message, sender: User, thread: Thread,
+                  previous: Message | None) -> dict:
+    """What the open pages and the members' thread lists show of a message just posted, for its
+    event to carry (Zulip's events carry the message too): each process draws it for its
+    viewers without reading it and its thread back. ``previous`` is the message it follows, as
+    the poster's own answer draws it against (app/chat/realtime.py message_from_event)."""
+    return {
+        "thread_kind": thread.kind.value, "thread_name": thread.name,
+        "center_id": message.center_id, "kind": message.kind.value, "body": message.body,
+        "body_html": message.body_html, "created_at": message.created_at.isoformat(),
+        "sender_name": sender.name,
+        "attachments": [[a.id, a.filename, a.content_type, a.size]
+                        for a in message.attachments],
+        "previous": None if previous is None else [
+            previous.id, previous.kind.value, previous.sender_id,
+            previous.created_at.isoformat()],
+    }
+
+
 def member_ids(thread: Thread) -> list[int]:
     """Everyone in the thread, as ids: from its members when they are loaded, else one column
     statement (no member row is built: a class of 2,000 would be 2,000 objects per message)."""
@@ -470,6 +489,9 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
     if errors:
         raise ValidationError(errors)
     now = utcnow()
+    # The message it follows, when the caller read it with the thread (thread_for_posting):
+    # its open pages draw the new one against it (day divider, grouping) from the event alone.
+    before = thread.__dict__.get("last_message", NOT_LOOKED_UP)
     stored = []
     try:
         for item in checked:
@@ -519,9 +541,12 @@ def post_message(user: User, thread: Thread, body: str, uploads=(),
             everyone = member_ids(thread)
         # Its members as of this commit are its audience: the open pages need no statement to
         # learn who may see it (realtime.events.allowed_viewers).
+        shown = {}
+        if before is None or (before is not NOT_LOOKED_UP and before.id < message.id):
+            shown["shown"] = shown_message(message, user, thread, before)
         publish(f"thread:{thread.id}", "message.created", message_id=message.id,
                 thread_id=thread.id, sender_id=user.id,
-                **{AUDIENCE: everyone, AUDIENCE_CENTER: thread.center_id})
+                **{AUDIENCE: everyone, AUDIENCE_CENTER: thread.center_id}, **shown)
         _announce_thread(thread, everyone)
         _notify_new_message(user, thread, message, everyone)
     except Exception:

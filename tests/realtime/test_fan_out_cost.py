@@ -177,6 +177,58 @@ def test_events_of_one_commit_delivered_together_read_the_thread_once(app, make,
                for conn in connections)
 
 
+def test_a_message_posted_from_its_thread_comes_with_its_event(app, make, count_queries):
+    """Posted as the composer posts (the thread read with its last message), a message's event
+    carries what its open pages and its members' thread lists show (services.shown_message):
+    its events cost one statement (everyone's unread counts), not three, and every frame is the
+    one the rows read back give: for its sender's other pages (Edit, Delete, "You:") and for
+    everyone else, attachments and grouping under the message it follows included."""
+    from io import BytesIO
+
+    from werkzeug.datastructures import FileStorage
+
+    from app.chat.permissions import thread_for_posting
+
+    teacher, students, group = _class(make, 3)
+    viewers = [teacher, students[0]]
+
+    def pages_on(hub):
+        return [_connect(hub, u, f"thread:{group.id}", f"user:{u.id}", f"threads:{u.id}")
+                for u in viewers]
+
+    hub = _hub(app)
+    pages = pages_on(hub)
+    events = _published(app, lambda: services.post_message(teacher, group, "first"))
+    _statements_for_batch(hub, events, count_queries)  # the viewers, new to this hub
+    for page in pages:
+        page.drop_queued()
+
+    def post_as_the_view_does():
+        thread, member, everyone = thread_for_posting(teacher, group.id)
+        services.post_message(teacher, thread, "**second**, _right after_",
+                              [FileStorage(BytesIO(b"%PDF-1.4\n"), "worksheet.pdf")],
+                              member=member, everyone=everyone)
+
+    events = _published(app, post_as_the_view_does)
+    created = events[0]
+    assert created.name == "message.created" and "shown" in created.data
+    assert _statements_for_batch(hub, events, count_queries) == 1
+    carried = [list(page.queued) for page in pages]
+
+    # The same events without what the first carries: read back from the database.
+    read_back = [Event(created.topic, created.name,
+                       {k: v for k, v in created.data.items() if k != "shown"}, created.commit),
+                 *events[1:]]
+    other_hub = _hub(app)
+    other_pages = pages_on(other_hub)
+    _statements_for_batch(other_hub, read_back, count_queries)
+    assert [list(page.queued) for page in other_pages] == carried
+    own, others = "".join(carried[0]), "".join(carried[1])
+    assert "worksheet.pdf" in own and "<strong>second</strong>" in own
+    assert "continued" in own and ">Edit<" in own and ">Edit<" not in others
+    assert f'id="thread-item-{group.id}"' in own and ">You:<" in own and ">You:<" not in others
+
+
 def test_who_may_see_a_message_is_asked_only_about_those_outside_its_audience(
         app, make, count_queries):
     """The message's audience is its thread's members when it was posted. A socket on the
