@@ -294,7 +294,9 @@
           function (socketDown) {
             // Join stays hidden with the rejoin: pressed now, it would join with the gone socket's id.
             if (socketDown) { stop("The connection was interrupted: joining again…"); rejoinWhenBack = true; }
-            else stop("You are no longer in this call.");
+            // Closed behind the page's back (swept, or ended from another page): Join is
+            // offered again, as after Leave, rather than leave the page with no way back in.
+            else { stop("You are no longer in this call."); offerJoin(); }
           });
         applyRoster();
         earlySignals.splice(0).forEach(onSignal);
@@ -348,8 +350,11 @@
     stop("You left the call.");
     // Leaving is not the end: Join comes back (a new stay on this page; attendance counts it
     // as another join, and the time away as absence).
-    $("room-join").hidden = false;
-    $("room-join").disabled = false;
+    offerJoin();
+  }
+  function offerJoin() {
+    var join = $("room-join");
+    if (join) { join.hidden = false; join.disabled = false; }
   }
 
   // --- frames from the socket -----------------------------------------------------------------
@@ -372,7 +377,7 @@
       if (rejoin) joinCall();
     } else if (msg.type === "signal") onSignal(msg);
     else if (msg.type === "room-ended") { stop("The call has ended."); var end = $("room-end"); if (end) end.hidden = true; $("room-join") && ($("room-join").hidden = true); }
-    else if (msg.type === "room-replaced") { stop("You are in this call from another page now (one page per instructor in a control center's call)."); if ($("room-join")) { $("room-join").hidden = false; $("room-join").disabled = false; } }
+    else if (msg.type === "room-replaced") { stop("You are in this call from another page now (one page per instructor in a control center's call)."); offerJoin(); }
     else if (msg.type === "room-removed") { stop("You were removed from this call and cannot join it again."); $("room-join") && ($("room-join").hidden = true); }
     else if (msg.type === "signal-refused") console.warn("signal refused: " + msg.reason);
   });

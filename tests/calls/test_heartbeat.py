@@ -1,6 +1,6 @@
 """A page whose stay the server closed without it hearing (its socket was down when the sweep or
-another page ended it) learns it from its next heartbeat: it stops its media and says so, and
-nothing is logged as a failure (a heartbeat that crosses the call's end is an answer, not an
+another page ended it) learns it from its next heartbeat: it stops its media, says so and offers
+Join again, and nothing is logged as a failure (a heartbeat that crosses the call's end is an answer, not an
 error)."""
 from __future__ import annotations
 
@@ -36,4 +36,7 @@ def test_a_closed_stay_is_learnt_from_the_next_heartbeat(chat, new_page, live_se
     teacher.clock.run_for(HEARTBEAT_MS)
     wait_joined(teacher, False, live_server)
     assert "no longer in this call" in teacher.inner_text("#room-status")
+    # Not a dead end: Join is offered again, as after Leave, and joins.
+    teacher.click("#room-join")
+    wait_joined(teacher, True, live_server)
     assert_no_console_errors(teacher)
