@@ -38,16 +38,34 @@ def notify(user, type_=NotificationType.SESSION_SCHEDULED, title="New session: A
     return notification
 
 
-def wait_for(page, predicate, timeout=10.0):
+def wait_for(page, predicate, timeout=10.0, described=None):
     """Poll ``predicate``; Playwright delivers events (CDP ones too) only while the test is in
-    one of its calls, so wait with the page's own timer, not time.sleep."""
+    one of its calls, so wait with the page's own timer, not time.sleep. ``described()`` says
+    what was seen when it times out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         page.wait_for_timeout(100)
-    raise AssertionError("timed out waiting")
+    raise AssertionError("timed out waiting" + (f": {described()}" if described else ""))
+
+
+def watch_service_worker(page, cdp, live_server):
+    """What to say when a pushed notification is not shown: the worker's versions and errors
+    (DevTools), the worker's requests (its notification's icons come from the server) and the
+    server's log. A run of the whole suite once timed out waiting for the first notification,
+    and nothing said why."""
+    seen = {"versions": [], "errors": [], "requests": []}
+    cdp.on("ServiceWorker.workerVersionUpdated", lambda event: seen["versions"].extend(
+        (v["runningStatus"], v["status"]) for v in event["versions"]))
+    cdp.on("ServiceWorker.workerErrorReported",
+           lambda event: seen["errors"].append(event["errorMessage"].get("errorMessage")))
+    for outcome in ("requestfinished", "requestfailed"):
+        page.context.on(outcome, lambda request, outcome=outcome: seen["requests"].append(
+            f"{outcome} {request.url}") if request.service_worker else None)
+    return lambda: (f"worker versions {seen['versions'][-4:]}, errors {seen['errors']}, "
+                    f"worker requests {seen['requests']}; server log: {live_server.log()[-1500:]}")
 
 
 # --- the service worker ----------------------------------------------------------------------------
@@ -69,8 +87,12 @@ def test_a_pushed_message_is_shown_by_the_service_worker(school, new_page, live_
            lambda event: registrations.update(
                {r["scopeURL"]: r["registrationId"] for r in event["registrations"]
                 if not r.get("isDeleted")}))
+    described = watch_service_worker(page, cdp, live_server)
     cdp.send("ServiceWorker.enable")
-    wait_for(page, lambda: f"{live_server.url}/" in registrations)
+    wait_for(page, lambda: f"{live_server.url}/" in registrations, described=described)
+    # Pushes go to an activated worker (ready resolves while it may still be activating).
+    wait_for(page, lambda: page.evaluate("""() => navigator.serviceWorker.ready
+        .then(r => r.active.state === 'activated')"""), described=described)
 
     notification = notify(student, NotificationType.SESSION_REMINDER,
                           "Algebra starts in 15 min", "Mon 30 Nov, 16:00 GMT · 60 min",
@@ -82,7 +104,8 @@ def test_a_pushed_message_is_shown_by_the_service_worker(school, new_page, live_
     shown = wait_for(page, lambda: page.evaluate("""() => navigator.serviceWorker.ready
         .then(r => r.getNotifications())
         .then(list => list.map(n => ({title: n.title, body: n.body, tag: n.tag, data: n.data,
-                                      requireInteraction: n.requireInteraction})))"""))
+                                      requireInteraction: n.requireInteraction})))"""),
+        described=described)
     assert shown == [{"title": "Algebra starts in 15 min",
                       "body": "Mon 30 Nov, 16:00 GMT · 60 min", "tag": "session-42",
                       "data": {"url": "/sessions/42", "id": notification.id,
@@ -96,7 +119,8 @@ def test_a_pushed_message_is_shown_by_the_service_worker(school, new_page, live_
         "origin": live_server.url, "registrationId": registrations[f"{live_server.url}/"],
         "data": push.payload_for(later).decode()})
     wait_for(page, lambda: page.evaluate("""() => navigator.serviceWorker.ready
-        .then(r => r.getNotifications()).then(l => l.length === 1 && l[0].body === 'Room changed')"""))
+        .then(r => r.getNotifications()).then(l => l.length === 1 && l[0].body === 'Room changed')"""),
+        described=described)
     data = page.evaluate("""() => navigator.serviceWorker.ready
         .then(r => r.getNotifications()).then(l => l[0].data)""")
     assert data == {"url": "/chat/threads/9?at=3", "id": later.id, "type": "NEW_MESSAGE"}
