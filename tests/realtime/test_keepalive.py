@@ -11,10 +11,10 @@ import pytest
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Pong, TextMessage
 
 from app.extensions import db
+from app.realtime.reader import CLIENT_PONG_HEAD, CLIENT_PONG_LENGTH
 from tests.chat.test_realtime import Person
 from tests.live import LiveServer
-from app.realtime.reader import CLIENT_PONG_HEAD, CLIENT_PONG_LENGTH
-from tests.realtime.raw_websocket import open_raw, wait_for_event
+from tests.realtime.raw_websocket import open_raw
 
 ROUND = 1.0
 
@@ -84,11 +84,19 @@ def _masked(opcode: int, payload: bytes, mask: bytes) -> tuple[bytes, bytes]:
     return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask, masked
 
 
+SUBSCRIBED = 'data-realtime="subscribed"'
+
+
 def _subscribed(sock, person_id) -> bool:
+    """Whether the server confirms a subscribe sent now (its pings answered meanwhile)."""
     sock.raw.sendall(sock.ws.send(TextMessage(json.dumps(
         {"type": "subscribe", "topics": [f"user:{person_id}"]}))))
-    return wait_for_event(sock.raw, sock.ws, lambda e: isinstance(e, TextMessage)
-                          and 'data-realtime="subscribed"' in e.data, 3 * ROUND) is not None
+    deadline = time.monotonic() + 3 * ROUND
+    while time.monotonic() < deadline and sock.closed_with is None:
+        sock.pump(ROUND / 4)
+        if any(SUBSCRIBED in text for text in sock.texts):
+            return True
+    return False
 
 
 def test_pongs_read_whole_or_with_other_frames_all_count(chat, quick_rounds):
@@ -115,7 +123,7 @@ def test_pongs_read_whole_or_with_other_frames_all_count(chat, quick_rounds):
                 {"type": "subscribe", "topics": [f"user:{chat.s1.id}"]})))
         sock.raw.sendall(pong)
         next_ping()  # the next round found the pong: it pinged again, not closed the socket
-    assert any('data-realtime="subscribed"' in text for text in sock.texts)
+    assert any(SUBSCRIBED in text for text in sock.texts)
     sock.raw.close()
 
 
@@ -132,8 +140,9 @@ def test_the_bytes_of_a_message_that_look_like_a_pong_are_the_message(chat, quic
     head, body = _masked(0x1, payload, mask)
     assert body.startswith(CLIENT_PONG_HEAD) and len(body) == CLIENT_PONG_LENGTH
     sock.raw.sendall(head)
-    time.sleep(0.3)  # read apart: the server has the header when the six bytes come alone
+    sock.pump(0.3)  # read apart: the server has the header when the six bytes come alone
     sock.raw.sendall(body)
-    time.sleep(0.3)
+    sock.pump(0.3)
     assert _subscribed(sock, chat.s1.id)  # the frames after it are read as frames
+    assert sock.closed_with is None
     sock.raw.close()
