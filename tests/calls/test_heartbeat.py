@@ -1,7 +1,7 @@
 """A page whose stay the server closed without it hearing (its socket was down when the sweep or
 another page ended it) learns it from its next heartbeat: it stops its media, says so and offers
-Join again, and nothing is logged as a failure (a heartbeat that crosses the call's end is an answer, not an
-error)."""
+Join again, and nothing is logged as a failure (a heartbeat that crosses the call's end is an
+answer, not an error)."""
 from __future__ import annotations
 
 from sqlalchemy import update
