@@ -8,7 +8,10 @@ after the other, each as gunicorn with one gevent worker (gunicorn.conf.py):
 - Classhub: ``bench.served:app`` (wsgi.py plus a commit stamp: the POST's response says when
   the message's transaction committed, taken right after the commit and before the app
   publishes anything);
-- the peer: ``bench.peers.socketio_server:app`` (insert a row, commit, emit to a room).
+- the peer: ``bench.peers.socketio_server:app`` (insert a row, commit, emit to a room);
+- then, for step 3 alone, the floor: ``bench.peers.secured_post:app``, the smallest POST that
+  Classhub's own libraries give when it still checks who posts (login, CSRF, membership; an
+  ORM insert, a Jinja answer, a publish; no fan-out). What no change to Classhub can go below.
 
 Against each (sizes for BENCH_SCALE=full; bench/common.py):
 
@@ -189,6 +192,59 @@ class Peer:
             if response.status != 200:
                 raise RuntimeError(f"the peer answered {response.status}: {answer[:300]}")
             return float(json.loads(answer)["committed_at"])
+
+
+class Floor:
+    """The smallest secured Flask POST (bench/peers/secured_post.py), measured on step 3 only:
+    it has no sockets. Sender ``S<n>`` is its user ``n + 1``, posting to thread ``n + 1``."""
+
+    name = "the floor"
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.logins: dict[str, tuple[str, str]] = {}  # room key -> (session cookie, CSRF token)
+
+    async def log_in(self, session, rooms) -> None:
+        for room in rooms:
+            user = int(room.key[1:]) + 1
+            async with session.post(f"{self.server.url}/login/{user}") as response:
+                token = await response.text()
+                if response.status != 200:
+                    raise RuntimeError(f"the floor's login answered {response.status}: {token}")
+                self.logins[room.key] = (response.cookies["session"].value, token)
+
+    async def post(self, session, room, body: str) -> float:
+        cookie, csrf = self.logins[room.key]
+        async with session.post(f"{self.server.url}/threads/{int(room.key[1:]) + 1}/messages",
+                                data={"body": body},
+                                headers={"Cookie": f"session={cookie}", "X-CSRFToken": csrf,
+                                         "HX-Request": "true"}) as response:
+            answer = await response.text()
+            if response.status != 200:
+                raise RuntimeError(f"the floor answered {response.status}: {answer[:300]}")
+            return time.time()
+
+
+async def measure_floor(server: Server, rooms: dict, sc: Scale) -> Figures:
+    """Step 3 alone, after one warm-up post per sender (the other servers are warm by then)."""
+    import aiohttp
+
+    figures = Figures()
+    floor = Floor(server)
+    senders = [rooms[f"S{n}"] for n in range(sc.senders)]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                     timeout=aiohttp.ClientTimeout(total=None, sock_connect=60),
+                                     cookie_jar=aiohttp.DummyCookieJar()) as session:
+        await floor.log_in(session, senders)
+        await concurrent_senders(floor, session, Tracker(), senders, 1, server.worker_pid(),
+                                 sc.quiet_seconds)
+        figures.post_ms, figures.cpu_ms_per_post = await concurrent_senders(
+            floor, session, Tracker(), senders, sc.posts_per_sender, server.worker_pid(),
+            sc.quiet_seconds)
+    print(f"  {floor.name}: {len(senders)} senders x {sc.posts_per_sender}: POST p50 "
+          f"{percentile(figures.post_ms, 50):.0f} ms, p99 {percentile(figures.post_ms, 99):.0f}"
+          f" ms, {figures.cpu_ms_per_post:.1f} ms worker CPU per POST")
+    return figures
 
 
 # --- measuring --------------------------------------------------------------------------------------
@@ -394,7 +450,7 @@ async def measure(system, worker: int, rooms: dict, sc: Scale) -> Figures:
     return figures
 
 
-def rows(sc: Scale, ours: Figures, peer: Figures) -> list[Row]:
+def rows(sc: Scale, ours: Figures, peer: Figures, floor: Figures) -> list[Row]:
     def p(values, q):
         return percentile(values, q)
 
@@ -424,6 +480,14 @@ def rows(sc: Scale, ours: Figures, peer: Figures) -> list[Row]:
             f"{p(peer.post_ms, 50):,.0f} / {p(peer.post_ms, 99):,.0f} ms; "
             f"{peer.cpu_ms_per_post:.1f} ms",
             p(ours.post_ms, 50), p(peer.post_ms, 50)),
+        Row("the same POST, worker CPU per POST (p50 / p99), against the floor of Classhub's "
+            "stack: Flask-Login, Flask-WTF's CSRF, a membership SELECT, an ORM INSERT, a Jinja "
+            "answer, a PUBLISH, no fan-out (bench/peers/secured_post.py)",
+            f"{ours.cpu_ms_per_post:.1f} ms ({p(ours.post_ms, 50):,.0f} / "
+            f"{p(ours.post_ms, 99):,.0f} ms)",
+            f"{floor.cpu_ms_per_post:.1f} ms ({p(floor.post_ms, 50):,.0f} / "
+            f"{p(floor.post_ms, 99):,.0f} ms)",
+            ours.cpu_ms_per_post, floor.cpu_ms_per_post),
         Row(f"idle CPU with {ours.sockets:,} sockets ({sc.idle_cpu_seconds:.0f} s)",
             f"{ours.idle_cpu_percent:.2f} % of a core", f"{peer.idle_cpu_percent:.2f} %",
             ours.idle_cpu_percent, peer.idle_cpu_percent),
@@ -500,8 +564,21 @@ def main() -> list[Row]:
                     "PEER_CHANNEL": f"bench-peer-{RUN_TAG}"},
                    root / "peer.log", "/health", connections),
             data.rooms, sc)
+        floor_server = Server("bench.peers.secured_post:app",
+                              {"PEER_DATABASE_URL": peer_database, "PEER_REDIS_URL": redis_url,
+                               "PEER_CHANNEL": f"bench-floor-{RUN_TAG}",
+                               "SECRET_KEY": app.config["SECRET_KEY"],
+                               "FLOOR_SENDERS": str(sc.senders)},
+                              root / "floor.log", "/health", connections)
+        try:
+            floor = asyncio.run(measure_floor(floor_server, data.rooms, sc))
+        except BaseException:
+            print(f"--- floor.log (end) ---\n{floor_server.log_tail()}", file=sys.stderr)
+            raise
+        finally:
+            floor_server.stop()
     print(f"  (realtime ran in {time.perf_counter() - started:.0f} s)")
-    return rows(sc, ours, peer)
+    return rows(sc, ours, peer, floor)
 
 
 if __name__ == "__main__":
