@@ -13,14 +13,15 @@ check-python:
 
 $(BIN)/python: | check-python
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet pip==26.3
 
-$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+# constraints.txt pins what the requirements pull in without naming (see its header).
+$(VENV)/.runtime-installed: requirements.txt constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
 	@touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	@touch $@ $(VENV)/.runtime-installed
 
 install: $(VENV)/.runtime-installed
