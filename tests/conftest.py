@@ -32,6 +32,26 @@ PASSWORD = "correct horse battery"
 _PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that ran against a live server (browser, call and realtime tests) reports
+    the end of that server's log too: the page's side of a failure is in the test's message,
+    the server's only in its log, which lives in a temporary directory that pytest deletes after
+    three more runs."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    from tests.live import LiveServer
+
+    for name, value in getattr(item, "funcargs", {}).items():
+        if isinstance(value, LiveServer):
+            try:
+                report.sections.append((f"{name}: the server's log (end)", value.log()))
+            except ValueError:  # its log is closed: the server was stopped
+                pass
+
+
 class IsolatedClient(FlaskClient):
     """A test client whose every request runs in a fresh ``contextvars.Context``, so it gets its
     own app context, ``g`` (where Flask-Login keeps the user) and DB session, as in production.
