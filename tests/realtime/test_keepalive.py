@@ -88,13 +88,15 @@ SUBSCRIBED = 'data-realtime="subscribed"'
 
 
 def _subscribed(sock, person_id) -> bool:
-    """Whether the server confirms a subscribe sent now (its pings answered meanwhile)."""
+    """Whether the server confirms a subscribe sent now (its pings answered meanwhile); an
+    earlier confirmation does not count."""
+    seen_before = len(sock.texts)
     sock.raw.sendall(sock.ws.send(TextMessage(json.dumps(
         {"type": "subscribe", "topics": [f"user:{person_id}"]}))))
     deadline = time.monotonic() + 3 * ROUND
     while time.monotonic() < deadline and sock.closed_with is None:
         sock.pump(ROUND / 4)
-        if any(SUBSCRIBED in text for text in sock.texts):
+        if any(SUBSCRIBED in text for text in sock.texts[seen_before:]):
             return True
     return False
 
