@@ -68,6 +68,34 @@ def watch_service_worker(page, cdp, live_server):
                     f"worker requests {seen['requests']}; server log: {live_server.log()[-1500:]}")
 
 
+def count_shown_notifications(page, live_server):
+    """A reader of how many notifications the served sw.js has shown (its showNotification()
+    promises resolved). Read a worker's notifications only once that count is reached: Chromium's
+    getNotifications() keeps a stored notification only if the platform already lists it as
+    displayed (or it was written after the read began) and deletes every other one from its
+    database (platform_notification_context_impl.cc). A read that lands between the write and the
+    display loses that notification for good; polling while a push was being shown did that in
+    two CI runs (the icons had been fetched, then every read listed nothing). The wrapper is
+    installed from the test, so the worker the browser runs is the real sw.js."""
+    script = f"{live_server.url}/sw.js"
+    worker = wait_for(page, lambda: next(
+        (w for w in page.context.service_workers if w.url == script), None))
+    worker.evaluate("""() => {
+        if (self.__shown !== undefined) return;
+        self.__shown = 0;
+        const registration = self.registration;
+        const show = registration.showNotification.bind(registration);
+        registration.showNotification = (...args) => show(...args).then(
+            shown => { self.__shown += 1; return shown; });
+    }""")
+    return lambda: worker.evaluate("() => self.__shown")
+
+
+def read_notifications(page, expression):
+    return page.evaluate("""() => navigator.serviceWorker.ready
+        .then(r => r.getNotifications()).then(list => list.map(n => (%s)))""" % expression)
+
+
 # --- the service worker ----------------------------------------------------------------------------
 
 def test_a_pushed_message_is_shown_by_the_service_worker(school, new_page, live_server):
@@ -94,6 +122,8 @@ def test_a_pushed_message_is_shown_by_the_service_worker(school, new_page, live_
     wait_for(page, lambda: page.evaluate("""() => navigator.serviceWorker.ready
         .then(r => r.active.state === 'activated')"""), described=described)
 
+    shown_count = count_shown_notifications(page, live_server)
+
     notification = notify(student, NotificationType.SESSION_REMINDER,
                           "Algebra starts in 15 min", "Mon 30 Nov, 16:00 GMT · 60 min",
                           "/sessions/42", tag="session-42")
@@ -101,11 +131,9 @@ def test_a_pushed_message_is_shown_by_the_service_worker(school, new_page, live_
         "origin": live_server.url, "registrationId": registrations[f"{live_server.url}/"],
         "data": push.payload_for(notification).decode()})
 
-    shown = wait_for(page, lambda: page.evaluate("""() => navigator.serviceWorker.ready
-        .then(r => r.getNotifications())
-        .then(list => list.map(n => ({title: n.title, body: n.body, tag: n.tag, data: n.data,
-                                      requireInteraction: n.requireInteraction})))"""),
-        described=described)
+    wait_for(page, lambda: shown_count() == 1, described=described)
+    shown = read_notifications(page, """{title: n.title, body: n.body, tag: n.tag, data: n.data,
+                                         requireInteraction: n.requireInteraction}""")
     assert shown == [{"title": "Algebra starts in 15 min",
                       "body": "Mon 30 Nov, 16:00 GMT · 60 min", "tag": "session-42",
                       "data": {"url": "/sessions/42", "id": notification.id,
@@ -118,12 +146,9 @@ def test_a_pushed_message_is_shown_by_the_service_worker(school, new_page, live_
     cdp.send("ServiceWorker.deliverPushMessage", {
         "origin": live_server.url, "registrationId": registrations[f"{live_server.url}/"],
         "data": push.payload_for(later).decode()})
-    wait_for(page, lambda: page.evaluate("""() => navigator.serviceWorker.ready
-        .then(r => r.getNotifications()).then(l => l.length === 1 && l[0].body === 'Room changed')"""),
-        described=described)
-    data = page.evaluate("""() => navigator.serviceWorker.ready
-        .then(r => r.getNotifications()).then(l => l[0].data)""")
-    assert data == {"url": "/chat/threads/9?at=3", "id": later.id, "type": "NEW_MESSAGE"}
+    wait_for(page, lambda: shown_count() == 2, described=described)
+    assert read_notifications(page, "[n.body, n.data]") == [
+        ["Room changed", {"url": "/chat/threads/9?at=3", "id": later.id, "type": "NEW_MESSAGE"}]]
     assert_no_console_errors(page)
 
 
@@ -139,12 +164,15 @@ def test_a_push_that_is_not_json_still_shows(school, new_page, live_server):
                {r["scopeURL"]: r["registrationId"] for r in event["registrations"]}))
     cdp.send("ServiceWorker.enable")
     wait_for(page, lambda: f"{live_server.url}/" in registrations)
+    wait_for(page, lambda: page.evaluate("""() => navigator.serviceWorker.ready
+        .then(r => r.active.state === 'activated')"""))
+    shown_count = count_shown_notifications(page, live_server)
     cdp.send("ServiceWorker.deliverPushMessage", {
         "origin": live_server.url, "registrationId": registrations[f"{live_server.url}/"],
         "data": "plain words"})
-    shown = wait_for(page, lambda: page.evaluate("""() => navigator.serviceWorker.ready
-        .then(r => r.getNotifications()).then(l => l.map(n => [n.title, n.body, n.data.url]))"""))
-    assert shown == [["Classhub", "plain words", "/"]]
+    wait_for(page, lambda: shown_count() == 1)
+    assert read_notifications(page, "[n.title, n.body, n.data.url]") == [
+        ["Classhub", "plain words", "/"]]
 
 
 # --- the bell --------------------------------------------------------------------------------------
