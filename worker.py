@@ -6,6 +6,8 @@
     python worker.py --cron     RQ's cron scheduler for periodic jobs (reminder sweep);
                                 run exactly one per deployment (RQ cron takes no lock; a duplicate
                                 tick is harmless anyway: every effect is keyed by a unique row).
+    --quiet                     log only warnings and failed jobs (`flask serve` runs both so: the
+                                periodic sweeps would print a dozen routine lines a minute)
 
 Jobs run inside the Flask app context, in this process (SimpleWorker: ~1 ms a job instead of a
 fork each, see FIELD-NOTES); each job reloads what it needs from the database by id.
@@ -46,18 +48,20 @@ def build_worker(app, name: str | None = None) -> AppWorker:
     return AppWorker(queues, connection=connection, name=name, flask_app=app)
 
 
-def build_cron(app) -> CronScheduler:
-    scheduler = CronScheduler(connection=get_redis(app))
+def build_cron(app, logging_level: str = "INFO") -> CronScheduler:
+    scheduler = CronScheduler(connection=get_redis(app), logging_level=logging_level)
     register_cron(scheduler, app)
     return scheduler
 
 
 def main(argv: list[str]) -> int:
     app = create_app()
+    logging_level = "WARNING" if "--quiet" in argv else "INFO"
     if "--cron" in argv:
-        build_cron(app).start()
+        build_cron(app, logging_level).start()
         return 0
-    build_worker(app).work(burst="--burst" in argv, with_scheduler=True)
+    build_worker(app).work(burst="--burst" in argv, with_scheduler=True,
+                           logging_level=logging_level)
     return 0
 
 

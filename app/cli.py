@@ -103,8 +103,8 @@ def register_cli(app: Flask) -> None:
             turn = _start_local_turn(current_app, env)
             start("-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", bind,
                   "--workers", str(workers), "wsgi:app")
-            start("worker.py")
-            start("worker.py", "--cron")
+            start("worker.py", "--quiet")
+            start("worker.py", "--cron", "--quiet")
             click.echo("")
             click.echo(f"  Classhub is running at {base_url}")
             click.echo(f"  Demo logins (password: {DEMO_PASSWORD}):")
