@@ -56,12 +56,18 @@ def build_cron(app, logging_level: str = "INFO") -> CronScheduler:
 
 def main(argv: list[str]) -> int:
     app = create_app()
-    logging_level = "WARNING" if "--quiet" in argv else "INFO"
+    quiet = "--quiet" in argv
+    logging_level = "WARNING" if quiet else "INFO"
     if "--cron" in argv:
-        build_cron(app, logging_level).start()
+        scheduler = build_cron(app, logging_level)
+        if quiet:  # RQ's own start-up lines are INFO: say once that it runs
+            print(f"Cron scheduler: {len(scheduler.get_jobs())} periodic jobs", flush=True)
+        scheduler.start()
         return 0
-    build_worker(app).work(burst="--burst" in argv, with_scheduler=True,
-                           logging_level=logging_level)
+    worker = build_worker(app)
+    if quiet:
+        print(f"RQ worker: listening on {', '.join(QUEUE_NAMES)}", flush=True)
+    worker.work(burst="--burst" in argv, with_scheduler=True, logging_level=logging_level)
     return 0
 
 

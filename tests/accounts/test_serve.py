@@ -1,5 +1,7 @@
 """`make run`'s `flask serve`: Ctrl-C (pressed twice, as people do) stops the web server, the
-worker and the cron scheduler cleanly: exit status 0, no traceback from any of them."""
+worker and the cron scheduler cleanly: exit status 0, no traceback from any of them. The worker
+and the scheduler run quiet there (warnings and failed jobs only), each saying once that it
+started."""
 from __future__ import annotations
 
 import os
@@ -41,9 +43,11 @@ def test_ctrl_c_stops_everything_without_a_traceback(app, database_url, redis_ur
         while time.monotonic() < deadline:
             log.seek(0)
             text = log.read().decode(errors="replace")
-            if "CronScheduler" in text and "Listening on" in text:
+            if "Cron scheduler: " in text and "RQ worker: listening on " in text:
                 break
             time.sleep(0.3)
+        else:
+            raise AssertionError(f"the worker or the cron scheduler did not start: {text[-3000:]}")
         os.killpg(process.pid, signal.SIGINT)
         time.sleep(0.3)
         os.killpg(process.pid, signal.SIGINT)
@@ -65,3 +69,23 @@ def test_ctrl_c_stops_everything_without_a_traceback(app, database_url, redis_ur
     except OSError:
         still_up = False
     assert not still_up
+
+
+def test_a_quiet_worker_logs_a_failed_job_and_not_a_routine_one(app, database_url, redis_url):
+    from rq import Queue
+
+    from app.redis_conn import get_redis
+
+    queue = Queue("low", connection=get_redis(app))
+    queue.enqueue("builtins.len", [1, 2, 3])
+    failing = queue.enqueue("builtins.int", "not a number")
+    env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url,
+               SECRET_KEY="serve-test", PYTHONUNBUFFERED="1")
+    finished = subprocess.run([sys.executable, "worker.py", "--burst", "--quiet"], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=60)
+    output = finished.stdout + finished.stderr
+    assert finished.returncode == 0, output
+    assert output.startswith("RQ worker: listening on high, default, low"), output
+    assert f"job {failing.id}: exception raised" in output, output
+    assert "ValueError: invalid literal for int()" in output, output
+    assert "builtins.len" not in output and "Job OK" not in output, output
