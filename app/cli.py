@@ -73,6 +73,12 @@ def register_cli(app: Flask) -> None:
         env["SECRET_KEY"] = current_app.config["SECRET_KEY"]
         port = current_app.config["PORT"]
         bind = env.get("BIND", f"127.0.0.1:{port}")
+        taken = _address_in_use(bind)
+        if taken:
+            # Else gunicorn retries for five seconds after the banner said Classhub is running.
+            raise click.ClickException(
+                f"{bind} is already in use ({taken}): stop what is running there, or choose "
+                "another port (PORT=5001 make run).")
         children: list[subprocess.Popen] = []
 
         def start(*args):
@@ -134,6 +140,25 @@ def register_cli(app: Flask) -> None:
             if turn is not None:
                 turn.stop()
             stop_embedded_redis()  # saved and stopped once nothing uses it any more
+
+
+def _address_in_use(bind: str) -> str | None:
+    """Why gunicorn could not listen on ``bind`` ("host:port"), or None when it can."""
+    import socket
+
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit() or host.startswith("unix"):
+        return None  # a unix socket or an address gunicorn will judge itself
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As gunicorn binds: SO_REUSEADDR lets a port in TIME_WAIT be reused, never a listener.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, int(port)))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
 
 
 def _start_local_janus(app: Flask, env: dict, port: int):

@@ -89,3 +89,20 @@ def test_a_quiet_worker_logs_a_failed_job_and_not_a_routine_one(app, database_ur
     assert f"job {failing.id}: exception raised" in output, output
     assert "ValueError: invalid literal for int()" in output, output
     assert "builtins.len" not in output and "Job OK" not in output, output
+
+
+def test_a_port_already_taken_is_said_before_anything_starts(database_url, redis_url):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, PORT=str(port),
+                   SECRET_KEY="serve-test", FLASK_APP="wsgi")
+        finished = subprocess.run([sys.executable, "-m", "flask", "serve"], cwd=ROOT, env=env,
+                                  capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 1
+    assert f"127.0.0.1:{port} is already in use" in finished.stderr
+    assert "PORT=5001 make run" in finished.stderr
+    assert "Classhub is running" not in finished.stdout, finished.stdout
