@@ -21,9 +21,17 @@ def render_message_html(body: str) -> str:
                      link_rel="noopener noreferrer nofollow ugc")
 
 
+# The emphasis and code marks a message's markdown shows as style: plain text leaves them out.
+_STYLE_MARKS = ("**", "__", "`", "~~")
+
+
+def without_style_marks(text: str) -> str:
+    for mark in _STYLE_MARKS:
+        text = text.replace(mark, "")
+    return text
+
+
 def preview_text(body: str, limit: int = 90) -> str:
     """One plain line for thread lists and notifications (escaped by Jinja when shown)."""
-    text = " ".join((body or "").split())
-    for mark in ("**", "__", "`", "~~"):
-        text = text.replace(mark, "")
+    text = without_style_marks(" ".join((body or "").split()))
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 from sqlalchemy import text
+from sqlalchemy.orm import selectinload
 
 from app.accounts.models import User
-from sqlalchemy.orm import joinedload, selectinload
-
+from app.chat.formatting import without_style_marks
 from app.chat.models import Message, Thread, ThreadMember
 from app.chat.services import thread_title
 from app.extensions import db
@@ -37,8 +37,10 @@ def _terms(query: str) -> list[str]:
 
 
 def _highlight(raw: str) -> Markup:
-    """Escape the snippet, then turn the database's markers into <mark>."""
-    escaped = str(escape(raw.replace(_LT, "<").replace(_GT, ">")))
+    """Escape the snippet, then turn the database's markers into <mark>. It is plain text, as
+    the thread list's preview is: "**Mock exam**" reads "Mock exam"."""
+    plain = without_style_marks(raw.replace(_LT, "<").replace(_GT, ">"))
+    escaped = str(escape(plain))
     return Markup(escaped.replace(_START, "<mark>").replace(_STOP, "</mark>"))
 
 

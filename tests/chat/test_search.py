@@ -82,6 +82,14 @@ def test_snippets_are_highlighted_and_escaped(chat, as_user):
     assert "<mark>bold</mark>" in results and "b" not in {t for t, _ in elements(results)}
 
 
+def test_snippets_are_plain_text_as_previews_are(chat, as_user):
+    services.post_message(chat.teacher, chat.group,
+                          "**Mock exam** next `Tuesday`, ~~room 4~~ __hall__: bring a calculator")
+    results = _results(as_user(chat.s1), "exam")
+    assert "<mark>exam</mark> next Tuesday, room 4 hall: bring a calculator" in results
+    assert not {"*", "`", "~"} & set(results)
+
+
 def test_edits_and_deletes_are_reflected(chat, as_user):
     message = services.post_message(chat.teacher, chat.group, "Meet at the planetarium")
     s1 = as_user(chat.s1)
