@@ -4,7 +4,7 @@
 one port, no TLS/DTLS), relayed addresses on 127.0.0.1, coturn's shared-secret scheme
 (``use-auth-secret`` / ``static-auth-secret``, the one the engines mint per-join credentials for;
 FIELD-NOTES "WebRTC"), no telnet CLI, a log file in its workdir. It runs ``turnserver -c <conf>``
-as a child, waits until the listener accepts connections, and stops it with SIGTERM (SIGKILL if
+as a child, waits until it answers on TCP and on UDP, and stops it with SIGTERM (SIGKILL if
 it hangs).
 
 Loopback peers: coturn refuses to relay to 127.x by default, because a TURN server that relays
@@ -22,6 +22,7 @@ import argparse
 import os
 import secrets
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from app.live.child_server import ChildServer
 from app.live.janus_server import free_port
 
 TURN_BINARY = os.environ.get("TURN_BINARY", "/usr/bin/turnserver")
+STUN_BINDING_REQUEST, STUN_MAGIC_COOKIE = 0x0001, 0x2112A442
 
 
 class TurnNotInstalled(RuntimeError):
@@ -119,12 +121,32 @@ class TurnServer(ChildServer):
         return self.wait_until_ready(timeout)
 
     def ready(self) -> bool:
-        # The TCP listener on the same port as the UDP one: up when it accepts.
+        """Up when both listeners answer: the TCP one accepts and the UDP one (which browsers
+        try first) answers a STUN Binding request. coturn serves UDP from its relay threads,
+        which may start after the TCP listener: a request sent to a UDP port nobody has bound
+        yet is simply dropped (a test's first Allocate once waited 5 s for nothing)."""
         try:
             with socket.create_connection((self.host, self.port), timeout=0.5):
-                return True
+                pass
         except OSError:
             return False
+        return self._answers_stun_over_udp(timeout=0.5)
+
+    def _answers_stun_over_udp(self, timeout: float) -> bool:
+        transaction = secrets.token_bytes(12)
+        # RFC 5389 6: Binding request, no attributes, the magic cookie, a transaction id.
+        request = struct.pack("!HHI", STUN_BINDING_REQUEST, 0, STUN_MAGIC_COOKIE) + transaction
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(timeout)
+            try:
+                sock.sendto(request, (self.host, self.port))
+                while True:
+                    answer = sock.recv(2048)
+                    if answer[8:20] == transaction:
+                        return True
+            except OSError:  # timed out, or refused: nothing listens yet
+                return False
 
 
 def main(argv=None) -> int:

@@ -48,21 +48,40 @@ def _parse(data: bytes) -> tuple[int, dict[int, bytes]]:
     return kind, attributes
 
 
+def _exchange(sock, server: TurnServer, transaction: bytes, request: bytes):
+    """Send a request over UDP and return its answer, retransmitting as a STUN client does
+    (RFC 5389 7.2.1: 0.5 s, then doubling; 15.5 s in all). A datagram may be lost, and a test
+    that sent once and waited 5 s saw nothing come back once under a heavily loaded CI run."""
+    for wait in (0.5, 1, 2, 4, 8):
+        sock.sendto(request, (server.host, server.port))
+        sock.settimeout(wait)
+        try:
+            while True:
+                answer = sock.recv(2048)
+                if answer[8:20] == transaction:  # not a late answer to an earlier request
+                    return _parse(answer)
+        except TimeoutError:
+            continue
+    raise AssertionError(f"no answer from coturn over UDP:\n{server.log_tail()}")
+
+
 def allocate(server: TurnServer, username: str, password: str) -> tuple[int, dict[int, bytes]]:
     """Allocate a UDP relay: the unauthenticated request gets 401 with realm and nonce, then
     the signed one. Returns the final answer (message type, attributes)."""
     requested = _attribute(REQUESTED_TRANSPORT, struct.pack("!B3x", UDP))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(5)
-        sock.sendto(_message(ALLOCATE, os.urandom(12), requested), (server.host, server.port))
-        kind, challenge = _parse(sock.recv(2048))
+        transaction = os.urandom(12)
+        kind, challenge = _exchange(sock, server, transaction,
+                                    _message(ALLOCATE, transaction, requested))
         assert kind == ALLOCATE_ERROR and challenge[ERROR_CODE][2:4] == b"\x04\x01", challenge
         realm, nonce = challenge[REALM], challenge[NONCE]
         key = hashlib.md5(username.encode() + b":" + realm + b":" + password.encode()).digest()
         attributes = (requested + _attribute(USERNAME, username.encode()) + _attribute(REALM, realm)
                       + _attribute(NONCE, nonce))
-        sock.sendto(_signed(ALLOCATE, os.urandom(12), attributes, key), (server.host, server.port))
-        return _parse(sock.recv(2048))
+        transaction = os.urandom(12)
+        # A retransmitted signed Allocate gets the allocation's answer again (RFC 5766 6.2).
+        return _exchange(sock, server, transaction,
+                         _signed(ALLOCATE, transaction, attributes, key))
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +89,16 @@ def turn(tmp_path_factory):
     assert Path(TURN_BINARY).exists(), f"coturn not found at {TURN_BINARY}: install the Debian package 'coturn'"
     with TurnServer(workdir=tmp_path_factory.mktemp("coturn")) as server:
         yield server
+
+
+def test_ready_means_the_udp_listener_answers_too(turn, tmp_path):
+    # Started means both listeners serve: the UDP one answers a STUN Binding request.
+    assert turn.ready() and turn._answers_stun_over_udp(timeout=2)
+    # A TCP listener alone on the port is not a TURN server ready for browsers.
+    with socket.socket() as tcp_only:
+        tcp_only.bind(("127.0.0.1", 0))
+        tcp_only.listen()
+        assert not TurnServer(port=tcp_only.getsockname()[1], workdir=tmp_path).ready()
 
 
 def test_a_minted_credential_gets_a_relayed_address(turn):
