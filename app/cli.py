@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,12 +74,12 @@ def register_cli(app: Flask) -> None:
         env["SECRET_KEY"] = current_app.config["SECRET_KEY"]
         port = current_app.config["PORT"]
         bind = env.get("BIND", f"127.0.0.1:{port}")
-        taken = _address_in_use(bind)
-        if taken:
+        refused = _why_not_listening(bind)
+        if refused:
             # Else gunicorn retries for five seconds after the banner said Classhub is running.
             raise click.ClickException(
-                f"{bind} is already in use ({taken}): stop what is running there, or choose "
-                "another port (PORT=5001 make run).")
+                f"Cannot listen on {bind} ({refused}): if something runs there, stop it or "
+                "choose another port (PORT=5001 make run).")
         children: list[subprocess.Popen] = []
 
         def start(*args):
@@ -142,10 +143,9 @@ def register_cli(app: Flask) -> None:
             stop_embedded_redis()  # saved and stopped once nothing uses it any more
 
 
-def _address_in_use(bind: str) -> str | None:
-    """Why gunicorn could not listen on ``bind`` ("host:port"), or None when it can."""
-    import socket
-
+def _why_not_listening(bind: str) -> str | None:
+    """Why gunicorn could not listen on ``bind`` ("host:port"): the port is taken, or the
+    address is not this machine's; None when it can."""
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit() or host.startswith("unix"):
         return None  # a unix socket or an address gunicorn will judge itself

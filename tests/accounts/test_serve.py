@@ -103,6 +103,6 @@ def test_a_port_already_taken_is_said_before_anything_starts(database_url, redis
         finished = subprocess.run([sys.executable, "-m", "flask", "serve"], cwd=ROOT, env=env,
                                   capture_output=True, text=True, timeout=60)
     assert finished.returncode == 1
-    assert f"127.0.0.1:{port} is already in use" in finished.stderr
+    assert f"Cannot listen on 127.0.0.1:{port} (Address already in use)" in finished.stderr
     assert "PORT=5001 make run" in finished.stderr
     assert "Classhub is running" not in finished.stdout, finished.stdout
