@@ -68,18 +68,21 @@ def watch_service_worker(page, cdp, live_server):
                     f"worker requests {seen['requests']}; server log: {live_server.log()[-1500:]}")
 
 
-def count_shown_notifications(page, live_server):
-    """A reader of how many notifications the served sw.js has shown (its showNotification()
-    promises resolved). Read a worker's notifications only once that count is reached: Chromium's
+def count_shown_notifications(page, live_server, described=None):
+    """Once the served sw.js is activated (pushes go to an activated worker; ``ready`` resolves
+    while it may still be activating), a reader of how many notifications it has shown (its
+    showNotification() promises resolved). Read a worker's notifications only once that count is reached: Chromium's
     getNotifications() keeps a stored notification only if the platform already lists it as
     displayed (or it was written after the read began) and deletes every other one from its
     database (platform_notification_context_impl.cc). A read that lands between the write and the
     display loses that notification for good; polling while a push was being shown did that in
     two CI runs (the icons had been fetched, then every read listed nothing). The wrapper is
     installed from the test, so the worker the browser runs is the real sw.js."""
+    wait_for(page, lambda: page.evaluate("""() => navigator.serviceWorker.ready
+        .then(r => r.active.state === 'activated')"""), described=described)
     script = f"{live_server.url}/sw.js"
     worker = wait_for(page, lambda: next(
-        (w for w in page.context.service_workers if w.url == script), None))
+        (w for w in page.context.service_workers if w.url == script), None), described=described)
     worker.evaluate("""() => {
         if (self.__shown !== undefined) return;
         self.__shown = 0;
@@ -118,11 +121,7 @@ def test_a_pushed_message_is_shown_by_the_service_worker(school, new_page, live_
     described = watch_service_worker(page, cdp, live_server)
     cdp.send("ServiceWorker.enable")
     wait_for(page, lambda: f"{live_server.url}/" in registrations, described=described)
-    # Pushes go to an activated worker (ready resolves while it may still be activating).
-    wait_for(page, lambda: page.evaluate("""() => navigator.serviceWorker.ready
-        .then(r => r.active.state === 'activated')"""), described=described)
-
-    shown_count = count_shown_notifications(page, live_server)
+    shown_count = count_shown_notifications(page, live_server, described)
 
     notification = notify(student, NotificationType.SESSION_REMINDER,
                           "Algebra starts in 15 min", "Mon 30 Nov, 16:00 GMT · 60 min",
@@ -164,8 +163,6 @@ def test_a_push_that_is_not_json_still_shows(school, new_page, live_server):
                {r["scopeURL"]: r["registrationId"] for r in event["registrations"]}))
     cdp.send("ServiceWorker.enable")
     wait_for(page, lambda: f"{live_server.url}/" in registrations)
-    wait_for(page, lambda: page.evaluate("""() => navigator.serviceWorker.ready
-        .then(r => r.active.state === 'activated')"""))
     shown_count = count_shown_notifications(page, live_server)
     cdp.send("ServiceWorker.deliverPushMessage", {
         "origin": live_server.url, "registrationId": registrations[f"{live_server.url}/"],
